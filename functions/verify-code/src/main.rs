@@ -1,0 +1,17 @@
+//! The verify-code Lambda function: serves /verify-code and /auth/verify-otp.
+
+use otp_core::http::Route;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time() // CloudWatch stamps every line
+        .with_target(false)
+        .init();
+    otp_core::lambda::run(Route::VERIFYING).await
+}

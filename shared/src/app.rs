@@ -1,0 +1,120 @@
+//! Wiring: builds the engine once at start-up from the environment, for the local server or
+//! for a Lambda function.
+
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::code::{CodeHasher, HashKey};
+use crate::config::{Config, ConfigError};
+use crate::engine::Engine;
+use crate::sender::{ConsoleSender, Senders};
+use crate::store::{MemoryStore, OtpStore};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// The local API server: console delivery and a per-process key are acceptable.
+    Local,
+    /// A deployed function: every secret must be configured, and no code is ever printed.
+    Lambda,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+}
+
+/// The engine and a one-line description of what it runs on, for the start-up log.
+pub struct Built {
+    pub engine: Engine,
+    pub store: String,
+}
+
+pub async fn build_engine(runtime: Runtime) -> Result<Built, InitError> {
+    build_engine_with(runtime, &|var| std::env::var(var).ok()).await
+}
+
+/// [`build_engine`] with the environment given as a lookup function.
+pub async fn build_engine_with(
+    runtime: Runtime,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Built, InitError> {
+    let mut config = Config::from_lookup(env)?;
+    let key = match (runtime, config.require_hash_key()) {
+        (_, Ok(key)) => key,
+        (Runtime::Lambda, Err(missing)) => return Err(missing.into()),
+        (Runtime::Local, Err(_)) => {
+            tracing::warn!(
+                "OTP_HASH_KEY is not set: using a random key for this process; codes will not \
+                 survive a restart. Set OTP_HASH_KEY (32+ bytes, hex or base64) to keep them."
+            );
+            HashKey::random()
+        }
+    };
+    let store: Arc<dyn OtpStore> = Arc::new(MemoryStore::new());
+    let store_description = "in-memory (embedded)".to_owned();
+    let senders = match runtime {
+        Runtime::Local => Senders {
+            sms: Some(Arc::new(ConsoleSender)),
+            email: Some(Arc::new(ConsoleSender)),
+        },
+        Runtime::Lambda => Senders::default(),
+    };
+    tracing::info!(
+        store = %store_description,
+        delivery = %senders.describe(),
+        policy = ?config.policy,
+        "engine ready"
+    );
+    let engine = Engine::new(
+        store,
+        senders,
+        CodeHasher::new(&key),
+        config.policy,
+        config.brand,
+        Arc::new(SystemClock),
+    );
+    Ok(Built {
+        engine,
+        store: store_description,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Channel;
+
+    #[tokio::test]
+    async fn lambda_refuses_to_start_without_a_hash_key() {
+        let error = build_engine_with(Runtime::Lambda, &|_| None)
+            .await
+            .err()
+            .expect("no key, no start");
+        assert!(
+            error.to_string().contains("OTP_HASH_KEY is required"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn lambda_never_uses_the_console_sender() {
+        let key = "22".repeat(32);
+        let built = build_engine_with(Runtime::Lambda, &|var| {
+            (var == "OTP_HASH_KEY").then(|| key.clone())
+        })
+        .await
+        .unwrap();
+        assert!(built.engine.senders().for_channel(Channel::Sms).is_none());
+        assert!(built.engine.senders().for_channel(Channel::Email).is_none());
+    }
+
+    #[tokio::test]
+    async fn local_server_starts_without_a_key_and_prints_codes() {
+        let built = build_engine_with(Runtime::Local, &|_| None).await.unwrap();
+        assert_eq!(
+            built.engine.senders().describe(),
+            "sms: console (dev), email: console (dev)"
+        );
+    }
+}

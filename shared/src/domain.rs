@@ -1,0 +1,341 @@
+//! Domain newtypes. Each `parse` is the only way in, so every value inside the engine is valid.
+
+use std::fmt;
+
+use email_address::{EmailAddress, Options as EmailOptions};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Why a single field was refused. `kind` follows pydantic's error `type` names so that clients of
+/// the FastAPI services we replace see the same machine-readable values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub kind: &'static str,
+    pub msg: String,
+}
+
+impl FieldError {
+    pub fn new(kind: &'static str, msg: impl Into<String>) -> Self {
+        Self {
+            kind,
+            msg: msg.into(),
+        }
+    }
+}
+
+pub const USER_ID_MAX_CHARS: usize = 128;
+pub const PURPOSE_MAX_CHARS: usize = 32;
+/// RFC 5321 limits a forward path to 256 octets including the angle brackets.
+pub const EMAIL_MAX_CHARS: usize = 254;
+
+/// The caller's identifier for the person receiving the code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let chars = raw.chars().count();
+        if chars == 0 {
+            return Err(FieldError::new(
+                "string_too_short",
+                "String should have at least 1 character",
+            ));
+        }
+        if chars > USER_ID_MAX_CHARS {
+            return Err(FieldError::new(
+                "string_too_long",
+                format!("String should have at most {USER_ID_MAX_CHARS} characters"),
+            ));
+        }
+        if raw.trim().is_empty() {
+            return Err(FieldError::new(
+                "value_error",
+                "Value error, user_id must not be blank",
+            ));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "value_error",
+                "Value error, user_id must not contain control characters",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The user id of the `/auth/*` routes: the address itself, compared case-insensitively.
+    pub fn from_email(email: &Email) -> Self {
+        Self(email.as_str().to_lowercase())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Scopes a code: a code sent for `login` does not verify `reset`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Purpose(String);
+
+impl Purpose {
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let valid_chars = raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if raw.is_empty() || raw.len() > PURPOSE_MAX_CHARS || !valid_chars {
+            return Err(FieldError::new(
+                "string_pattern_mismatch",
+                "String should match pattern '^[a-z0-9_-]{1,32}$'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Purpose {
+    fn default() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
+/// A phone number in E.164 form that libphonenumber considers valid for its region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneE164(String);
+
+impl PhoneE164 {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let invalid = || {
+            FieldError::new(
+                "value_error",
+                "Value error, phone must be a valid phone number in E.164 format, e.g. +14155552671",
+            )
+        };
+        // E.164 is '+', a non-zero country code digit, and at most 15 digits in all. Spaces,
+        // dashes and national formats are refused rather than guessed at.
+        let digits = raw.strip_prefix('+').ok_or_else(invalid)?;
+        let shape_ok = (2..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if !shape_ok {
+            return Err(invalid());
+        }
+        let number = phonenumber::parse(None, raw).map_err(|_| invalid())?;
+        if !number.is_valid() {
+            return Err(invalid());
+        }
+        let normalized = number.format().mode(phonenumber::Mode::E164).to_string();
+        Ok(Self(normalized))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A deliverable email address: `local@domain.tld`, no display name, no IP literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let invalid = || {
+            FieldError::new(
+                "value_error",
+                "value is not a valid email address: expected an address like user@example.com",
+            )
+        };
+        if raw.len() > EMAIL_MAX_CHARS {
+            return Err(invalid());
+        }
+        let options = EmailOptions {
+            minimum_sub_domains: 2,
+            allow_domain_literal: false,
+            allow_display_text: false,
+        };
+        let parsed = EmailAddress::parse_with_options(raw, options).map_err(|_| invalid())?;
+        Ok(Self(parsed.as_str().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the user typed: exactly the configured number of ASCII digits. Held as a secret so it
+/// cannot end up in a log line by accident.
+pub struct Passcode(SecretString);
+
+impl Passcode {
+    pub fn parse(raw: &str, length: usize) -> Result<Self, FieldError> {
+        if raw.len() != length || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FieldError::new(
+                "string_pattern_mismatch",
+                format!("String should match pattern '^[0-9]{{{length}}}$'"),
+            ));
+        }
+        Ok(Self(SecretString::from(raw.to_owned())))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Passcode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passcode(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "sms" => Some(Channel::Sms),
+            "email" => Some(Channel::Email),
+            _ => None,
+        }
+    }
+}
+
+/// Where a code goes. The channel follows from the destination, so they cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Sms(PhoneE164),
+    Email(Email),
+}
+
+impl Destination {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Destination::Sms(_) => Channel::Sms,
+            Destination::Email(_) => Channel::Email,
+        }
+    }
+
+    /// The full address, for the sender only. Never log this; log [`Destination::masked`].
+    pub fn address(&self) -> &str {
+        match self {
+            Destination::Sms(phone) => phone.as_str(),
+            Destination::Email(email) => email.as_str(),
+        }
+    }
+
+    pub fn masked(&self) -> String {
+        match self {
+            Destination::Sms(phone) => crate::mask::phone(phone.as_str()),
+            Destination::Email(email) => crate::mask::email(email.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_id_accepts_1_to_128_chars_and_refuses_the_rest() {
+        assert!(UserId::parse("u").is_ok());
+        assert!(UserId::parse(&"é".repeat(128)).is_ok());
+        assert_eq!(UserId::parse("").unwrap_err().kind, "string_too_short");
+        assert_eq!(
+            UserId::parse(&"a".repeat(129)).unwrap_err().kind,
+            "string_too_long"
+        );
+        assert_eq!(UserId::parse("   ").unwrap_err().kind, "value_error");
+        assert_eq!(UserId::parse("a\nb").unwrap_err().kind, "value_error");
+    }
+
+    #[test]
+    fn purpose_is_1_to_32_of_lowercase_digits_dash_underscore() {
+        for ok in ["login", "reset-password", "step_2", &"a".repeat(32)] {
+            assert!(Purpose::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Login", "a b", "a#b", "ü", &"a".repeat(33)] {
+            assert!(Purpose::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Purpose::default().as_str(), "default");
+    }
+
+    #[test]
+    fn phone_must_be_valid_e164() {
+        assert_eq!(
+            PhoneE164::parse("+14155552671").unwrap().as_str(),
+            "+14155552671"
+        );
+        assert!(PhoneE164::parse("+447911123456").is_ok());
+        assert!(PhoneE164::parse("+4915123456789").is_ok());
+        for bad in [
+            "14155552671",
+            "+1 415 555 2671",
+            "+1-415-555-2671",
+            "+0123456789",
+            "+1234",
+            "+1234567890123456",
+            "+19999999999",
+            "",
+            "+",
+            "+1415555267a",
+            "+447700900123", // reserved for drama, not assignable
+        ] {
+            assert!(PhoneE164::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn email_needs_a_real_looking_address() {
+        assert_eq!(
+            Email::parse("User.Name+tag@Example.com").unwrap().as_str(),
+            "User.Name+tag@Example.com"
+        );
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "@example.com",
+            "a@",
+            "Name <a@example.com>",
+            "a@[127.0.0.1]",
+            "a b@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn email_user_id_is_case_insensitive() {
+        let a = UserId::from_email(&Email::parse("Alice@Example.COM").unwrap());
+        let b = UserId::from_email(&Email::parse("alice@example.com").unwrap());
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn passcode_is_exactly_n_ascii_digits_and_never_debug_printed() {
+        assert_eq!(Passcode::parse("123456", 6).unwrap().expose(), "123456");
+        for bad in ["12345", "1234567", "12345a", "１２３４５６", " 123456", ""] {
+            assert!(Passcode::parse(bad, 6).is_err(), "{bad}");
+        }
+        assert_eq!(
+            format!("{:?}", Passcode::parse("123456", 6).unwrap()),
+            "Passcode(***)"
+        );
+    }
+}

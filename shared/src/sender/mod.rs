@@ -1,0 +1,88 @@
+//! Delivery of codes. The engine picks a sender per channel; a channel without one is refused
+//! before anything is written.
+
+mod console;
+mod recording;
+
+pub use console::ConsoleSender;
+pub use recording::{RecordedMessage, RecordingSender};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::code::OneTimeCode;
+use crate::domain::{Channel, Destination};
+use crate::templates;
+
+/// One code on its way to one person.
+#[derive(Debug)]
+pub struct Message {
+    pub destination: Destination,
+    pub code: OneTimeCode,
+    pub ttl_secs: u64,
+    pub brand: Option<String>,
+}
+
+impl Message {
+    pub fn sms_text(&self) -> String {
+        templates::sms_text(self.brand.as_deref(), self.code.expose(), self.ttl_secs)
+    }
+
+    pub fn email_subject(&self) -> String {
+        templates::email_subject(self.brand.as_deref())
+    }
+
+    pub fn email_text(&self) -> String {
+        templates::email_text(self.brand.as_deref(), self.code.expose(), self.ttl_secs)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The channel cannot send at all (not configured, credentials refused): our problem, not
+    /// the user's, and retrying will not help until an operator acts.
+    #[error("the {channel} channel is unavailable: {reason}")]
+    Unavailable {
+        channel: &'static str,
+        reason: String,
+    },
+    /// The provider refused this destination; `detail` is a sentence the user can act on.
+    #[error("the destination was refused: {detail}")]
+    InvalidDestination { detail: String },
+    /// The provider failed or did not answer in time; a retry may work.
+    #[error("delivery failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[async_trait]
+pub trait Sender: Send + Sync {
+    async fn send(&self, message: &Message) -> Result<(), DeliveryError>;
+
+    /// For the start-up line that says who serves each channel; never a secret.
+    fn describe(&self) -> String;
+}
+
+/// The sender for each channel; `None` means the channel is not offered.
+#[derive(Clone, Default)]
+pub struct Senders {
+    pub sms: Option<Arc<dyn Sender>>,
+    pub email: Option<Arc<dyn Sender>>,
+}
+
+impl Senders {
+    pub fn for_channel(&self, channel: Channel) -> Option<&Arc<dyn Sender>> {
+        match channel {
+            Channel::Sms => self.sms.as_ref(),
+            Channel::Email => self.email.as_ref(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let name = |s: &Option<Arc<dyn Sender>>| {
+            s.as_ref()
+                .map_or_else(|| "unavailable".to_owned(), |s| s.describe())
+        };
+        format!("sms: {}, email: {}", name(&self.sms), name(&self.email))
+    }
+}

@@ -1,0 +1,76 @@
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{DeliveryError, Message, Sender};
+use crate::domain::Destination;
+
+type MakeError = fn() -> DeliveryError;
+
+/// What a test needs to know about a delivered message.
+#[derive(Debug, Clone)]
+pub struct RecordedMessage {
+    pub destination: Destination,
+    pub code: String,
+    pub text: String,
+}
+
+/// Keeps every message for tests to read back; can be told to fail the next sends.
+#[derive(Clone, Default)]
+pub struct RecordingSender {
+    messages: Arc<Mutex<Vec<RecordedMessage>>>,
+    failure: Arc<Mutex<Option<MakeError>>>,
+}
+
+impl RecordingSender {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every following send fails with the error `make` builds, until [`Self::succeed`].
+    pub fn fail_with(&self, make: MakeError) {
+        *self.failure.lock().unwrap() = Some(make);
+    }
+
+    pub fn succeed(&self) {
+        *self.failure.lock().unwrap() = None;
+    }
+
+    pub fn messages(&self) -> Vec<RecordedMessage> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// The code of the latest message to `address`.
+    pub fn last_code_to(&self, address: &str) -> Option<String> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m.destination.address() == address)
+            .map(|m| m.code.clone())
+    }
+}
+
+#[async_trait]
+impl Sender for RecordingSender {
+    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+        if let Some(make) = *self.failure.lock().unwrap() {
+            return Err(make());
+        }
+        let text = match &message.destination {
+            Destination::Sms(_) => message.sms_text(),
+            Destination::Email(_) => message.email_text(),
+        };
+        self.messages.lock().unwrap().push(RecordedMessage {
+            destination: message.destination.clone(),
+            code: message.code.expose().to_owned(),
+            text,
+        });
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "recording (test)".to_owned()
+    }
+}

@@ -1,0 +1,66 @@
+//! `make run`: the OTP API on 127.0.0.1:8000 (or `PORT`), on the embedded store by default.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use otp_core::{build_engine, Runtime};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let port = match std::env::var("PORT") {
+        Ok(raw) if !raw.trim().is_empty() => raw
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("PORT must be a port number from 0 to 65535, got {raw:?}"))?,
+        _ => 8000,
+    };
+    let built = build_engine(Runtime::Local)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (listener, addr) = otp_service::bind(port)
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let delivery = built.engine.senders().describe();
+    // stdout, one line each: scripts (and our tests) read the URL from here.
+    println!("OTP service listening on http://{addr}");
+    println!("store: {}; delivery: {delivery}", built.store);
+    println!("Press Ctrl-C to stop.");
+    otp_service::serve(listener, Arc::new(built.engine), shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    println!("OTP service stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: one binary (link once), one module per concern.
+
+mod auth_routes;
+mod concurrency;
+mod helpers;
+mod lambda_events;
+mod local_binary;
+mod protocol;
+mod send;
+mod verify;

@@ -1,0 +1,233 @@
+//! Request shapes, sizes and values that can go wrong: each has a defined status and a JSON
+//! body with `detail`, and none of them leaves anything behind.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, Transport, PHONE, TRANSPORTS};
+
+const ROUTES: [&str; 4] = [
+    "/send-code",
+    "/verify-code",
+    "/auth/request-otp",
+    "/auth/verify-otp",
+];
+
+#[tokio::test]
+async fn unknown_path_is_404_and_wrong_method_is_405() {
+    for transport in TRANSPORTS {
+        let app = TestApp::spawn(transport).await;
+        for path in ["/", "/send", "/send-code/extra", "/SEND-CODE", "/docs-nope"] {
+            let reply = app.request("POST", path, None, Vec::new()).await;
+            assert_eq!(reply.status, 404, "{path}");
+            assert_eq!(reply.json, json!({"detail": "Not Found"}));
+        }
+        for path in ROUTES {
+            for method in ["GET", "PUT", "DELETE", "PATCH"] {
+                let reply = app.request(method, path, None, Vec::new()).await;
+                assert_eq!(reply.status, 405, "{method} {path}");
+                assert_eq!(reply.json, json!({"detail": "Method Not Allowed"}));
+                assert_eq!(reply.headers.get("allow").unwrap(), "POST");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn body_over_16_kib_is_413_and_16_kib_is_not() {
+    for transport in TRANSPORTS {
+        let app = TestApp::spawn(transport).await;
+        // A valid request padded with spaces to exactly the limit is processed...
+        let body = json!({"user_id": "u", "method": "sms", "phone": PHONE}).to_string();
+        let mut padded = body.into_bytes();
+        padded.resize(16 * 1024, b' ');
+        let reply = app
+            .request(
+                "POST",
+                "/send-code",
+                Some("application/json"),
+                padded.clone(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+        // ...one byte more is refused before parsing, and a megabyte the same way.
+        for size in [16 * 1024 + 1, 1024 * 1024] {
+            padded.resize(size, b' ');
+            for path in ROUTES {
+                let reply = app
+                    .request("POST", path, Some("application/json"), padded.clone())
+                    .await;
+                assert_eq!(reply.status, 413, "{path} {size}");
+                assert!(reply.json["detail"].as_str().unwrap().contains("16384"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn non_json_content_type_is_415() {
+    for transport in TRANSPORTS {
+        let app = TestApp::spawn(transport).await;
+        let reply = app
+            .request(
+                "POST",
+                "/send-code",
+                Some("application/x-www-form-urlencoded"),
+                b"user_id=u&method=sms".to_vec(),
+            )
+            .await;
+        assert_eq!(reply.status, 415);
+        assert!(reply.json["detail"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_objects_are_422() {
+    for transport in TRANSPORTS {
+        let app = TestApp::spawn(transport).await;
+        for path in ROUTES {
+            for (body, kind) in [
+                ("", "missing"),
+                ("{", "json_invalid"),
+                ("{\"user_id\": }", "json_invalid"),
+                ("\u{feff}{}", "json_invalid"),
+                ("[]", "model_attributes_type"),
+                ("\"text\"", "model_attributes_type"),
+                ("null", "model_attributes_type"),
+                ("42", "model_attributes_type"),
+            ] {
+                let reply = app
+                    .request("POST", path, None, body.as_bytes().to_vec())
+                    .await;
+                assert_eq!(reply.status, 422, "{path} {body:?}");
+                assert_eq!(reply.json["detail"][0]["type"], kind, "{path} {body:?}");
+                assert_eq!(reply.json["detail"][0]["loc"][0], "body");
+                assert!(reply.json["detail"][0]["msg"].is_string());
+            }
+        }
+        assert!(app.sms.messages().is_empty() && app.email.messages().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn every_bad_field_is_named() {
+    for transport in TRANSPORTS {
+        let app = TestApp::spawn(transport).await;
+        let long = "x".repeat(129);
+        let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+            ("/send-code", json!({}), vec!["user_id", "method"]),
+            (
+                "/send-code",
+                json!({"user_id": "u", "method": "sms"}),
+                vec!["phone"],
+            ),
+            (
+                "/send-code",
+                json!({"user_id": "u", "method": "email"}),
+                vec!["email"],
+            ),
+            (
+                "/send-code",
+                json!({"user_id": "", "method": "sms", "phone": "+1"}),
+                vec!["user_id", "phone"],
+            ),
+            (
+                "/send-code",
+                json!({"user_id": long, "method": "pigeon"}),
+                vec!["user_id", "method"],
+            ),
+            (
+                "/send-code",
+                json!({"user_id": "u", "method": "sms", "phone": "4155552671"}),
+                vec!["phone"],
+            ),
+            (
+                "/send-code",
+                json!({"user_id": "u", "method": "sms", "phone": 14155552671u64}),
+                vec!["phone"],
+            ),
+            (
+                "/send-code",
+                json!({"user_id": "u", "method": "email", "email": "a@b"}),
+                vec!["email"],
+            ),
+            (
+                "/send-code",
+                json!({"user_id": "u", "method": "sms", "phone": PHONE, "purpose": "Login!"}),
+                vec!["purpose"],
+            ),
+            (
+                "/send-code",
+                json!({"user_id": ["u"], "method": 1, "purpose": ""}),
+                vec!["user_id", "method", "purpose"],
+            ),
+            ("/verify-code", json!({}), vec!["user_id", "passcode"]),
+            (
+                "/verify-code",
+                json!({"user_id": "u", "passcode": "12345"}),
+                vec!["passcode"],
+            ),
+            (
+                "/verify-code",
+                json!({"user_id": "u", "passcode": "1234567"}),
+                vec!["passcode"],
+            ),
+            (
+                "/verify-code",
+                json!({"user_id": "u", "passcode": "12 456"}),
+                vec!["passcode"],
+            ),
+            (
+                "/verify-code",
+                json!({"user_id": "u", "passcode": 123456}),
+                vec!["passcode"],
+            ),
+            (
+                "/verify-code",
+                json!({"user_id": "", "passcode": "123456", "purpose": 7}),
+                vec!["user_id", "purpose"],
+            ),
+            ("/auth/request-otp", json!({}), vec!["email"]),
+            (
+                "/auth/request-otp",
+                json!({"email": "not-an-email"}),
+                vec!["email"],
+            ),
+            (
+                "/auth/verify-otp",
+                json!({"email": "a@example.com"}),
+                vec!["otp_code"],
+            ),
+            (
+                "/auth/verify-otp",
+                json!({"email": "@example.com", "otp_code": "abcdef"}),
+                vec!["email", "otp_code"],
+            ),
+        ];
+        for (path, body, fields) in cases {
+            let reply = app.post(path, body.clone()).await;
+            assert_eq!(reply.status, 422, "{path} {body}");
+            assert_eq!(reply.bad_fields(), fields, "{path} {body}");
+            for issue in reply.json["detail"].as_array().unwrap() {
+                assert_eq!(issue["loc"][0], "body");
+                assert!(issue["msg"].as_str().is_some_and(|m| !m.is_empty()));
+                assert!(issue["type"].as_str().is_some_and(|t| !t.is_empty()));
+            }
+        }
+        // Nothing was sent or stored by any of them.
+        assert!(app.sms.messages().is_empty() && app.email.messages().is_empty());
+        assert_eq!(app.verify("u", "123456").await.status, 404);
+    }
+}
+
+#[tokio::test]
+async fn extra_fields_are_ignored_and_null_optionals_take_defaults() {
+    let app = TestApp::spawn(Transport::Handler).await;
+    let reply = app
+        .post(
+            "/send-code",
+            json!({"user_id": "u", "method": "sms", "phone": PHONE, "email": null,
+                   "purpose": null, "locale": "fr"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+}

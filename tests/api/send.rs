@@ -1,0 +1,217 @@
+use otp_core::sender::DeliveryError;
+use serde_json::json;
+
+use crate::helpers::{wrong_code, TestApp, EMAIL, PHONE, TRANSPORTS};
+
+#[tokio::test]
+async fn sms_send_returns_the_contract_and_delivers_one_code() {
+    for transport in TRANSPORTS {
+        // GIVEN a running service
+        let app = TestApp::spawn(transport).await;
+        // WHEN a code is requested by SMS
+        let reply = app.send_sms("user-1").await;
+        // THEN the documented body comes back and exactly one message went out
+        assert_eq!(reply.status, 200, "{transport:?} {}", reply.json);
+        assert_eq!(
+            reply.json,
+            json!({"message": "OTP sent successfully via sms", "user_id": "user-1",
+                   "method": "sms", "expires_in": 300})
+        );
+        let messages = app.sms.messages();
+        assert_eq!(messages.len(), 1);
+        let code = &messages[0].code;
+        assert_eq!(code.len(), 6);
+        assert_eq!(
+            messages[0].text,
+            format!("Your verification code is {code}. It expires in 5 minutes.")
+        );
+    }
+}
+
+#[tokio::test]
+async fn email_send_says_via_email() {
+    for transport in TRANSPORTS {
+        let app = TestApp::spawn(transport).await;
+        let reply = app
+            .post(
+                "/send-code",
+                json!({"user_id": "u", "method": "email", "email": EMAIL, "purpose": "signup"}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+        assert_eq!(reply.json["message"], "OTP sent successfully via email");
+        assert_eq!(reply.json["method"], "email");
+        assert!(app.email.last_code_to(EMAIL).is_some());
+        assert!(app.sms.messages().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn resend_inside_cooldown_is_429_with_retry_after() {
+    for transport in TRANSPORTS {
+        // GIVEN a code sent 10 seconds ago (cooldown 30)
+        let app = TestApp::spawn(transport).await;
+        assert_eq!(app.send_sms("u").await.status, 200);
+        app.clock.advance(10);
+        // WHEN another is requested
+        let reply = app.send_sms("u").await;
+        // THEN it is refused with the seconds left, in the header and the body
+        assert_eq!(reply.status, 429);
+        assert_eq!(reply.error(), "cooldown");
+        assert_eq!(reply.json["retry_after"], 20);
+        assert_eq!(reply.headers.get("retry-after").unwrap(), "20");
+        assert!(reply.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("20 seconds"));
+        assert_eq!(app.sms.messages().len(), 1, "nothing was sent");
+        // AND the first code still works
+        assert_eq!(app.verify("u", &app.last_sms_code()).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn cooldown_is_per_user_and_purpose() {
+    let app = TestApp::spawn(crate::helpers::Transport::Handler).await;
+    assert_eq!(app.send_sms("u").await.status, 200);
+    assert_eq!(app.send_sms("other").await.status, 200);
+    let reply = app
+        .post(
+            "/send-code",
+            json!({"user_id": "u", "method": "sms", "phone": PHONE, "purpose": "reset"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn a_new_send_replaces_the_old_code_and_resets_attempts() {
+    for transport in TRANSPORTS {
+        // GIVEN a code with two wrong guesses against it
+        let app = TestApp::spawn(transport).await;
+        app.send_sms("u").await;
+        let old = app.last_sms_code();
+        for _ in 0..2 {
+            assert_eq!(app.verify("u", &wrong_code(&old)).await.status, 400);
+        }
+        // WHEN a new code is sent after the cooldown
+        app.clock.advance(30);
+        assert_eq!(app.send_sms("u").await.status, 200);
+        let new = app.last_sms_code();
+        // THEN the old code no longer works, and the new one has all its attempts again
+        if old != new {
+            let reply = app.verify("u", &old).await;
+            assert_eq!(reply.status, 400);
+            assert_eq!(reply.json["attempts_remaining"], 2);
+        }
+        let reply = app.verify("u", &wrong_code(&new)).await;
+        assert_eq!(
+            reply.json["attempts_remaining"],
+            if old != new { 1 } else { 2 }
+        );
+        assert_eq!(app.verify("u", &new).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn used_or_expired_codes_never_block_a_new_send() {
+    let app = TestApp::spawn(crate::helpers::Transport::Handler).await;
+    app.send_sms("u").await;
+    assert_eq!(app.verify("u", &app.last_sms_code()).await.status, 200);
+    assert_eq!(
+        app.send_sms("u").await.status,
+        200,
+        "used code does not block"
+    );
+    let policy = otp_core::config::Policy {
+        cooldown_secs: 3600,
+        ..Default::default()
+    };
+    let app = TestApp::builder()
+        .policy(policy)
+        .spawn(crate::helpers::Transport::Handler)
+        .await;
+    app.send_sms("u").await;
+    app.clock.advance(300);
+    assert_eq!(
+        app.send_sms("u").await.status,
+        200,
+        "expired code does not block"
+    );
+}
+
+#[tokio::test]
+async fn channel_without_sender_is_503_and_costs_nothing() {
+    for transport in TRANSPORTS {
+        // GIVEN a service with no email delivery
+        let app = TestApp::builder().without_email().spawn(transport).await;
+        // WHEN an email code is requested
+        let request = json!({"user_id": "u", "method": "email", "email": EMAIL});
+        let reply = app.post("/send-code", request.clone()).await;
+        // THEN 503, and no code was stored (no cooldown either)
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.error(), "channel_unavailable");
+        assert_eq!(app.verify("u", "123456").await.error(), "not_found");
+        assert_eq!(app.send_sms("u").await.status, 200, "no cooldown consumed");
+    }
+}
+
+fn timeout() -> DeliveryError {
+    DeliveryError::Failed("provider timed out".into())
+}
+
+fn rejected() -> DeliveryError {
+    DeliveryError::InvalidDestination {
+        detail: "This phone number cannot receive SMS. Use a mobile number.".to_owned(),
+    }
+}
+
+fn misconfigured() -> DeliveryError {
+    DeliveryError::Unavailable {
+        channel: "sms",
+        reason: "credentials refused".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn delivery_failures_remove_the_code_and_keep_no_cooldown() {
+    for transport in TRANSPORTS {
+        for (fail, status, error) in [
+            (timeout as fn() -> DeliveryError, 502, "delivery_failed"),
+            (rejected, 422, "invalid_destination"),
+            (misconfigured, 503, "channel_unavailable"),
+        ] {
+            // GIVEN a provider that fails
+            let app = TestApp::spawn(transport).await;
+            app.sms.fail_with(fail);
+            // WHEN a code is requested
+            let reply = app.send_sms("u").await;
+            // THEN the mapped status, no code left behind, and an immediate retry is allowed
+            assert_eq!(
+                (reply.status, reply.error()),
+                (status, error),
+                "{}",
+                reply.json
+            );
+            assert!(reply.json["detail"].as_str().unwrap().len() > 10);
+            assert_eq!(app.verify("u", "123456").await.error(), "not_found");
+            app.sms.succeed();
+            assert_eq!(app.send_sms("u").await.status, 200);
+            assert_eq!(app.verify("u", &app.last_sms_code()).await.status, 200);
+        }
+    }
+}
+
+#[tokio::test]
+async fn brand_name_prefixes_the_text() {
+    let app = TestApp::builder()
+        .brand("Acme")
+        .spawn(crate::helpers::Transport::Handler)
+        .await;
+    app.send_sms("u").await;
+    let text = &app.sms.messages()[0].text;
+    assert!(
+        text.starts_with("Acme: Your verification code is "),
+        "{text}"
+    );
+}

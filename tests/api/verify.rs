@@ -1,0 +1,151 @@
+use serde_json::json;
+
+use crate::helpers::{wrong_code, TestApp, Transport, PHONE, TRANSPORTS};
+
+#[tokio::test]
+async fn right_code_verifies_once() {
+    for transport in TRANSPORTS {
+        // GIVEN a delivered code
+        let app = TestApp::spawn(transport).await;
+        app.send_sms("user-1").await;
+        let code = app.last_sms_code();
+        // WHEN it is verified
+        let reply = app.verify("user-1", &code).await;
+        // THEN success, with the documented body
+        assert_eq!(reply.status, 200);
+        assert_eq!(
+            reply.json,
+            json!({"success": true, "message": "OTP verified successfully", "user_id": "user-1"})
+        );
+        // AND it cannot be used again
+        let replay = app.verify("user-1", &code).await;
+        assert_eq!(replay.status, 404);
+        assert_eq!(replay.json["success"], false);
+        assert_eq!(replay.error(), "not_found");
+        assert_eq!(replay.json["user_id"], "user-1");
+    }
+}
+
+#[tokio::test]
+async fn never_sent_is_404() {
+    for transport in TRANSPORTS {
+        let app = TestApp::spawn(transport).await;
+        let reply = app.verify("nobody", "123456").await;
+        assert_eq!(reply.status, 404);
+        assert_eq!(reply.error(), "not_found");
+        assert!(reply.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Request a new code"));
+    }
+}
+
+#[tokio::test]
+async fn wrong_codes_count_down_then_the_code_is_dead() {
+    for transport in TRANSPORTS {
+        // GIVEN a code and max 3 attempts
+        let app = TestApp::spawn(transport).await;
+        app.send_sms("u").await;
+        let code = app.last_sms_code();
+        let wrong = wrong_code(&code);
+        // WHEN three wrong guesses are made
+        for remaining in [2, 1, 0] {
+            let reply = app.verify("u", &wrong).await;
+            assert_eq!(reply.status, 400);
+            assert_eq!(reply.error(), "invalid_code");
+            assert_eq!(reply.json["attempts_remaining"], remaining);
+            assert_eq!(reply.json["success"], false);
+        }
+        // THEN further guesses, even the right code, are 429
+        for guess in [&wrong, &code] {
+            let reply = app.verify("u", guess).await;
+            assert_eq!(reply.status, 429);
+            assert_eq!(reply.error(), "too_many_attempts");
+            assert!(reply.headers.get("retry-after").is_none());
+        }
+        // AND a new send (after the cooldown) starts over
+        app.clock.advance(30);
+        assert_eq!(app.send_sms("u").await.status, 200);
+        assert_eq!(app.verify("u", &app.last_sms_code()).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn expiry_is_enforced_on_read() {
+    for transport in TRANSPORTS {
+        // GIVEN a code whose record is still stored after its lifetime (as with DynamoDB TTL lag)
+        let app = TestApp::spawn(transport).await;
+        app.send_sms("u").await;
+        let code = app.last_sms_code();
+        app.clock.advance(299);
+        // THEN one second before expiry it works for a wrong guess count...
+        assert_eq!(app.verify("u", &wrong_code(&code)).await.status, 400);
+        app.clock.advance(1);
+        // ...and at expiry even the right code is 410
+        let reply = app.verify("u", &code).await;
+        assert_eq!(reply.status, 410);
+        assert_eq!(reply.error(), "expired");
+    }
+}
+
+#[tokio::test]
+async fn purposes_are_isolated() {
+    for transport in TRANSPORTS {
+        let app = TestApp::spawn(transport).await;
+        let reply = app
+            .post(
+                "/send-code",
+                json!({"user_id": "u", "method": "sms", "phone": PHONE, "purpose": "login"}),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+        let code = app.last_sms_code();
+        for purpose in [json!("reset"), json!(null)] {
+            let reply = app
+                .post(
+                    "/verify-code",
+                    json!({"user_id": "u", "passcode": code, "purpose": purpose}),
+                )
+                .await;
+            assert_eq!(reply.status, 404, "purpose {purpose}");
+        }
+        let reply = app
+            .post(
+                "/verify-code",
+                json!({"user_id": "u", "passcode": code, "purpose": "login"}),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn users_are_isolated() {
+    let app = TestApp::spawn(Transport::Handler).await;
+    app.send_sms("alice").await;
+    let code = app.last_sms_code();
+    assert_eq!(app.verify("bob", &code).await.status, 404);
+    assert_eq!(
+        app.verify("Alice", &code).await.status,
+        404,
+        "user ids are exact"
+    );
+    assert_eq!(app.verify("alice", &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn code_length_follows_the_policy() {
+    let policy = otp_core::config::Policy {
+        code_length: 8,
+        ..Default::default()
+    };
+    let app = TestApp::builder()
+        .policy(policy)
+        .spawn(Transport::Tcp)
+        .await;
+    app.send_sms("u").await;
+    let code = app.last_sms_code();
+    assert_eq!(code.len(), 8);
+    assert_eq!(app.verify("u", &code[..6]).await.status, 422);
+    assert_eq!(app.verify("u", &code).await.status, 200);
+}

@@ -8,7 +8,7 @@ use crate::code::{CodeHasher, HashKey};
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::sender::{ConsoleSender, Senders};
-use crate::store::{MemoryStore, OtpStore};
+use crate::store::{client_from_env, DynamoStore, MemoryStore, OtpStore, TABLE_NAME_VAR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
@@ -51,8 +51,29 @@ pub async fn build_engine_with(
             HashKey::random()
         }
     };
-    let store: Arc<dyn OtpStore> = Arc::new(MemoryStore::new());
-    let store_description = "in-memory (embedded)".to_owned();
+    let hasher = CodeHasher::new(&key);
+    let table = env(TABLE_NAME_VAR).filter(|t| !t.trim().is_empty());
+    let (store, store_description): (Arc<dyn OtpStore>, String) = match (runtime, table) {
+        (_, Some(table)) => {
+            let client = client_from_env().await;
+            let description = format!("DynamoDB table {table}");
+            (
+                Arc::new(DynamoStore::new(client, table, hasher.clone())),
+                description,
+            )
+        }
+        (Runtime::Local, None) => (
+            Arc::new(MemoryStore::new()),
+            "in-memory (embedded)".to_owned(),
+        ),
+        (Runtime::Lambda, None) => {
+            return Err(ConfigError::Missing {
+                var: TABLE_NAME_VAR,
+                hint: "the DynamoDB table that holds the codes (template.yaml sets it)",
+            }
+            .into())
+        }
+    };
     let senders = match runtime {
         Runtime::Local => Senders {
             sms: Some(Arc::new(ConsoleSender)),
@@ -69,7 +90,7 @@ pub async fn build_engine_with(
     let engine = Engine::new(
         store,
         senders,
-        CodeHasher::new(&key),
+        hasher,
         config.policy,
         config.brand,
         Arc::new(SystemClock),
@@ -98,13 +119,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn lambda_never_uses_the_console_sender() {
+    async fn lambda_refuses_to_start_without_a_table() {
         let key = "22".repeat(32);
-        let built = build_engine_with(Runtime::Lambda, &|var| {
+        let error = build_engine_with(Runtime::Lambda, &|var| {
             (var == "OTP_HASH_KEY").then(|| key.clone())
         })
         .await
+        .err()
+        .expect("no table, no start");
+        assert!(
+            error.to_string().contains("OTP_TABLE_NAME is required"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn lambda_never_uses_the_console_sender() {
+        let key = "22".repeat(32);
+        let built = build_engine_with(Runtime::Lambda, &|var| match var {
+            "OTP_HASH_KEY" => Some(key.clone()),
+            "OTP_TABLE_NAME" => Some("otp-codes".to_owned()),
+            _ => None,
+        })
+        .await
         .unwrap();
+        assert_eq!(built.store, "DynamoDB table otp-codes");
         assert!(built.engine.senders().for_channel(Channel::Sms).is_none());
         assert!(built.engine.senders().for_channel(Channel::Email).is_none());
     }

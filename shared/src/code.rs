@@ -146,6 +146,17 @@ impl CodeHasher {
         CodeHash(out)
     }
 
+    /// A keyed, stable stand-in for a user id in storage keys, so that no address or phone
+    /// number (the `/auth/*` routes use the address as the id) sits in the table. The `PK`
+    /// prefix cannot start a code-hash input: purposes are lower-case.
+    pub fn pseudonym(&self, user_id: &UserId) -> String {
+        use base64::Engine as _;
+        let mut mac = self.keyed.clone();
+        mac.update(b"PK\0");
+        mac.update(user_id.as_str().as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
     pub fn hash_code(&self, purpose: &Purpose, user_id: &UserId, code: &OneTimeCode) -> CodeHash {
         self.hash(purpose, user_id, code.expose())
     }

@@ -1,12 +1,12 @@
 use serde_json::json;
 
-use crate::helpers::{wrong_code, TestApp, TRANSPORTS};
+use crate::helpers::{wrong_code, TestApp, SETUPS};
 
 #[tokio::test]
 async fn request_and_verify_by_email_ignoring_case() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a code requested with a mixed-case address
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         let reply = app
             .post("/auth/request-otp", json!({"email": "Bob@Example.com"}))
             .await;
@@ -45,8 +45,8 @@ async fn request_and_verify_by_email_ignoring_case() {
 
 #[tokio::test]
 async fn every_verification_failure_is_the_same_400() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         let verify = |code: String| {
             app.post(
                 "/auth/verify-otp",
@@ -78,8 +78,8 @@ async fn every_verification_failure_is_the_same_400() {
 
 #[tokio::test]
 async fn request_otp_has_a_cooldown_and_validation() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         app.post("/auth/request-otp", json!({"email": "a@example.com"}))
             .await;
         let reply = app
@@ -106,7 +106,7 @@ async fn request_otp_has_a_cooldown_and_validation() {
 #[tokio::test]
 async fn auth_and_generic_routes_share_the_email_user() {
     // The address is the user id (default purpose), so /verify-code can check it too.
-    let app = TestApp::spawn(crate::helpers::Transport::Handler).await;
+    let app = TestApp::spawn(crate::helpers::Setup::Handler).await;
     app.post("/auth/request-otp", json!({"email": "C@example.com"}))
         .await;
     let code = app.email.last_code_to("C@example.com").unwrap();

@@ -3,15 +3,15 @@
 
 use futures_util::future::join_all;
 
-use crate::helpers::{wrong_code, TestApp, TRANSPORTS};
+use crate::helpers::{wrong_code, TestApp, SETUPS};
 
 const BURST: usize = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_right_codes_succeed_exactly_once() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a delivered code
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
         let code = app.last_sms_code();
         // WHEN 50 requests verify it at the same time
@@ -19,15 +19,15 @@ async fn fifty_concurrent_right_codes_succeed_exactly_once() {
         // THEN exactly one succeeds and the others find no pending code
         let ok = replies.iter().filter(|r| r.status == 200).count();
         let gone = replies.iter().filter(|r| r.status == 404).count();
-        assert_eq!((ok, gone), (1, BURST - 1), "{transport:?}");
+        assert_eq!((ok, gone), (1, BURST - 1), "{setup:?}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_wrong_codes_count_exactly_max_attempts() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a delivered code and max 3 attempts
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
         let code = app.last_sms_code();
         let wrong = wrong_code(&code);
@@ -40,7 +40,7 @@ async fn fifty_concurrent_wrong_codes_count_exactly_max_attempts() {
             .map(|r| r.json["attempts_remaining"].as_u64().unwrap())
             .collect();
         remaining.sort_unstable();
-        assert_eq!(remaining, [0, 1, 2], "{transport:?}");
+        assert_eq!(remaining, [0, 1, 2], "{setup:?}");
         let refused = replies.iter().filter(|r| r.status == 429).count();
         assert_eq!(refused, BURST - 3);
         // AND the right code is refused afterwards

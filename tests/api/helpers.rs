@@ -21,14 +21,16 @@ pub const START: u64 = 1_800_000_000;
 
 /// How a test's requests reach the handler; status tests run through both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub enum Setup {
     /// `otp_core::http::handle` called in-process, as the Lambda adapter does.
     Handler,
     /// The local server over real TCP.
     Tcp,
+    /// The local server over real TCP, on the DynamoDB store (moto).
+    TcpDynamo,
 }
 
-pub const TRANSPORTS: [Transport; 2] = [Transport::Handler, Transport::Tcp];
+pub const SETUPS: [Setup; 3] = [Setup::Handler, Setup::Tcp, Setup::TcpDynamo];
 
 pub struct Reply {
     pub status: u16,
@@ -58,7 +60,6 @@ impl Reply {
 pub struct TestAppBuilder {
     policy: Policy,
     email_channel: bool,
-    store: Arc<dyn OtpStore>,
     brand: Option<String>,
 }
 
@@ -78,10 +79,15 @@ impl TestAppBuilder {
         self
     }
 
-    pub async fn spawn(self, transport: Transport) -> TestApp {
+    pub async fn spawn(self, setup: Setup) -> TestApp {
         let sms = RecordingSender::new();
         let email = RecordingSender::new();
         let clock = Arc::new(ManualClock::new(START));
+        let hasher = CodeHasher::new(&HashKey::random());
+        let store: Arc<dyn OtpStore> = match setup {
+            Setup::TcpDynamo => Arc::new(crate::dynamo::store(hasher.clone()).await),
+            Setup::Handler | Setup::Tcp => Arc::new(MemoryStore::new()),
+        };
         let senders = Senders {
             sms: Some(Arc::new(sms.clone())),
             email: self
@@ -89,9 +95,9 @@ impl TestAppBuilder {
                 .then(|| Arc::new(email.clone()) as Arc<_>),
         };
         let engine = Arc::new(Engine::new(
-            self.store,
+            store,
             senders,
-            CodeHasher::new(&HashKey::random()),
+            hasher,
             self.policy,
             self.brand,
             clock.clone(),
@@ -114,7 +120,7 @@ impl TestAppBuilder {
             clock,
             addr,
             client: reqwest::Client::new(),
-            transport,
+            setup,
             _stop: stop,
         }
     }
@@ -127,7 +133,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    transport: Transport,
+    setup: Setup,
     /// Dropping the app stops its server.
     _stop: oneshot::Sender<()>,
 }
@@ -137,13 +143,12 @@ impl TestApp {
         TestAppBuilder {
             policy: Policy::default(),
             email_channel: true,
-            store: Arc::new(MemoryStore::new()),
             brand: None,
         }
     }
 
-    pub async fn spawn(transport: Transport) -> TestApp {
-        Self::builder().spawn(transport).await
+    pub async fn spawn(setup: Setup) -> TestApp {
+        Self::builder().spawn(setup).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -167,8 +172,8 @@ impl TestApp {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
-        match self.transport {
-            Transport::Handler => {
+        match self.setup {
+            Setup::Handler => {
                 let method = http::Method::from_bytes(method.as_bytes()).unwrap();
                 let request = ApiRequest {
                     method: &method,
@@ -187,7 +192,7 @@ impl TestApp {
                     json: serde_json::from_slice(&body).expect("JSON body"),
                 }
             }
-            Transport::Tcp => {
+            Setup::Tcp | Setup::TcpDynamo => {
                 let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
                 let mut request = self.client.request(method, self.url(path)).body(body);
                 if let Some(content_type) = content_type {

@@ -5,7 +5,7 @@ use otp_core::http::Route;
 use otp_core::lambda::handle_event;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, Transport, PHONE};
+use crate::helpers::{Setup, TestApp, PHONE};
 
 fn event(name: &str) -> String {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -53,7 +53,7 @@ async fn every_sample_event_gets_its_documented_status() {
         ("send-code-sms.json", Route::VERIFYING, 404),
         ("verify-code.json", Route::SENDING, 404),
     ] {
-        let app = TestApp::spawn(Transport::Handler).await;
+        let app = TestApp::spawn(Setup::Handler).await;
         let (got, json, _) = invoke(&app, routes, &event(name)).await;
         assert_eq!(got, status, "{name}: {json}");
         assert!(got == 200 || json.get("detail").is_some(), "{name}: {json}");
@@ -63,7 +63,7 @@ async fn every_sample_event_gets_its_documented_status() {
 #[tokio::test]
 async fn send_then_verify_through_both_functions() {
     // GIVEN a code sent through the send-code function
-    let app = TestApp::spawn(Transport::Handler).await;
+    let app = TestApp::spawn(Setup::Handler).await;
     let (status, json, _) = invoke(&app, Route::SENDING, &event("send-code-sms.json")).await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["message"], "OTP sent successfully via sms");
@@ -90,7 +90,7 @@ async fn send_then_verify_through_both_functions() {
 
 #[tokio::test]
 async fn cooldown_through_lambda_sets_retry_after() {
-    let app = TestApp::spawn(Transport::Handler).await;
+    let app = TestApp::spawn(Setup::Handler).await;
     assert_eq!(
         invoke(&app, Route::SENDING, &event("send-code-sms.json"))
             .await
@@ -105,7 +105,7 @@ async fn cooldown_through_lambda_sets_retry_after() {
 
 #[tokio::test]
 async fn auth_routes_through_lambda() {
-    let app = TestApp::spawn(Transport::Handler).await;
+    let app = TestApp::spawn(Setup::Handler).await;
     let (status, json, _) = invoke(&app, Route::SENDING, &event("request-otp.json")).await;
     assert_eq!(
         (status, json["email"].as_str()),

@@ -2,6 +2,8 @@
 
 mod auth_routes;
 mod concurrency;
+mod dynamo;
+mod dynamo_store;
 mod helpers;
 mod lambda_events;
 mod local_binary;

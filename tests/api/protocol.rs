@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{TestApp, Transport, PHONE, TRANSPORTS};
+use crate::helpers::{Setup, TestApp, PHONE, SETUPS};
 
 const ROUTES: [&str; 4] = [
     "/send-code",
@@ -14,8 +14,8 @@ const ROUTES: [&str; 4] = [
 
 #[tokio::test]
 async fn unknown_path_is_404_and_wrong_method_is_405() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         for path in ["/", "/send", "/send-code/extra", "/SEND-CODE", "/docs-nope"] {
             let reply = app.request("POST", path, None, Vec::new()).await;
             assert_eq!(reply.status, 404, "{path}");
@@ -34,8 +34,8 @@ async fn unknown_path_is_404_and_wrong_method_is_405() {
 
 #[tokio::test]
 async fn body_over_16_kib_is_413_and_16_kib_is_not() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         // A valid request padded with spaces to exactly the limit is processed...
         let body = json!({"user_id": "u", "method": "sms", "phone": PHONE}).to_string();
         let mut padded = body.into_bytes();
@@ -65,8 +65,8 @@ async fn body_over_16_kib_is_413_and_16_kib_is_not() {
 
 #[tokio::test]
 async fn non_json_content_type_is_415() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         let reply = app
             .request(
                 "POST",
@@ -82,8 +82,8 @@ async fn non_json_content_type_is_415() {
 
 #[tokio::test]
 async fn bodies_that_are_not_json_objects_are_422() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         for path in ROUTES {
             for (body, kind) in [
                 ("", "missing"),
@@ -110,8 +110,8 @@ async fn bodies_that_are_not_json_objects_are_422() {
 
 #[tokio::test]
 async fn every_bad_field_is_named() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         let long = "x".repeat(129);
         let cases: Vec<(&str, Value, Vec<&str>)> = vec![
             ("/send-code", json!({}), vec!["user_id", "method"]),
@@ -221,7 +221,7 @@ async fn every_bad_field_is_named() {
 
 #[tokio::test]
 async fn extra_fields_are_ignored_and_null_optionals_take_defaults() {
-    let app = TestApp::spawn(Transport::Handler).await;
+    let app = TestApp::spawn(Setup::Handler).await;
     let reply = app
         .post(
             "/send-code",

@@ -1,17 +1,17 @@
 use otp_core::sender::DeliveryError;
 use serde_json::json;
 
-use crate::helpers::{wrong_code, TestApp, EMAIL, PHONE, TRANSPORTS};
+use crate::helpers::{wrong_code, TestApp, EMAIL, PHONE, SETUPS};
 
 #[tokio::test]
 async fn sms_send_returns_the_contract_and_delivers_one_code() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a running service
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         // WHEN a code is requested by SMS
         let reply = app.send_sms("user-1").await;
         // THEN the documented body comes back and exactly one message went out
-        assert_eq!(reply.status, 200, "{transport:?} {}", reply.json);
+        assert_eq!(reply.status, 200, "{setup:?} {}", reply.json);
         assert_eq!(
             reply.json,
             json!({"message": "OTP sent successfully via sms", "user_id": "user-1",
@@ -30,8 +30,8 @@ async fn sms_send_returns_the_contract_and_delivers_one_code() {
 
 #[tokio::test]
 async fn email_send_says_via_email() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         let reply = app
             .post(
                 "/send-code",
@@ -48,9 +48,9 @@ async fn email_send_says_via_email() {
 
 #[tokio::test]
 async fn resend_inside_cooldown_is_429_with_retry_after() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a code sent 10 seconds ago (cooldown 30)
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         assert_eq!(app.send_sms("u").await.status, 200);
         app.clock.advance(10);
         // WHEN another is requested
@@ -72,7 +72,7 @@ async fn resend_inside_cooldown_is_429_with_retry_after() {
 
 #[tokio::test]
 async fn cooldown_is_per_user_and_purpose() {
-    let app = TestApp::spawn(crate::helpers::Transport::Handler).await;
+    let app = TestApp::spawn(crate::helpers::Setup::Handler).await;
     assert_eq!(app.send_sms("u").await.status, 200);
     assert_eq!(app.send_sms("other").await.status, 200);
     let reply = app
@@ -86,9 +86,9 @@ async fn cooldown_is_per_user_and_purpose() {
 
 #[tokio::test]
 async fn a_new_send_replaces_the_old_code_and_resets_attempts() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a code with two wrong guesses against it
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
         let old = app.last_sms_code();
         for _ in 0..2 {
@@ -115,7 +115,7 @@ async fn a_new_send_replaces_the_old_code_and_resets_attempts() {
 
 #[tokio::test]
 async fn used_or_expired_codes_never_block_a_new_send() {
-    let app = TestApp::spawn(crate::helpers::Transport::Handler).await;
+    let app = TestApp::spawn(crate::helpers::Setup::Handler).await;
     app.send_sms("u").await;
     assert_eq!(app.verify("u", &app.last_sms_code()).await.status, 200);
     assert_eq!(
@@ -129,7 +129,7 @@ async fn used_or_expired_codes_never_block_a_new_send() {
     };
     let app = TestApp::builder()
         .policy(policy)
-        .spawn(crate::helpers::Transport::Handler)
+        .spawn(crate::helpers::Setup::Handler)
         .await;
     app.send_sms("u").await;
     app.clock.advance(300);
@@ -142,9 +142,9 @@ async fn used_or_expired_codes_never_block_a_new_send() {
 
 #[tokio::test]
 async fn channel_without_sender_is_503_and_costs_nothing() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a service with no email delivery
-        let app = TestApp::builder().without_email().spawn(transport).await;
+        let app = TestApp::builder().without_email().spawn(setup).await;
         // WHEN an email code is requested
         let request = json!({"user_id": "u", "method": "email", "email": EMAIL});
         let reply = app.post("/send-code", request.clone()).await;
@@ -175,14 +175,14 @@ fn misconfigured() -> DeliveryError {
 
 #[tokio::test]
 async fn delivery_failures_remove_the_code_and_keep_no_cooldown() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         for (fail, status, error) in [
             (timeout as fn() -> DeliveryError, 502, "delivery_failed"),
             (rejected, 422, "invalid_destination"),
             (misconfigured, 503, "channel_unavailable"),
         ] {
             // GIVEN a provider that fails
-            let app = TestApp::spawn(transport).await;
+            let app = TestApp::spawn(setup).await;
             app.sms.fail_with(fail);
             // WHEN a code is requested
             let reply = app.send_sms("u").await;
@@ -206,7 +206,7 @@ async fn delivery_failures_remove_the_code_and_keep_no_cooldown() {
 async fn brand_name_prefixes_the_text() {
     let app = TestApp::builder()
         .brand("Acme")
-        .spawn(crate::helpers::Transport::Handler)
+        .spawn(crate::helpers::Setup::Handler)
         .await;
     app.send_sms("u").await;
     let text = &app.sms.messages()[0].text;

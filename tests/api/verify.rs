@@ -1,12 +1,12 @@
 use serde_json::json;
 
-use crate::helpers::{wrong_code, TestApp, Transport, PHONE, TRANSPORTS};
+use crate::helpers::{wrong_code, Setup, TestApp, PHONE, SETUPS};
 
 #[tokio::test]
 async fn right_code_verifies_once() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a delivered code
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         app.send_sms("user-1").await;
         let code = app.last_sms_code();
         // WHEN it is verified
@@ -28,8 +28,8 @@ async fn right_code_verifies_once() {
 
 #[tokio::test]
 async fn never_sent_is_404() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         let reply = app.verify("nobody", "123456").await;
         assert_eq!(reply.status, 404);
         assert_eq!(reply.error(), "not_found");
@@ -42,9 +42,9 @@ async fn never_sent_is_404() {
 
 #[tokio::test]
 async fn wrong_codes_count_down_then_the_code_is_dead() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a code and max 3 attempts
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
         let code = app.last_sms_code();
         let wrong = wrong_code(&code);
@@ -72,9 +72,9 @@ async fn wrong_codes_count_down_then_the_code_is_dead() {
 
 #[tokio::test]
 async fn expiry_is_enforced_on_read() {
-    for transport in TRANSPORTS {
+    for setup in SETUPS {
         // GIVEN a code whose record is still stored after its lifetime (as with DynamoDB TTL lag)
-        let app = TestApp::spawn(transport).await;
+        let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
         let code = app.last_sms_code();
         app.clock.advance(299);
@@ -90,8 +90,8 @@ async fn expiry_is_enforced_on_read() {
 
 #[tokio::test]
 async fn purposes_are_isolated() {
-    for transport in TRANSPORTS {
-        let app = TestApp::spawn(transport).await;
+    for setup in SETUPS {
+        let app = TestApp::spawn(setup).await;
         let reply = app
             .post(
                 "/send-code",
@@ -121,7 +121,7 @@ async fn purposes_are_isolated() {
 
 #[tokio::test]
 async fn users_are_isolated() {
-    let app = TestApp::spawn(Transport::Handler).await;
+    let app = TestApp::spawn(Setup::Handler).await;
     app.send_sms("alice").await;
     let code = app.last_sms_code();
     assert_eq!(app.verify("bob", &code).await.status, 404);
@@ -139,10 +139,7 @@ async fn code_length_follows_the_policy() {
         code_length: 8,
         ..Default::default()
     };
-    let app = TestApp::builder()
-        .policy(policy)
-        .spawn(Transport::Tcp)
-        .await;
+    let app = TestApp::builder().policy(policy).spawn(Setup::Tcp).await;
     app.send_sms("u").await;
     let code = app.last_sms_code();
     assert_eq!(code.len(), 8);

@@ -1,8 +1,10 @@
 //! Where OTP records live. Each method is one atomic, conditional operation, so that DynamoDB can
 //! do it as ONE request and concurrent callers can never get extra guesses or two successes.
 
+mod dynamodb;
 mod memory;
 
+pub use dynamodb::{client_from_env, DynamoStore, TABLE_NAME_VAR};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;

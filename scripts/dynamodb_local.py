@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""`make dynamodb-local`: moto server on 127.0.0.1 with the OTP table (same schema as
+template.yaml: pk String hash key, on-demand, TTL on expires_at). Runs in the foreground until
+Ctrl-C, then stops moto. Prints the environment for `make run` against it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+
+PORT = int(os.environ.get("MOTO_PORT", "5005"))
+TABLE = os.environ.get("OTP_TABLE_NAME", "otp-codes")
+ENDPOINT = f"http://127.0.0.1:{PORT}"
+
+moto = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"),
+                         "-H", "127.0.0.1", "-p", str(PORT)])
+try:
+    for _ in range(150):
+        if moto.poll() is not None:
+            sys.exit(f"moto exited (is port {PORT} free? set MOTO_PORT to change it)")
+        try:
+            urllib.request.urlopen(f"{ENDPOINT}/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={
+        "AttributeName": "expires_at", "Enabled": True})
+    print(f"\nDynamoDB (moto) on {ENDPOINT} with table {TABLE} (TTL on expires_at).")
+    print("In another terminal:\n")
+    print(f"  OTP_TABLE_NAME={TABLE} AWS_ENDPOINT_URL={ENDPOINT} AWS_REGION=us-east-1 \\")
+    print("  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing make run\n")
+    print("Ctrl-C stops moto (its data is in memory and goes with it).", flush=True)
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+finally:
+    moto.terminate()
+    moto.wait(timeout=10)

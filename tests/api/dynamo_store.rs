@@ -1,0 +1,462 @@
+//! One conformance suite for every store, run against `MemoryStore` and against the DynamoDB
+//! store on moto; then what only DynamoDB needs proving: one request per operation, races at
+//! 100-way concurrency, and a clean 503 when it cannot be reached.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use otp_core::clock::ManualClock;
+use otp_core::code::{CodeHash, CodeHasher, HashKey};
+use otp_core::config::Policy;
+use otp_core::domain::{Channel, Destination, Passcode, PhoneE164, Purpose, UserId};
+use otp_core::engine::{SendRequest, VerifyOutcome};
+use otp_core::http::{handle, ApiRequest, Route};
+use otp_core::sender::{DeliveryError, RecordingSender, Senders};
+use otp_core::store::{
+    DynamoStore, GuessOutcome, MemoryStore, OtpRecord, OtpStore, PutOutcome, RecordKey,
+};
+use otp_core::Engine;
+
+use crate::dynamo;
+use crate::helpers::{wrong_code, PHONE, START as NOW};
+
+const TTL: u64 = 300;
+const COOLDOWN: u64 = 30;
+const MAX: u32 = 3;
+
+struct Subject {
+    store: Arc<dyn OtpStore>,
+    hasher: CodeHasher,
+}
+
+async fn memory_store() -> Subject {
+    Subject {
+        store: Arc::new(MemoryStore::new()),
+        hasher: CodeHasher::new(&HashKey::random()),
+    }
+}
+
+async fn dynamodb_store() -> Subject {
+    let hasher = CodeHasher::new(&HashKey::random());
+    Subject {
+        store: Arc::new(dynamo::store(hasher.clone()).await),
+        hasher,
+    }
+}
+
+fn key(purpose: &str, user: &str) -> RecordKey {
+    RecordKey::new(
+        Purpose::parse(purpose).unwrap(),
+        UserId::parse(user).unwrap(),
+    )
+}
+
+impl Subject {
+    fn hash(&self, key: &RecordKey, code: &str) -> CodeHash {
+        self.hasher.hash(&key.purpose, &key.user_id, code)
+    }
+
+    async fn put(&self, key: &RecordKey, code: &str, at: u64, cooldown: u64) -> PutOutcome {
+        let record = OtpRecord {
+            code_hash: self.hash(key, code),
+            channel: Channel::Sms,
+            sent_at: at,
+            expires_at: at + TTL,
+            attempts: 0,
+            last_guess: None,
+        };
+        self.store
+            .put_unless_cooling_down(key, &record, at, cooldown)
+            .await
+            .unwrap()
+    }
+
+    async fn guess(&self, key: &RecordKey, code: &str, at: u64) -> GuessOutcome {
+        self.store
+            .record_guess(key, &self.hash(key, code), at, MAX)
+            .await
+            .unwrap()
+    }
+}
+
+fn recorded(outcome: GuessOutcome) -> OtpRecord {
+    match outcome {
+        GuessOutcome::Recorded(record) => record,
+        other => panic!("expected Recorded, got {other:?}"),
+    }
+}
+
+fn refused(outcome: GuessOutcome) -> Option<OtpRecord> {
+    match outcome {
+        GuessOutcome::Refused(old) => old,
+        other => panic!("expected Refused, got {other:?}"),
+    }
+}
+
+async fn right_guess_consumes_the_code(s: Subject) {
+    let k = key("login", "u");
+    assert!(matches!(
+        s.put(&k, "111111", NOW, COOLDOWN).await,
+        PutOutcome::Stored
+    ));
+    let after = recorded(s.guess(&k, "111111", NOW + 1).await);
+    assert!(after.is_consumed());
+    assert_eq!(after.attempts, 1);
+    assert_eq!(after.expires_at, NOW + TTL);
+    let old = refused(s.guess(&k, "111111", NOW + 2).await).expect("record kept");
+    assert!(old.is_consumed());
+}
+
+async fn wrong_guesses_count_until_exhausted(s: Subject) {
+    let k = key("login", "u");
+    s.put(&k, "111111", NOW, COOLDOWN).await;
+    for n in 1..=MAX {
+        let after = recorded(s.guess(&k, "222222", NOW).await);
+        assert_eq!(after.attempts, n);
+        assert!(!after.is_consumed());
+    }
+    let old = refused(s.guess(&k, "111111", NOW).await).expect("record kept");
+    assert_eq!(old.attempts, MAX);
+    assert!(
+        !old.is_consumed(),
+        "the right code after exhaustion is not recorded"
+    );
+}
+
+async fn cooldown_refuses_and_reports_seconds_left(s: Subject) {
+    let k = key("login", "u");
+    s.put(&k, "111111", NOW, COOLDOWN).await;
+    match s.put(&k, "333333", NOW + 10, COOLDOWN).await {
+        PutOutcome::CoolingDown { retry_after } => assert_eq!(retry_after, 20),
+        other => panic!("expected cooldown, got {other:?}"),
+    }
+    // The refused put changed nothing; after the cooldown a new code replaces the old one.
+    assert!(matches!(
+        s.put(&k, "444444", NOW + 30, COOLDOWN).await,
+        PutOutcome::Stored
+    ));
+    let after = recorded(s.guess(&k, "111111", NOW + 31).await);
+    assert!(!after.is_consumed(), "the replaced code no longer verifies");
+    assert_eq!(after.attempts, 1, "attempts start over with the new code");
+    assert!(recorded(s.guess(&k, "444444", NOW + 31).await).is_consumed());
+}
+
+async fn expired_but_present_is_refused(s: Subject) {
+    let k = key("login", "u");
+    s.put(&k, "111111", NOW, 3600).await;
+    assert!(!recorded(s.guess(&k, "000000", NOW + TTL - 1).await).is_consumed());
+    let old = refused(s.guess(&k, "111111", NOW + TTL).await).expect("still stored");
+    assert!(old.is_expired(NOW + TTL));
+    // An expired code never blocks a new one, whatever the cooldown.
+    assert!(matches!(
+        s.put(&k, "555555", NOW + TTL, 3600).await,
+        PutOutcome::Stored
+    ));
+}
+
+async fn used_code_never_blocks_a_resend(s: Subject) {
+    let k = key("login", "u");
+    s.put(&k, "111111", NOW, COOLDOWN).await;
+    recorded(s.guess(&k, "111111", NOW).await);
+    assert!(matches!(
+        s.put(&k, "666666", NOW + 1, COOLDOWN).await,
+        PutOutcome::Stored
+    ));
+    assert!(recorded(s.guess(&k, "666666", NOW + 1).await).is_consumed());
+}
+
+async fn purposes_and_users_are_isolated(s: Subject) {
+    let login = key("login", "u");
+    let reset = key("reset", "u");
+    let other = key("login", "v");
+    s.put(&login, "111111", NOW, COOLDOWN).await;
+    assert!(matches!(
+        s.put(&reset, "222222", NOW, COOLDOWN).await,
+        PutOutcome::Stored
+    ));
+    assert!(matches!(
+        s.put(&other, "333333", NOW, COOLDOWN).await,
+        PutOutcome::Stored
+    ));
+    assert!(!recorded(s.guess(&reset, "111111", NOW).await).is_consumed());
+    assert!(refused(s.guess(&key("signup", "u"), "111111", NOW).await).is_none());
+    assert!(recorded(s.guess(&login, "111111", NOW).await).is_consumed());
+    assert!(recorded(s.guess(&other, "333333", NOW).await).is_consumed());
+    assert!(recorded(s.guess(&reset, "222222", NOW).await).is_consumed());
+}
+
+async fn compensation_deletes_only_its_own_code(s: Subject) {
+    let k = key("login", "u");
+    s.put(&k, "111111", NOW, COOLDOWN).await;
+    assert!(s
+        .store
+        .delete_if_holds(&k, &s.hash(&k, "111111"))
+        .await
+        .unwrap());
+    assert!(refused(s.guess(&k, "111111", NOW).await).is_none());
+    // A newer code written in between survives the older send's compensation.
+    s.put(&k, "111111", NOW, 0).await;
+    s.put(&k, "777777", NOW, 0).await;
+    assert!(!s
+        .store
+        .delete_if_holds(&k, &s.hash(&k, "111111"))
+        .await
+        .unwrap());
+    assert!(recorded(s.guess(&k, "777777", NOW).await).is_consumed());
+    assert!(!s
+        .store
+        .delete_if_holds(&key("x", "nobody"), &s.hash(&k, "1"))
+        .await
+        .unwrap());
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory_conformance {
+            $(#[tokio::test] async fn $case() { super::$case(super::memory_store().await).await })*
+        }
+        mod dynamodb_conformance {
+            $(#[tokio::test] async fn $case() { super::$case(super::dynamodb_store().await).await })*
+        }
+    };
+}
+
+conformance!(
+    right_guess_consumes_the_code,
+    wrong_guesses_count_until_exhausted,
+    cooldown_refuses_and_reports_seconds_left,
+    expired_but_present_is_refused,
+    used_code_never_blocks_a_resend,
+    purposes_and_users_are_isolated,
+    compensation_deletes_only_its_own_code,
+);
+
+#[tokio::test]
+async fn the_table_holds_no_user_id_address_or_code() {
+    let hasher = CodeHasher::new(&HashKey::random());
+    let store = dynamo::store(hasher.clone()).await;
+    let engine = engine_on(Arc::new(store), hasher).0;
+    let email = otp_core::domain::Email::parse("carol@example.com").unwrap();
+    let request = SendRequest {
+        key: RecordKey::new(Purpose::default(), UserId::from_email(&email)),
+        destination: Destination::Email(email),
+    };
+    engine.send(request).await.unwrap();
+    let client = dynamo::client().await;
+    let tables = client.list_tables().send().await.unwrap();
+    let table = tables.table_names().last().unwrap().clone();
+    let items = client.scan().table_name(&table).send().await.unwrap();
+    let text = format!("{:?}", items.items());
+    assert_eq!(items.items().len(), 1);
+    assert!(!text.contains("carol"), "{text}");
+    assert!(text.contains("default#"), "{text}");
+}
+
+fn engine_on(store: Arc<dyn OtpStore>, hasher: CodeHasher) -> (Engine, RecordingSender) {
+    let sms = RecordingSender::new();
+    let senders = Senders {
+        sms: Some(Arc::new(sms.clone())),
+        email: Some(Arc::new(sms.clone())),
+    };
+    let policy = Policy {
+        max_attempts: MAX,
+        ..Policy::default()
+    };
+    let clock = Arc::new(ManualClock::new(NOW));
+    let engine = Engine::new(store, senders, hasher, policy, None, clock);
+    (engine, sms)
+}
+
+fn sms_request(user: &str) -> SendRequest {
+    SendRequest {
+        key: key("default", user),
+        destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+    }
+}
+
+fn passcode(code: &str) -> Passcode {
+    Passcode::parse(code, 6).unwrap()
+}
+
+fn failed() -> DeliveryError {
+    DeliveryError::Failed("down".into())
+}
+
+#[tokio::test]
+async fn every_operation_is_one_dynamodb_request() {
+    // GIVEN an engine on a DynamoDB store whose client counts its HTTP requests
+    let hasher = CodeHasher::new(&HashKey::random());
+    let (store, requests) = dynamo::counted_store(hasher.clone()).await;
+    let (engine, sms) = engine_on(Arc::new(store), hasher);
+    let k = key("default", "u");
+
+    // THEN each send and each verify, whatever its outcome, is exactly one request
+    engine.send(sms_request("u")).await.unwrap();
+    assert_eq!(requests.take(), 1, "send");
+    assert!(engine.send(sms_request("u")).await.is_err());
+    assert_eq!(requests.take(), 1, "send refused by cooldown");
+    let code = sms.last_code_to(PHONE).unwrap();
+    let outcomes = [
+        (
+            wrong_code(&code),
+            VerifyOutcome::WrongCode {
+                attempts_remaining: 2,
+            },
+        ),
+        (code.clone(), VerifyOutcome::Verified),
+        (code.clone(), VerifyOutcome::NotFound),
+    ];
+    for (guess, expected) in outcomes {
+        assert_eq!(
+            engine.verify(&k, &passcode(&guess)).await.unwrap(),
+            expected
+        );
+        assert_eq!(requests.take(), 1, "verify → {expected:?}");
+    }
+    let unknown = key("default", "nobody");
+    assert_eq!(
+        engine.verify(&unknown, &passcode(&code)).await.unwrap(),
+        VerifyOutcome::NotFound
+    );
+    assert_eq!(requests.take(), 1, "verify unknown user");
+    engine.send(sms_request("x")).await.unwrap();
+    requests.take();
+    let x = key("default", "x");
+    for _ in 0..MAX {
+        engine.verify(&x, &passcode("000000")).await.unwrap();
+    }
+    requests.take();
+    let exhausted = engine.verify(&x, &passcode("000000")).await.unwrap();
+    assert_eq!(
+        (exhausted, requests.take()),
+        (VerifyOutcome::TooManyAttempts, 1)
+    );
+    // AND a failed delivery costs exactly the put and its compensating delete
+    sms.fail_with(failed);
+    assert!(engine.send(sms_request("y")).await.is_err());
+    assert_eq!(requests.take(), 2, "put + compensating delete");
+}
+
+#[tokio::test]
+async fn expired_item_still_in_the_table_is_refused_in_one_request() {
+    let hasher = CodeHasher::new(&HashKey::random());
+    let (store, requests) = dynamo::counted_store(hasher.clone()).await;
+    let clock = Arc::new(ManualClock::new(NOW));
+    let sms = RecordingSender::new();
+    let senders = Senders {
+        sms: Some(Arc::new(sms.clone())),
+        email: None,
+    };
+    let engine = Engine::new(
+        Arc::new(store),
+        senders,
+        hasher,
+        Policy::default(),
+        None,
+        clock.clone(),
+    );
+    engine.send(sms_request("u")).await.unwrap();
+    clock.advance(TTL);
+    requests.take();
+    let code = sms.last_code_to(PHONE).unwrap();
+    let outcome = engine
+        .verify(&key("default", "u"), &passcode(&code))
+        .await
+        .unwrap();
+    assert_eq!((outcome, requests.take()), (VerifyOutcome::Expired, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_concurrent_right_codes_succeed_once_on_dynamodb() {
+    let hasher = CodeHasher::new(&HashKey::random());
+    let (engine, sms) = engine_on(Arc::new(dynamo::store(hasher.clone()).await), hasher);
+    engine.send(sms_request("u")).await.unwrap();
+    let guess = passcode(&sms.last_code_to(PHONE).unwrap());
+    let k = key("default", "u");
+    let outcomes = join_all((0..100).map(|_| engine.verify(&k, &guess))).await;
+    let verified = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(VerifyOutcome::Verified)))
+        .count();
+    let gone = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(VerifyOutcome::NotFound)))
+        .count();
+    assert_eq!((verified, gone), (1, 99));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_concurrent_wrong_codes_count_exactly_max_on_dynamodb() {
+    let hasher = CodeHasher::new(&HashKey::random());
+    let (engine, sms) = engine_on(Arc::new(dynamo::store(hasher.clone()).await), hasher);
+    engine.send(sms_request("u")).await.unwrap();
+    let code = sms.last_code_to(PHONE).unwrap();
+    let wrong = passcode(&wrong_code(&code));
+    let k = key("default", "u");
+    let outcomes = join_all((0..100).map(|_| engine.verify(&k, &wrong))).await;
+    let mut remaining: Vec<u32> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Ok(VerifyOutcome::WrongCode { attempts_remaining }) => Some(*attempts_remaining),
+            _ => None,
+        })
+        .collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, [0, 1, 2]);
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(VerifyOutcome::TooManyAttempts)))
+        .count();
+    assert_eq!(refused, 97);
+    assert_eq!(
+        engine.verify(&k, &passcode(&code)).await.unwrap(),
+        VerifyOutcome::TooManyAttempts
+    );
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_is_503_store_unavailable_with_nothing_sent() {
+    // GIVEN a store whose endpoint refuses connections
+    dynamo::require_moto();
+    let base = dynamo::client().await;
+    let config = base
+        .config()
+        .to_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let hasher = CodeHasher::new(&HashKey::random());
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        "otp",
+        hasher.clone(),
+    );
+    let (engine, sms) = engine_on(Arc::new(store), hasher);
+    for (route, body) in [
+        (
+            Route::SendCode,
+            r#"{"user_id":"u","method":"sms","phone":"+14155552671"}"#,
+        ),
+        (Route::VerifyCode, r#"{"user_id":"u","passcode":"123456"}"#),
+        (Route::RequestOtp, r#"{"email":"a@example.com"}"#),
+        (
+            Route::VerifyOtp,
+            r#"{"email":"a@example.com","otp_code":"123456"}"#,
+        ),
+    ] {
+        // WHEN any route is called
+        let request = ApiRequest {
+            method: &http::Method::POST,
+            path: route.path(),
+            content_type: Some("application/json"),
+            body: body.as_bytes(),
+        };
+        let response = handle(&engine, Route::ALL, request).await;
+        // THEN 503 store_unavailable, with a sentence and no internals
+        assert_eq!(response.status, 503, "{route:?}");
+        let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(json["error"], "store_unavailable", "{route:?}");
+        let detail = json["detail"].as_str().unwrap();
+        assert!(!detail.contains("127.0.0.1") && !detail.to_lowercase().contains("dispatch"));
+    }
+    assert!(sms.messages().is_empty(), "no code was delivered");
+}

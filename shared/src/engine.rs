@@ -198,3 +198,7 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

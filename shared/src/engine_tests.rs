@@ -1,0 +1,214 @@
+//! Engine rules at the unit level, on the memory store with a hand-moved clock.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::code::{CodeHash, HashKey};
+use crate::domain::{Email, PhoneE164, Purpose, UserId};
+use crate::sender::RecordingSender;
+use crate::store::MemoryStore;
+
+const PHONE: &str = "+14155552671";
+
+struct Fixture {
+    engine: Engine,
+    sms: RecordingSender,
+    store: Arc<MemoryStore>,
+    clock: Arc<ManualClock>,
+}
+
+fn fixture_with(store: Arc<dyn OtpStore>, memory: Arc<MemoryStore>, email: bool) -> Fixture {
+    let sms = RecordingSender::new();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let senders = Senders {
+        sms: Some(Arc::new(sms.clone())),
+        email: email.then(|| Arc::new(sms.clone()) as Arc<_>),
+    };
+    let engine = Engine::new(
+        store,
+        senders,
+        CodeHasher::new(&HashKey::random()),
+        Policy::default(),
+        Some("Acme".to_owned()),
+        clock.clone(),
+    );
+    Fixture {
+        engine,
+        sms,
+        store: memory,
+        clock,
+    }
+}
+
+fn fixture() -> Fixture {
+    let store = Arc::new(MemoryStore::new());
+    fixture_with(store.clone(), store, true)
+}
+
+fn key(user: &str) -> RecordKey {
+    RecordKey::new(Purpose::default(), UserId::parse(user).unwrap())
+}
+
+fn sms(user: &str) -> SendRequest {
+    SendRequest {
+        key: key(user),
+        destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+    }
+}
+
+fn code(f: &Fixture) -> Passcode {
+    Passcode::parse(&f.sms.last_code_to(PHONE).unwrap(), 6).unwrap()
+}
+
+#[tokio::test]
+async fn send_stores_only_a_hash_with_the_policy_times() {
+    let f = fixture();
+    let sent = f.engine.send(sms("u")).await.unwrap();
+    assert_eq!(
+        sent,
+        Sent {
+            channel: Channel::Sms,
+            expires_in: 300
+        }
+    );
+    let record = f.store.get(&key("u")).unwrap();
+    assert_eq!(
+        (record.sent_at, record.expires_at, record.attempts),
+        (1_000_000, 1_000_300, 0)
+    );
+    let code = f.sms.last_code_to(PHONE).unwrap();
+    assert!(!format!("{record:?}").contains(&code));
+    assert!(f.sms.messages()[0]
+        .text
+        .starts_with("Acme: Your verification code is "));
+}
+
+#[tokio::test]
+async fn verify_outcomes_in_order() {
+    let f = fixture();
+    f.engine.send(sms("u")).await.unwrap();
+    let right = code(&f);
+    let wrong = Passcode::parse(
+        if right.expose() == "000000" {
+            "111111"
+        } else {
+            "000000"
+        },
+        6,
+    )
+    .unwrap();
+    assert_eq!(
+        f.engine.verify(&key("u"), &wrong).await.unwrap(),
+        VerifyOutcome::WrongCode {
+            attempts_remaining: 2
+        }
+    );
+    assert_eq!(
+        f.engine.verify(&key("u"), &right).await.unwrap(),
+        VerifyOutcome::Verified
+    );
+    assert_eq!(
+        f.engine.verify(&key("u"), &right).await.unwrap(),
+        VerifyOutcome::NotFound
+    );
+    assert_eq!(
+        f.engine.verify(&key("v"), &right).await.unwrap(),
+        VerifyOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn expiry_beats_exhaustion_in_the_reported_reason() {
+    let f = fixture();
+    f.engine.send(sms("u")).await.unwrap();
+    let wrong = Passcode::parse("000000", 6).unwrap();
+    for _ in 0..3 {
+        f.engine.verify(&key("u"), &wrong).await.unwrap();
+    }
+    f.clock.advance(300);
+    assert_eq!(
+        f.engine.verify(&key("u"), &code(&f)).await.unwrap(),
+        VerifyOutcome::Expired
+    );
+}
+
+#[tokio::test]
+async fn unavailable_channel_writes_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let f = fixture_with(store.clone(), store, false);
+    let request = SendRequest {
+        key: key("u"),
+        destination: Destination::Email(Email::parse("a@example.com").unwrap()),
+    };
+    let error = f.engine.send(request).await.unwrap_err();
+    assert!(matches!(
+        error,
+        SendError::ChannelUnavailable(Channel::Email)
+    ));
+    assert!(f.store.is_empty());
+}
+
+#[tokio::test]
+async fn failed_delivery_removes_the_code() {
+    let f = fixture();
+    f.sms.fail_with(|| DeliveryError::Failed("down".into()));
+    assert!(matches!(
+        f.engine.send(sms("u")).await.unwrap_err(),
+        SendError::Delivery(DeliveryError::Failed(_))
+    ));
+    assert!(f.store.is_empty());
+}
+
+/// A memory store whose delete fails, to reach the engine's "could not compensate" path.
+struct DeleteFails(Arc<MemoryStore>, AtomicBool);
+
+#[async_trait]
+impl OtpStore for DeleteFails {
+    async fn put_unless_cooling_down(
+        &self,
+        key: &RecordKey,
+        record: &OtpRecord,
+        now: u64,
+        cooldown_secs: u64,
+    ) -> Result<PutOutcome, StoreError> {
+        self.0
+            .put_unless_cooling_down(key, record, now, cooldown_secs)
+            .await
+    }
+
+    async fn delete_if_holds(&self, _: &RecordKey, _: &CodeHash) -> Result<bool, StoreError> {
+        self.1.store(true, Ordering::SeqCst);
+        Err(StoreError::Unavailable("gone".into()))
+    }
+
+    async fn record_guess(
+        &self,
+        key: &RecordKey,
+        guess: &CodeHash,
+        now: u64,
+        max_attempts: u32,
+    ) -> Result<GuessOutcome, StoreError> {
+        self.0.record_guess(key, guess, now, max_attempts).await
+    }
+}
+
+#[tokio::test]
+async fn failed_compensation_still_reports_the_delivery_failure() {
+    let memory = Arc::new(MemoryStore::new());
+    let store = Arc::new(DeleteFails(memory.clone(), AtomicBool::new(false)));
+    let f = fixture_with(store.clone(), memory, true);
+    f.sms.fail_with(|| DeliveryError::Failed("down".into()));
+    let error = f.engine.send(sms("u")).await.unwrap_err();
+    assert!(matches!(error, SendError::Delivery(_)), "{error:?}");
+    assert!(store.1.load(Ordering::SeqCst), "compensation was attempted");
+}
+
+#[test]
+fn error_chain_joins_sources() {
+    let error = StoreError::Unavailable(Box::new(std::io::Error::other("refused")));
+    assert_eq!(error_chain(&error), "the OTP store is unavailable: refused");
+}

@@ -15,8 +15,8 @@ PORT = int(os.environ.get("MOTO_PORT", "5005"))
 TABLE = os.environ.get("OTP_TABLE_NAME", "otp-codes")
 ENDPOINT = f"http://127.0.0.1:{PORT}"
 
-moto = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"),
-                         "-H", "127.0.0.1", "-p", str(PORT)])
+moto = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "moto_server.py"),
+                         "127.0.0.1", str(PORT)])
 try:
     for _ in range(150):
         if moto.poll() is not None:

@@ -4,14 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MOTO=.venv/bin/moto_server
-if [ ! -x "$MOTO" ]; then
-  echo "with-moto: $MOTO is missing; 'make test' installs it into .venv" >&2
+PYTHON=.venv/bin/python
+if ! "$PYTHON" -c 'import moto.server' 2>/dev/null; then
+  echo "with-moto: moto is not installed in .venv; 'make test' installs it" >&2
   exit 1
 fi
 mkdir -p target
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$MOTO" -H 127.0.0.1 -p "$PORT" >target/moto.log 2>&1 &
+# One request at a time, like DynamoDB's per-item atomicity: see scripts/moto_server.py.
+"$PYTHON" scripts/moto_server.py 127.0.0.1 "$PORT" >target/moto.log 2>&1 &
 MOTO_PID=$!
 stop_moto() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
 trap stop_moto EXIT

@@ -7,8 +7,8 @@ use crate::clock::SystemClock;
 use crate::code::{CodeHasher, HashKey};
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
-use crate::sender::{ConsoleSender, Senders};
-use crate::store::{client_from_env, DynamoStore, MemoryStore, OtpStore, TABLE_NAME_VAR};
+use crate::sender::setup;
+use crate::store::{DynamoStore, MemoryStore, OtpStore, TABLE_NAME_VAR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
@@ -22,6 +22,12 @@ pub enum Runtime {
 pub enum InitError {
     #[error("configuration error: {0}")]
     Config(#[from] ConfigError),
+    #[error("cannot read secret {arn}: {reason}")]
+    Secret { arn: String, reason: String },
+    #[error("cannot build an HTTP client")]
+    Client(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the AWS SDK configuration was needed but not loaded (a bug)")]
+    AwsNotLoaded,
 }
 
 /// The engine and a one-line description of what it runs on, for the start-up log.
@@ -53,9 +59,16 @@ pub async fn build_engine_with(
     };
     let hasher = CodeHasher::new(&key);
     let table = env(TABLE_NAME_VAR).filter(|t| !t.trim().is_empty());
+    // Loaded once, only when something talks to AWS: a purely local run never touches it.
+    let aws = if table.is_some() || setup::needs_aws(env) {
+        Some(crate::aws::load().await)
+    } else {
+        None
+    };
     let (store, store_description): (Arc<dyn OtpStore>, String) = match (runtime, table) {
         (_, Some(table)) => {
-            let client = client_from_env().await;
+            let sdk = aws.as_ref().ok_or(InitError::AwsNotLoaded)?;
+            let client = aws_sdk_dynamodb::Client::new(sdk);
             let description = format!("DynamoDB table {table}");
             (
                 Arc::new(DynamoStore::new(client, table, hasher.clone())),
@@ -74,13 +87,7 @@ pub async fn build_engine_with(
             .into())
         }
     };
-    let senders = match runtime {
-        Runtime::Local => Senders {
-            sms: Some(Arc::new(ConsoleSender)),
-            email: Some(Arc::new(ConsoleSender)),
-        },
-        Runtime::Lambda => Senders::default(),
-    };
+    let senders = setup::senders_from_env(runtime, env, aws.as_ref()).await?;
     tracing::info!(
         store = %store_description,
         delivery = %senders.describe(),

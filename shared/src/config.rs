@@ -12,6 +12,7 @@ pub const TTL_SECONDS: Setting = Setting::new("OTP_TTL_SECONDS", 300, 30..=3600)
 pub const MAX_ATTEMPTS: Setting = Setting::new("OTP_MAX_ATTEMPTS", 3, 1..=10);
 pub const RESEND_COOLDOWN_SECONDS: Setting =
     Setting::new("OTP_RESEND_COOLDOWN_SECONDS", 30, 0..=3600);
+pub const TWILIO_TIMEOUT_MS: Setting = Setting::new("TWILIO_TIMEOUT_MS", 5000, 500..=10_000);
 pub const HASH_KEY: &str = "OTP_HASH_KEY";
 pub const BRAND_NAME: &str = "OTP_BRAND_NAME";
 pub const BRAND_MAX_CHARS: usize = 40;
@@ -32,7 +33,7 @@ impl Setting {
         }
     }
 
-    fn read(&self, env: &impl Fn(&str) -> Option<String>) -> Result<u64, ConfigError> {
+    pub fn read(&self, env: &impl Fn(&str) -> Option<String>) -> Result<u64, ConfigError> {
         let Some(raw) = non_empty(env(self.var)) else {
             return Ok(self.default);
         };
@@ -52,7 +53,7 @@ impl Setting {
     }
 }
 
-fn non_empty(value: Option<String>) -> Option<String> {
+pub fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 

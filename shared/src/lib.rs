@@ -2,6 +2,7 @@
 //! senders, configuration, and the HTTP layer shared by the Lambda functions and the local server.
 
 pub mod app;
+pub mod aws;
 pub mod clock;
 pub mod code;
 pub mod config;

@@ -8,7 +8,7 @@ use otp_core::clock::ManualClock;
 use otp_core::code::{CodeHasher, HashKey};
 use otp_core::config::Policy;
 use otp_core::http::{handle, ApiRequest, Route};
-use otp_core::sender::{RecordingSender, Senders};
+use otp_core::sender::{RecordingSender, Sender, Senders};
 use otp_core::store::{MemoryStore, OtpStore};
 use otp_core::Engine;
 use reqwest::header::HeaderMap;
@@ -61,6 +61,8 @@ pub struct TestAppBuilder {
     policy: Policy,
     email_channel: bool,
     brand: Option<String>,
+    sms_sender: Option<Arc<dyn Sender>>,
+    email_sender: Option<Arc<dyn Sender>>,
 }
 
 impl TestAppBuilder {
@@ -71,6 +73,18 @@ impl TestAppBuilder {
 
     pub fn without_email(mut self) -> Self {
         self.email_channel = false;
+        self
+    }
+
+    /// A real sender for SMS instead of the recording one.
+    pub fn sms_sender(mut self, sender: Arc<dyn Sender>) -> Self {
+        self.sms_sender = Some(sender);
+        self
+    }
+
+    /// A real sender for email instead of the recording one.
+    pub fn email_sender(mut self, sender: Arc<dyn Sender>) -> Self {
+        self.email_sender = Some(sender);
         self
     }
 
@@ -89,10 +103,11 @@ impl TestAppBuilder {
             Setup::Handler | Setup::Tcp => Arc::new(MemoryStore::new()),
         };
         let senders = Senders {
-            sms: Some(Arc::new(sms.clone())),
-            email: self
-                .email_channel
-                .then(|| Arc::new(email.clone()) as Arc<_>),
+            sms: Some(self.sms_sender.unwrap_or_else(|| Arc::new(sms.clone()))),
+            email: self.email_channel.then(|| {
+                self.email_sender
+                    .unwrap_or_else(|| Arc::new(email.clone()) as Arc<_>)
+            }),
         };
         let engine = Arc::new(Engine::new(
             store,
@@ -144,6 +159,8 @@ impl TestApp {
             policy: Policy::default(),
             email_channel: true,
             brand: None,
+            sms_sender: None,
+            email_sender: None,
         }
     }
 

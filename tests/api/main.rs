@@ -2,6 +2,7 @@
 
 mod auth_routes;
 mod concurrency;
+mod delivery;
 mod dynamo;
 mod dynamo_store;
 mod helpers;
@@ -9,4 +10,5 @@ mod lambda_events;
 mod local_binary;
 mod protocol;
 mod send;
+mod twilio_fake;
 mod verify;

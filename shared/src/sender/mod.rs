@@ -3,9 +3,14 @@
 
 mod console;
 mod recording;
+mod ses;
+pub mod setup;
+mod twilio;
 
 pub use console::ConsoleSender;
 pub use recording::{RecordedMessage, RecordingSender};
+pub use ses::SesSender;
+pub use twilio::{TwilioConfig, TwilioFrom, TwilioSender};
 
 use std::sync::Arc;
 
@@ -35,6 +40,10 @@ impl Message {
 
     pub fn email_text(&self) -> String {
         templates::email_text(self.brand.as_deref(), self.code.expose(), self.ttl_secs)
+    }
+
+    pub fn email_html(&self) -> String {
+        templates::email_html(self.brand.as_deref(), self.code.expose(), self.ttl_secs)
     }
 }
 

@@ -6,7 +6,6 @@
 //! No phone number or address is stored, not even in the key.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -50,22 +49,9 @@ pub struct DynamoStore {
     hasher: CodeHasher,
 }
 
-/// The SDK client as the functions use it: region and credentials from the environment,
-/// `AWS_ENDPOINT_URL(_DYNAMODB)` honoured, standard retries (throttling, 5xx, transient network
-/// errors) within timeouts well under the function timeout.
+/// The SDK client as the functions build it (see [`crate::aws::load`]).
 pub async fn client_from_env() -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .load()
-        .await;
-    Client::new(&config)
+    Client::new(&crate::aws::load().await)
 }
 
 impl DynamoStore {

@@ -1,0 +1,112 @@
+//! Email through Amazon SES v2 `SendEmail`, simple content: subject, HTML and text.
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::error::SdkError;
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+use aws_sdk_sesv2::types::{Body, Content, Destination as SesDestination, EmailContent};
+
+use super::{DeliveryError, Message, Sender};
+use crate::domain::Destination;
+
+pub struct SesSender {
+    client: aws_sdk_sesv2::Client,
+    from: String,
+    configuration_set: Option<String>,
+}
+
+impl SesSender {
+    /// `client` should not retry `SendEmail`: a retried timeout could send the mail twice, and
+    /// a failed send costs the caller nothing (no cooldown), so the caller retries instead.
+    pub fn new(
+        client: aws_sdk_sesv2::Client,
+        from: String,
+        configuration_set: Option<String>,
+    ) -> Self {
+        Self {
+            client,
+            from,
+            configuration_set,
+        }
+    }
+}
+
+fn content(text: String) -> Result<Content, DeliveryError> {
+    Content::builder()
+        .data(text)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| DeliveryError::Failed(Box::new(e)))
+}
+
+#[async_trait]
+impl Sender for SesSender {
+    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+        let Destination::Email(email) = &message.destination else {
+            return Err(DeliveryError::Unavailable {
+                channel: "email",
+                reason: "the SES sender only sends email".to_owned(),
+            });
+        };
+        let body = Body::builder()
+            .html(content(message.email_html())?)
+            .text(content(message.email_text())?)
+            .build();
+        let simple = aws_sdk_sesv2::types::Message::builder()
+            .subject(content(message.email_subject())?)
+            .body(body)
+            .build();
+        let result = self
+            .client
+            .send_email()
+            .from_email_address(&self.from)
+            .destination(
+                SesDestination::builder()
+                    .to_addresses(email.as_str())
+                    .build(),
+            )
+            .content(EmailContent::builder().simple(simple).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        "ses".to_owned()
+    }
+}
+
+fn map_error<R>(error: SdkError<SendEmailError, R>) -> DeliveryError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let configuration = match error.as_service_error() {
+        Some(
+            SendEmailError::MessageRejected(_)
+            | SendEmailError::MailFromDomainNotVerifiedException(_)
+            | SendEmailError::AccountSuspendedException(_)
+            | SendEmailError::SendingPausedException(_)
+            | SendEmailError::NotFoundException(_)
+            | SendEmailError::BadRequestException(_),
+        ) => true,
+        // Throttling, limits, 5xx, timeouts, network: transient, the caller may retry.
+        _ => false,
+    };
+    if configuration {
+        // Only the error code: SES messages can quote the recipient's address (sandbox mode).
+        let reason = error
+            .as_service_error()
+            .and_then(|e| e.meta().code())
+            .unwrap_or("SES error")
+            .to_owned();
+        DeliveryError::Unavailable {
+            channel: "email",
+            reason,
+        }
+    } else {
+        DeliveryError::Failed(Box::new(error))
+    }
+}

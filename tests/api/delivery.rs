@@ -1,0 +1,434 @@
+//! Real senders against real protocol peers: Twilio through the wiremock fake, SES and Secrets
+//! Manager through moto. Every failure: the mapped status, no code left behind, and an
+//! immediate resend allowed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use otp_core::app::{build_engine_with, InitError, Runtime};
+use otp_core::sender::setup;
+use serde_json::{json, Value};
+use wiremock::MockServer;
+
+use crate::helpers::{Setup, TestApp, PHONE};
+use crate::twilio_fake::{self, Outcome, ACCOUNT_SID, AUTH_TOKEN, FROM};
+
+fn env_of(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + Sync {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+fn twilio_env(base_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+        ("TWILIO_PHONE_NUMBER", FROM.to_owned()),
+        ("TWILIO_API_BASE_URL", base_url.to_owned()),
+        ("TWILIO_TIMEOUT_MS", "700".to_owned()),
+    ]
+}
+
+/// The local server (TCP) with SMS through the real Twilio sender, configured from `env`.
+async fn app_with_twilio(env: &[(&str, String)]) -> TestApp {
+    let env = env_of(env);
+    let twilio = setup::twilio_from_env(&env, None)
+        .await
+        .expect("twilio config")
+        .expect("twilio configured");
+    TestApp::builder()
+        .sms_sender(Arc::new(twilio))
+        .spawn(Setup::Tcp)
+        .await
+}
+
+#[tokio::test]
+async fn twilio_success_delivers_a_code_that_verifies() {
+    // GIVEN Twilio accepting messages
+    let twilio = MockServer::start().await;
+    twilio_fake::mount(&twilio, Outcome::Created, 1).await;
+    let app = app_with_twilio(&twilio_env(&twilio.uri())).await;
+    // WHEN a code is sent by SMS
+    let reply = app.send_sms("u").await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    // THEN Twilio got exactly the documented form, and the code in it verifies
+    let requests = twilio.received_requests().await.unwrap();
+    let form = twilio_fake::form(&requests[0]);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(field("To"), Some(PHONE));
+    assert_eq!(field("From"), Some(FROM));
+    assert_eq!(field("MessagingServiceSid"), None);
+    let code = twilio_fake::last_code(&twilio).await;
+    assert_eq!(
+        field("Body"),
+        Some(format!("Your verification code is {code}. It expires in 5 minutes.").as_str())
+    );
+    assert_eq!(app.verify("u", &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn twilio_messaging_service_is_sent_instead_of_from() {
+    let twilio = MockServer::start().await;
+    twilio_fake::mount(&twilio, Outcome::Created, 1).await;
+    let mut env = twilio_env(&twilio.uri());
+    env.retain(|(k, _)| *k != "TWILIO_PHONE_NUMBER");
+    env.push(("TWILIO_MESSAGING_SERVICE_SID", "MG0123".to_owned()));
+    let app = app_with_twilio(&env).await;
+    assert_eq!(app.send_sms("u").await.status, 200);
+    let form = twilio_fake::form(&twilio.received_requests().await.unwrap()[0]);
+    assert!(form.contains(&("MessagingServiceSid".to_owned(), "MG0123".to_owned())));
+    assert!(!form.iter().any(|(k, _)| k == "From"));
+}
+
+/// Runs one failing Twilio outcome: status and error as mapped, Twilio called exactly once (no
+/// retry that could double-send), nothing left behind, and an immediate resend that works.
+async fn twilio_failure(outcome: Outcome, status: u16, error: &str) {
+    let twilio = MockServer::start().await;
+    twilio_fake::mount(&twilio, outcome, 1).await;
+    let app = app_with_twilio(&twilio_env(&twilio.uri())).await;
+    let reply = app.send_sms("u").await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (status, error),
+        "{}",
+        reply.json
+    );
+    let detail = reply.json["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains(PHONE) && !detail.contains("fake"),
+        "{detail}"
+    );
+    assert_eq!(app.verify("u", "123456").await.error(), "not_found");
+    twilio.verify().await;
+    twilio.reset().await;
+    twilio_fake::mount(&twilio, Outcome::Created, 1).await;
+    assert_eq!(app.send_sms("u").await.status, 200, "immediate resend");
+    let code = twilio_fake::last_code(&twilio).await;
+    assert_eq!(app.verify("u", &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn twilio_destination_errors_are_422_invalid_destination() {
+    for code in [21211, 21614, 21408, 21612, 21610] {
+        twilio_failure(Outcome::Error(400, code), 422, "invalid_destination").await;
+    }
+}
+
+#[tokio::test]
+async fn twilio_destination_details_tell_the_user_what_to_do() {
+    let twilio = MockServer::start().await;
+    twilio_fake::mount(&twilio, Outcome::Error(400, 21614), 1).await;
+    let app = app_with_twilio(&twilio_env(&twilio.uri())).await;
+    let reply = app.send_sms("u").await;
+    assert_eq!(
+        reply.json["detail"],
+        "This phone number cannot receive SMS. Use a mobile number."
+    );
+}
+
+#[tokio::test]
+async fn twilio_auth_error_is_503_channel_unavailable() {
+    twilio_failure(Outcome::Error(401, 20003), 503, "channel_unavailable").await;
+}
+
+#[tokio::test]
+async fn twilio_wrong_token_is_refused_by_the_fake_and_mapped_to_503() {
+    let twilio = MockServer::start().await;
+    twilio_fake::mount_with_token(&twilio, "another-token", Outcome::Created, 1).await;
+    let app = app_with_twilio(&twilio_env(&twilio.uri())).await;
+    assert_eq!(app.send_sms("u").await.error(), "channel_unavailable");
+}
+
+#[tokio::test]
+async fn twilio_429_and_5xx_are_502_and_never_retried() {
+    twilio_failure(Outcome::Error(429, 20429), 502, "delivery_failed").await;
+    twilio_failure(Outcome::Error(500, 20500), 502, "delivery_failed").await;
+    twilio_failure(Outcome::Error(503, 20503), 502, "delivery_failed").await;
+}
+
+#[tokio::test]
+async fn twilio_timeout_is_502_and_never_retried() {
+    // The client gives up after 700 ms; the fake answers after 2 s.
+    twilio_failure(
+        Outcome::Slow(Duration::from_secs(2)),
+        502,
+        "delivery_failed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn twilio_connection_refused_is_502_with_nothing_left() {
+    // GIVEN a Twilio base URL where nothing listens
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let app = app_with_twilio(&twilio_env(&format!("http://{closed}"))).await;
+    // WHEN a code is sent
+    let reply = app.send_sms("u").await;
+    // THEN 502, no code stored, no cooldown
+    assert_eq!((reply.status, reply.error()), (502, "delivery_failed"));
+    assert_eq!(app.verify("u", "123456").await.error(), "not_found");
+    assert_eq!(app.send_sms("u").await.status, 502, "not 429: no cooldown");
+}
+
+#[tokio::test]
+async fn twilio_configuration_is_checked_at_init() {
+    let base = twilio_env("http://127.0.0.1:9");
+    for (drop, add, expected) in [
+        (
+            "TWILIO_AUTH_TOKEN",
+            None,
+            "TWILIO_AUTH_TOKEN_SECRET_ARN is required",
+        ),
+        (
+            "TWILIO_PHONE_NUMBER",
+            None,
+            "TWILIO_PHONE_NUMBER is required",
+        ),
+        (
+            "TWILIO_PHONE_NUMBER",
+            Some(("TWILIO_PHONE_NUMBER", "555-0100")),
+            "TWILIO_PHONE_NUMBER must be a phone number",
+        ),
+        (
+            "TWILIO_TIMEOUT_MS",
+            Some(("TWILIO_TIMEOUT_MS", "60000")),
+            "TWILIO_TIMEOUT_MS must be a whole number from 500 to 10000",
+        ),
+    ] {
+        let mut env: Vec<(&str, String)> =
+            base.iter().filter(|(k, _)| *k != drop).cloned().collect();
+        if let Some((k, v)) = add {
+            env.push((k, v.to_owned()));
+        }
+        let error = setup::twilio_from_env(&env_of(&env), None)
+            .await
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+}
+
+// ---- SES and Secrets Manager through moto ----
+
+async fn aws() -> aws_config::SdkConfig {
+    crate::dynamo::require_moto();
+    otp_core::aws::load().await
+}
+
+async fn verified_identity(sdk: &aws_config::SdkConfig, identity: &str) {
+    aws_sdk_sesv2::Client::new(sdk)
+        .create_email_identity()
+        .email_identity(identity)
+        .send()
+        .await
+        .expect("create the SES identity in moto");
+}
+
+/// Messages moto's SES holds for `recipient`, from its inspection API.
+async fn ses_messages_to(recipient: &str) -> Vec<Value> {
+    let endpoint = crate::dynamo::require_moto();
+    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    let mut stack = vec![&data["ses"]["Message"]];
+    // data.json nests messages by account and region; walk it rather than hard-code the path.
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(map) if map.contains_key("destinations") => {
+                let to_recipient = map["destinations"].to_string().contains(recipient);
+                found.extend(to_recipient.then(|| node.clone()));
+            }
+            Value::Object(map) => stack.extend(map.values()),
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    found
+}
+
+async fn app_with_ses(sdk: &aws_config::SdkConfig, from: &str) -> TestApp {
+    let env = env_of(&[("EMAIL_FROM", from.to_owned())]);
+    let ses = setup::ses_from_env(&env, Some(sdk))
+        .unwrap()
+        .expect("SES configured");
+    TestApp::builder()
+        .brand("Acme & <Co>")
+        .email_sender(Arc::new(ses))
+        .spawn(Setup::Tcp)
+        .await
+}
+
+#[tokio::test]
+async fn ses_delivers_a_branded_html_email_whose_code_verifies() {
+    // GIVEN SES (moto) with a verified sender
+    let sdk = aws().await;
+    verified_identity(&sdk, "otp-sender.example.com").await;
+    let app = app_with_ses(&sdk, "Acme <no-reply@otp-sender.example.com>").await;
+    let to = format!("ses-ok-{}@example.com", std::process::id());
+    // WHEN a code is requested by email
+    let reply = app.post("/auth/request-otp", json!({"email": to})).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    // THEN the email arrived, its HTML holds the code and the (escaped) brand
+    let messages = ses_messages_to(&to).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0];
+    assert_eq!(message["subject"], "Acme & <Co>: Your verification code");
+    let html = message["body"].as_str().unwrap();
+    assert!(
+        html.contains("Your Acme &amp; &lt;Co&gt; verification code"),
+        "{html}"
+    );
+    let code = html
+        .split("letter-spacing:8px;color:#111827;\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .expect("the code block")
+        .to_owned();
+    assert_eq!(code.len(), 6);
+    // AND that code verifies
+    let reply = app
+        .post("/auth/verify-otp", json!({"email": to, "otp_code": code}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+}
+
+#[tokio::test]
+async fn ses_unverified_sender_is_503_with_nothing_left() {
+    let sdk = aws().await;
+    let app = app_with_ses(&sdk, "no-reply@not-verified.example.org").await;
+    let to = format!("ses-unverified-{}@example.com", std::process::id());
+    let reply = app.post("/auth/request-otp", json!({"email": to})).await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (503, "channel_unavailable"),
+        "{}",
+        reply.json
+    );
+    assert!(ses_messages_to(&to).await.is_empty());
+    let reply = app
+        .post(
+            "/auth/verify-otp",
+            json!({"email": to, "otp_code": "123456"}),
+        )
+        .await;
+    assert_eq!(reply.error(), "not_found", "no code left behind");
+    let reply = app.post("/auth/request-otp", json!({"email": to})).await;
+    assert_eq!(reply.status, 503, "not 429: the cooldown was not consumed");
+}
+
+async fn secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> String {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(format!("{name}-{}", std::process::id()))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret in moto")
+        .arn()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn twilio_token_read_from_secrets_manager_works() {
+    let sdk = aws().await;
+    for (name, stored) in [
+        ("twilio-plain", "token-from-secret".to_owned()),
+        (
+            "twilio-json",
+            json!({"auth_token": "token-from-secret"}).to_string(),
+        ),
+    ] {
+        // GIVEN the token only in a secret
+        let arn = secret(&sdk, name, &stored).await;
+        let twilio = MockServer::start().await;
+        twilio_fake::mount_with_token(&twilio, "token-from-secret", Outcome::Created, 1).await;
+        let mut env = twilio_env(&twilio.uri());
+        env.retain(|(k, _)| *k != "TWILIO_AUTH_TOKEN");
+        env.push(("TWILIO_AUTH_TOKEN_SECRET_ARN", arn));
+        let env = env_of(&env);
+        let sender = setup::twilio_from_env(&env, Some(&sdk))
+            .await
+            .unwrap()
+            .unwrap();
+        let app = TestApp::builder()
+            .sms_sender(Arc::new(sender))
+            .spawn(Setup::Tcp)
+            .await;
+        // THEN Twilio accepts our Basic auth and the code verifies
+        assert_eq!(app.send_sms("u").await.status, 200, "{name}");
+        let code = twilio_fake::last_code(&twilio).await;
+        assert_eq!(app.verify("u", &code).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn unreadable_secret_fails_the_init_clearly() {
+    let sdk = aws().await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf";
+    let env = vec![
+        ("OTP_HASH_KEY", "33".repeat(32)),
+        ("OTP_TABLE_NAME", "otp".to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+        ("TWILIO_AUTH_TOKEN_SECRET_ARN", arn.to_owned()),
+        ("TWILIO_PHONE_NUMBER", FROM.to_owned()),
+    ];
+    drop(sdk);
+    let error = build_engine_with(Runtime::Lambda, &env_of(&env))
+        .await
+        .err()
+        .expect("init fails");
+    assert!(matches!(error, InitError::Secret { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains(arn) && text.contains("ResourceNotFoundException"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn lambda_init_picks_twilio_and_ses_from_the_environment() {
+    aws().await;
+    let env = vec![
+        ("OTP_HASH_KEY", "33".repeat(32)),
+        ("OTP_TABLE_NAME", "otp".to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+        ("TWILIO_MESSAGING_SERVICE_SID", "MG1".to_owned()),
+        ("EMAIL_FROM", "no-reply@otp-sender.example.com".to_owned()),
+    ];
+    let built = build_engine_with(Runtime::Lambda, &env_of(&env))
+        .await
+        .unwrap();
+    assert_eq!(
+        built.engine.senders().describe(),
+        "sms: twilio (messaging service), email: ses"
+    );
+    let none = build_engine_with(
+        Runtime::Lambda,
+        &env_of(&[
+            ("OTP_HASH_KEY", "33".repeat(32)),
+            ("OTP_TABLE_NAME", "otp".to_owned()),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        none.engine.senders().describe(),
+        "sms: unavailable, email: unavailable"
+    );
+}

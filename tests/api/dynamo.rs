@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -119,6 +121,62 @@ pub async fn counted_store(hasher: CodeHasher) -> (DynamoStore, RequestCounter) 
         .build();
     (
         DynamoStore::new(Client::from_conf(config), table, hasher),
+        counter,
+    )
+}
+
+/// Replaces the next `n` DynamoDB answers with a 500 *after* moto has applied the request: what
+/// a timeout or a lost response looks like on the real service. The SDK then retries.
+#[derive(Debug, Default, Clone)]
+pub struct LoseResponses(Arc<AtomicUsize>);
+
+impl LoseResponses {
+    pub fn lose_next(&self, n: usize) {
+        self.0.store(n, Ordering::SeqCst);
+    }
+}
+
+impl Intercept for LoseResponses {
+    fn name(&self) -> &'static str {
+        "LoseResponses"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let lose = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lose {
+            let response = context.response_mut();
+            *response.status_mut() = 500.try_into().unwrap();
+            *response.body_mut() = aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}"#,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A store on a fresh table whose client loses answers on demand (and counts requests).
+pub async fn lossy_store(hasher: CodeHasher) -> (DynamoStore, LoseResponses, RequestCounter) {
+    let base = client().await;
+    let table = create_table(&base).await;
+    let lose = LoseResponses::default();
+    let counter = RequestCounter::default();
+    let config = base
+        .config()
+        .to_builder()
+        .interceptor(lose.clone())
+        .interceptor(counter.clone())
+        .build();
+    (
+        DynamoStore::new(Client::from_conf(config), table, hasher),
+        lose,
         counter,
     )
 }

@@ -460,3 +460,43 @@ async fn unreachable_dynamodb_is_503_store_unavailable_with_nothing_sent() {
     }
     assert!(sms.messages().is_empty(), "no code was delivered");
 }
+
+#[tokio::test]
+async fn a_retried_request_whose_answer_was_lost_is_applied_once() {
+    // GIVEN a DynamoDB client that loses the answer to an applied request, so the SDK retries
+    let hasher = CodeHasher::new(&HashKey::random());
+    let (store, lose, requests) = dynamo::lossy_store(hasher.clone()).await;
+    let (engine, sms) = engine_on(Arc::new(store), hasher);
+    let k = key("default", "u");
+
+    // WHEN a send's answer is lost, THEN the retry does not refuse itself with a cooldown
+    lose.lose_next(1);
+    engine
+        .send(sms_request("u"))
+        .await
+        .expect("the send succeeds");
+    assert_eq!(requests.take(), 2, "the SDK retried once");
+    let code = sms.last_code_to(PHONE).unwrap();
+
+    // WHEN a wrong guess's answer is lost, THEN it still counts as one attempt
+    lose.lose_next(1);
+    let outcome = engine
+        .verify(&k, &passcode(&wrong_code(&code)))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        VerifyOutcome::WrongCode {
+            attempts_remaining: 2
+        }
+    );
+    assert_eq!(requests.take(), 2);
+
+    // WHEN the right guess's answer is lost, THEN it is still a success, exactly once
+    lose.lose_next(1);
+    let outcome = engine.verify(&k, &passcode(&code)).await.unwrap();
+    assert_eq!(outcome, VerifyOutcome::Verified);
+    assert_eq!(requests.take(), 2);
+    let replay = engine.verify(&k, &passcode(&code)).await.unwrap();
+    assert_eq!(replay, VerifyOutcome::NotFound);
+}

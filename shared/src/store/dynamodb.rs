@@ -2,8 +2,16 @@
 //! what makes it atomic, and `ALL_OLD` on a refused condition tells us why without a second read.
 //!
 //! Item: `pk` (S, `purpose#pseudonym`), `code_hash` (B), `channel` (S), `sent_at` (N),
-//! `expires_at` (N, the table's TTL attribute), `attempts` (N), `last_guess` (B, optional).
-//! No phone number or address is stored, not even in the key.
+//! `expires_at` (N, the table's TTL attribute), `attempts` (N), `last_guess` (B, optional),
+//! `last_request` (S, the id of the last write). No phone number or address is stored, not even
+//! in the key.
+//!
+//! Retries: the SDK retries an attempt that timed out or got a 5xx, but DynamoDB may have applied
+//! it already. Each operation therefore carries a fresh request id, stored with its write, and
+//! the conditions recognise "this very request was already applied": a retried send overwrites
+//! its own item instead of refusing itself with a cooldown, and a retried guess is reported from
+//! the item it already updated instead of counting a second attempt or calling a consumed code
+//! "not found".
 
 use std::collections::HashMap;
 
@@ -26,11 +34,12 @@ const SENT_AT: &str = "sent_at";
 const EXPIRES_AT: &str = "expires_at";
 const ATTEMPTS: &str = "attempts";
 const LAST_GUESS: &str = "last_guess";
+const LAST_REQUEST: &str = "last_request";
 
 /// Replace unless the old code is live and inside its cooldown: absent, expired, used, or sent
 /// at least `cooldown` ago.
 const PUT_CONDITION: &str = "attribute_not_exists(pk) OR expires_at <= :now \
-     OR sent_at <= :cooldown_start OR last_guess = code_hash";
+     OR sent_at <= :cooldown_start OR last_guess = code_hash OR last_request = :request";
 
 /// Only the code we wrote: a newer send between our put and this delete must survive.
 const DELETE_CONDITION: &str = "code_hash = :code_hash";
@@ -38,9 +47,11 @@ const DELETE_CONDITION: &str = "code_hash = :code_hash";
 /// Reserve the attempt and record the guess together. Refused when absent, expired, out of
 /// attempts, or already used (its last guess equals its code). A right guess makes the record
 /// "used", so the same condition refuses every later request: single use without a second write.
-const GUESS_UPDATE: &str = "SET attempts = attempts + :one, last_guess = :guess";
+const GUESS_UPDATE: &str =
+    "SET attempts = attempts + :one, last_guess = :guess, last_request = :request";
 const GUESS_CONDITION: &str = "attribute_exists(pk) AND expires_at > :now AND attempts < :max \
-     AND (attribute_not_exists(last_guess) OR last_guess <> code_hash)";
+     AND (attribute_not_exists(last_guess) OR last_guess <> code_hash) \
+     AND (attribute_not_exists(last_request) OR last_request <> :request)";
 
 pub struct DynamoStore {
     client: Client,
@@ -74,6 +85,20 @@ impl DynamoStore {
             self.hasher.pseudonym(&key.user_id)
         ))
     }
+}
+
+/// A fresh id for one logical operation; the SDK's retries of it resend the same id.
+fn request_id() -> AttributeValue {
+    use base64::Engine as _;
+    use rand::RngExt as _;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill(&mut bytes[..]);
+    AttributeValue::S(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether `item` was last written by the request `request`.
+fn written_by(item: &HashMap<String, AttributeValue>, request: &AttributeValue) -> bool {
+    item.get(LAST_REQUEST) == Some(request)
 }
 
 fn number(value: u64) -> AttributeValue {
@@ -142,9 +167,14 @@ impl TryFrom<&HashMap<String, AttributeValue>> for OtpRecord {
     }
 }
 
-fn record_item(pk: AttributeValue, record: &OtpRecord) -> HashMap<String, AttributeValue> {
+fn record_item(
+    pk: AttributeValue,
+    record: &OtpRecord,
+    request: AttributeValue,
+) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
         (PK.to_owned(), pk),
+        (LAST_REQUEST.to_owned(), request),
         (CODE_HASH.to_owned(), blob(&record.code_hash)),
         (
             CHANNEL.to_owned(),
@@ -169,12 +199,14 @@ impl OtpStore for DynamoStore {
         now: u64,
         cooldown_secs: u64,
     ) -> Result<PutOutcome, StoreError> {
+        let request = request_id();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(record_item(self.pk(key), record)))
+            .set_item(Some(record_item(self.pk(key), record, request.clone())))
             .condition_expression(PUT_CONDITION)
+            .expression_attribute_values(":request", request)
             .expression_attribute_values(":now", number(now))
             .expression_attribute_values(
                 ":cooldown_start",
@@ -237,6 +269,7 @@ impl OtpStore for DynamoStore {
         now: u64,
         max_attempts: u32,
     ) -> Result<GuessOutcome, StoreError> {
+        let request = request_id();
         let result = self
             .client
             .update_item()
@@ -246,6 +279,7 @@ impl OtpStore for DynamoStore {
             .condition_expression(GUESS_CONDITION)
             .expression_attribute_values(":one", number(1))
             .expression_attribute_values(":guess", blob(guess))
+            .expression_attribute_values(":request", request.clone())
             .expression_attribute_values(":now", number(now))
             .expression_attribute_values(":max", number(u64::from(max_attempts)))
             .return_values(ReturnValue::AllNew)
@@ -263,6 +297,10 @@ impl OtpStore for DynamoStore {
                 aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item()),
                 _ => None,
             }) {
+                // Our own earlier attempt was applied and its answer lost: that item is our result.
+                Some(Some(old)) if written_by(old, &request) => {
+                    Ok(GuessOutcome::Recorded(OtpRecord::try_from(old)?))
+                }
                 Some(old) => Ok(GuessOutcome::Refused(
                     old.map(OtpRecord::try_from).transpose()?,
                 )),

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: run test lint unit bench clean dynamodb-local
+.PHONY: run test lint unit bench clean dynamodb-local openapi
 
 run:
 	$(CARGO) run --bin otp-service
@@ -20,12 +20,17 @@ $(VENV)/.installed: requirements-test.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
+# One moto for everything: cargo's tests, then schemathesis on both stores.
 unit: $(VENV)/.installed
-	scripts/with-moto.sh $(CARGO) test --workspace --all-features
+	PROPTEST_CASES=5000 scripts/with-moto.sh bash -c '$(CARGO) test --workspace --all-features && scripts/schemathesis.sh memory dynamodb'
 
 # moto on 127.0.0.1:5005 with the OTP table; prints the environment for `make run`.
 dynamodb-local: $(VENV)/.installed
 	$(VENV)/bin/python scripts/dynamodb_local.py
+
+# Regenerates the committed API document (a test fails when it is stale).
+openapi:
+	$(CARGO) run --quiet --bin otp-service -- openapi > openapi.json
 
 bench:
 	bash bench/run.sh

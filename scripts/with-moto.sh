@@ -30,7 +30,7 @@ python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$POR
   || { echo "with-moto: moto did not answer on port $PORT" >&2; cat target/moto.log >&2; exit 1; }
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_DYNAMODB 2>/dev/null || true
 echo "with-moto: moto (pid $MOTO_PID) on $AWS_ENDPOINT_URL"
 "$@"

@@ -22,6 +22,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
+    // `otp-service openapi` prints the API document for this configuration and exits.
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        let config = otp_core::config::Config::from_lookup(|var| std::env::var(var).ok())
+            .map_err(|e| e.to_string())?;
+        print!("{}", otp_core::openapi::document_json(&config.policy));
+        return Ok(());
+    }
     let port = match std::env::var("PORT") {
         Ok(raw) if !raw.trim().is_empty() => raw
             .trim()
@@ -38,6 +45,7 @@ async fn run() -> Result<(), String> {
     let delivery = built.engine.senders().describe();
     // stdout, one line each: scripts (and our tests) read the URL from here.
     println!("OTP service listening on http://{addr}");
+    println!("API docs: http://{addr}/docs (OpenAPI: http://{addr}/openapi.json)");
     println!("store: {}; delivery: {delivery}", built.store);
     println!("Press Ctrl-C to stop.");
     otp_service::serve(listener, Arc::new(built.engine), shutdown_signal())

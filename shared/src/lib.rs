@@ -12,6 +12,8 @@ pub mod http;
 #[cfg(feature = "lambda_http")]
 pub mod lambda;
 pub mod mask;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod sender;
 pub mod store;
 pub mod templates;

@@ -38,6 +38,11 @@ async fn make_run_binary_serves_prints_codes_and_keeps_logs_clean() {
         .strip_prefix("OTP service listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {banner}"))
         .to_owned();
+    let docs_line = next_line(&mut stdout).await;
+    assert_eq!(
+        docs_line,
+        format!("API docs: {url}/docs (OpenAPI: {url}/openapi.json)")
+    );
     let store_line = next_line(&mut stdout).await;
     assert!(store_line.contains("in-memory"), "{store_line}");
     assert!(store_line.contains("sms: console"), "{store_line}");

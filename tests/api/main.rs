@@ -8,6 +8,7 @@ mod dynamo_store;
 mod helpers;
 mod lambda_events;
 mod local_binary;
+mod openapi_doc;
 mod protocol;
 mod send;
 mod twilio_fake;

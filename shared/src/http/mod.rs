@@ -218,6 +218,9 @@ pub async fn handle(engine: &Engine, routes: &[Route], request: ApiRequest<'_>) 
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -12,6 +12,7 @@ use crate::sender::DeliveryError;
 use crate::store::StoreError;
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendCodeOk {
     pub message: String,
     pub user_id: String,
@@ -20,6 +21,7 @@ pub struct SendCodeOk {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyCodeOk {
     pub success: bool,
     pub message: &'static str,
@@ -27,6 +29,7 @@ pub struct VerifyCodeOk {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthOk {
     pub message: &'static str,
     pub email: String,
@@ -39,6 +42,7 @@ pub enum Subject {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendFailure {
     pub error: &'static str,
     pub detail: String,
@@ -51,6 +55,7 @@ pub struct SendFailure {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyCodeFailure {
     pub success: bool,
     pub error: &'static str,
@@ -61,17 +66,21 @@ pub struct VerifyCodeFailure {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthVerifyFailure {
     pub detail: &'static str,
     pub error: &'static str,
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationFailure {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<super::validation::ValidationIssue>))]
     pub detail: Issues,
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlainError {
     pub detail: &'static str,
 }

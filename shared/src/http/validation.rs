@@ -11,7 +11,11 @@ use crate::engine::SendRequest;
 use crate::store::RecordKey;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationIssue {
+    /// Where the problem is: `["body"]`, `["body", "<field>"]`, or `["body", <byte offset>]`
+    /// for JSON syntax errors.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<LocItem>))]
     pub loc: Vec<Value>,
     pub msg: String,
     #[serde(rename = "type")]
@@ -34,6 +38,16 @@ impl ValidationIssue {
             kind: error.kind,
         }
     }
+}
+
+/// One element of a `loc` path: a name or a position.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // only its schema is used
+#[serde(untagged)]
+pub enum LocItem {
+    Name(String),
+    Position(u64),
 }
 
 pub type Issues = Vec<ValidationIssue>;

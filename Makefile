@@ -3,12 +3,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: run test lint unit bench clean dynamodb-local openapi
+.PHONY: run test lint unit deploy-checks bench clean dynamodb-local openapi lambda-watch
 
 run:
 	$(CARGO) run --bin otp-service
 
-test: lint unit
+test: lint unit deploy-checks
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -20,9 +20,22 @@ $(VENV)/.installed: requirements-test.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
-# One moto for everything: cargo's tests, then schemathesis on both stores.
+# One moto for everything: cargo's tests, schemathesis on both stores, then the Lambda binaries
+# under cargo lambda watch.
 unit: $(VENV)/.installed
-	PROPTEST_CASES=5000 scripts/with-moto.sh bash -c '$(CARGO) test --workspace --all-features && scripts/schemathesis.sh memory dynamodb'
+	PROPTEST_CASES=5000 scripts/with-moto.sh bash -c '$(CARGO) test --workspace --all-features \
+	  && scripts/schemathesis.sh memory dynamodb && $(VENV)/bin/python scripts/lambda_e2e.py'
+
+# The deployment, checked offline: lint, validate, template properties, and a real `sam build`.
+SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+deploy-checks: $(VENV)/.installed
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) sam validate --lint --region us-east-1
+	$(VENV)/bin/python -m unittest -v tests/template_test.py
+	$(SAM_ENV) sam build
+	test -x .aws-sam/build/SendCodeFunction/bootstrap
+	test -x .aws-sam/build/VerifyCodeFunction/bootstrap
+	@ls -l .aws-sam/build/*/bootstrap
 
 # moto on 127.0.0.1:5005 with the OTP table; prints the environment for `make run`.
 dynamodb-local: $(VENV)/.installed
@@ -32,7 +45,11 @@ dynamodb-local: $(VENV)/.installed
 openapi:
 	$(CARGO) run --quiet --bin otp-service -- openapi > openapi.json
 
-bench:
+# The Lambda binaries under cargo lambda, against `make dynamodb-local`.
+lambda-watch: $(VENV)/.installed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda watch --env-file lambda.env
+
+bench: $(VENV)/.installed
 	bash bench/run.sh
 
 clean:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: throughput and latency of POST /verify-code for random unknown users (the 404
-# path), against a minimal axum endpoint doing the same JSON parse + 404, in the same run.
-# wrk -t1 -c32 -d10s, loopback only. Results in bench-results/ and on stdout.
+# path), against a minimal axum endpoint doing the same JSON parse + 404, in the same run
+# (wrk -t1 -c32 -d10s, loopback only); then the Lambda binaries' size, init time and memory
+# (bench/lambda_init.py). Results in bench-results/ and on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,7 @@ read -r svc_rps svc_p99 < <(measure service)
 curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/verify-code" -H 'content-type: application/json' \
   -d '{"user_id":"bench-check","passcode":"123456"}' | grep -qx 404
 
+cleanup; pids=()
 python3 - "$base_rps" "$base_p99" "$svc_rps" "$svc_p99" <<'PY' | tee "$OUT/summary.txt"
 import sys
 base_rps, base_p99, svc_rps, svc_p99 = map(float, sys.argv[1:])
@@ -66,3 +68,8 @@ ratio = svc_rps / base_rps
 print(f"ratio {ratio:.1%} (target >= 80%), p99 target <= 1.5 ms: "
       f"{'OK' if ratio >= 0.8 and svc_p99 <= 1500 else 'BELOW TARGET'}")
 PY
+
+# Lambda binaries: size, init time, first response, peak RSS (same release profile).
+cargo build --release -p send-code -p verify-code
+cargo build --release --example hello_lambda
+scripts/with-moto.sh .venv/bin/python bench/lambda_init.py | tee -a "$OUT/summary.txt"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`make dynamodb-local`: moto server on 127.0.0.1 with the OTP table (same schema as
-template.yaml: pk String hash key, on-demand, TTL on expires_at). Runs in the foreground until
+template.yaml: pk String hash key, on-demand, TTL on expires_at) and a verified SES identity. Runs in the foreground until
 Ctrl-C, then stops moto. Prints the environment for `make run` against it."""
 import os
 import signal
@@ -33,7 +33,12 @@ try:
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
     ddb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={
         "AttributeName": "expires_at", "Enabled": True})
-    print(f"\nDynamoDB (moto) on {ENDPOINT} with table {TABLE} (TTL on expires_at).")
+    # The sender identity lambda.env uses, so email codes "send" (moto keeps them).
+    boto3.client("sesv2", endpoint_url=ENDPOINT, region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing",
+                 ).create_email_identity(EmailIdentity="example.com")
+    print(f"\nDynamoDB (moto) on {ENDPOINT} with table {TABLE} (TTL on expires_at),")
+    print("and SES with the identity example.com (sent mail: /moto-api/data.json).")
     print("In another terminal:\n")
     print(f"  OTP_TABLE_NAME={TABLE} AWS_ENDPOINT_URL={ENDPOINT} AWS_REGION=us-east-1 \\")
     print("  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing make run\n")

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use crate::clock::SystemClock;
 use crate::code::{CodeHasher, HashKey};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, HASH_KEY_SECRET_ARN};
 use crate::engine::Engine;
 use crate::sender::setup;
 use crate::store::{DynamoStore, MemoryStore, OtpStore, TABLE_NAME_VAR};
+use secrecy::ExposeSecret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
@@ -46,10 +47,23 @@ pub async fn build_engine_with(
     env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Built, InitError> {
     let mut config = Config::from_lookup(env)?;
-    let key = match (runtime, config.require_hash_key()) {
-        (_, Ok(key)) => key,
-        (Runtime::Lambda, Err(missing)) => return Err(missing.into()),
-        (Runtime::Local, Err(_)) => {
+    let key_secret = env(HASH_KEY_SECRET_ARN).filter(|arn| !arn.trim().is_empty());
+    let table = env(TABLE_NAME_VAR).filter(|t| !t.trim().is_empty());
+    // Loaded once, only when something talks to AWS: a purely local run never touches it.
+    let aws = if table.is_some() || key_secret.is_some() || setup::needs_aws(env) {
+        Some(crate::aws::load().await)
+    } else {
+        None
+    };
+    let key = match (runtime, config.require_hash_key(), key_secret) {
+        (_, Ok(key), _) => key,
+        // The production way: the key never sits in an environment variable.
+        (_, Err(_), Some(arn)) => {
+            let text = setup::read_secret_field(aws.as_ref(), arn.trim(), &["key"]).await?;
+            Config::hash_key_from_secret(text.expose_secret())?
+        }
+        (Runtime::Lambda, Err(missing), None) => return Err(missing.into()),
+        (Runtime::Local, Err(_), None) => {
             tracing::warn!(
                 "OTP_HASH_KEY is not set: using a random key for this process; codes will not \
                  survive a restart. Set OTP_HASH_KEY (32+ bytes, hex or base64) to keep them."
@@ -58,13 +72,6 @@ pub async fn build_engine_with(
         }
     };
     let hasher = CodeHasher::new(&key);
-    let table = env(TABLE_NAME_VAR).filter(|t| !t.trim().is_empty());
-    // Loaded once, only when something talks to AWS: a purely local run never touches it.
-    let aws = if table.is_some() || setup::needs_aws(env) {
-        Some(crate::aws::load().await)
-    } else {
-        None
-    };
     let (store, store_description): (Arc<dyn OtpStore>, String) = match (runtime, table) {
         (_, Some(table)) => {
             let sdk = aws.as_ref().ok_or(InitError::AwsNotLoaded)?;

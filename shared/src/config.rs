@@ -14,6 +14,7 @@ pub const RESEND_COOLDOWN_SECONDS: Setting =
     Setting::new("OTP_RESEND_COOLDOWN_SECONDS", 30, 0..=3600);
 pub const TWILIO_TIMEOUT_MS: Setting = Setting::new("TWILIO_TIMEOUT_MS", 5000, 500..=10_000);
 pub const HASH_KEY: &str = "OTP_HASH_KEY";
+pub const HASH_KEY_SECRET_ARN: &str = "OTP_HASH_KEY_SECRET_ARN";
 pub const BRAND_NAME: &str = "OTP_BRAND_NAME";
 pub const BRAND_MAX_CHARS: usize = 40;
 
@@ -146,8 +147,17 @@ impl Config {
     pub fn require_hash_key(&mut self) -> Result<HashKey, ConfigError> {
         self.hash_key.take().ok_or(ConfigError::Missing {
             var: HASH_KEY,
-            hint: "a secret of at least 32 bytes, hex or base64; without it codes could not be \
-                   checked across instances or restarts",
+            hint: "a secret of at least 32 bytes, hex or base64 (or OTP_HASH_KEY_SECRET_ARN, a \
+                   Secrets Manager secret holding one); without it codes could not be checked \
+                   across instances or restarts",
+        })
+    }
+
+    /// Parses key text read from elsewhere (a secret) with the same rules as `OTP_HASH_KEY`.
+    pub fn hash_key_from_secret(text: &str) -> Result<HashKey, ConfigError> {
+        HashKey::parse(text).map_err(|e| ConfigError::Invalid {
+            var: HASH_KEY_SECRET_ARN,
+            reason: format!("names a secret whose value {e}"),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! events in, the shared handler's response out. Domain failures are responses, never errors.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 
@@ -66,8 +67,24 @@ pub async fn run(routes: &'static [Route]) -> Result<(), lambda_http::Error> {
         }
     };
     let engine = &built.engine;
+    // Bounded: a slow provider must not hold the init phase; the first request then connects.
+    let _ = tokio::time::timeout(Duration::from_secs(1), engine.senders().warm_up()).await;
     lambda_http::run(lambda_http::service_fn(move |request| {
         handle_event(engine, routes, request)
     }))
     .await
+}
+
+/// The log level when `RUST_LOG` is unset: what Lambda's `LoggingConfig` asks for
+/// (`AWS_LAMBDA_LOG_LEVEL`), else `info`.
+pub fn default_log_level() -> String {
+    match std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" => "info".to_owned(),
+        "fatal" => "error".to_owned(),
+        level => level.to_owned(),
+    }
 }

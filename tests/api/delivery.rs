@@ -432,3 +432,53 @@ async fn lambda_init_picks_twilio_and_ses_from_the_environment() {
         "sms: unavailable, email: unavailable"
     );
 }
+
+#[tokio::test]
+async fn twilio_warm_up_opens_a_connection_without_sending() {
+    // GIVEN Twilio configured
+    let twilio = MockServer::start().await;
+    twilio_fake::mount(&twilio, Outcome::Created, 0).await;
+    let env = env_of(&twilio_env(&twilio.uri()));
+    let sender = setup::twilio_from_env(&env, None).await.unwrap().unwrap();
+    // WHEN the function's init warms the senders up
+    let senders = otp_core::sender::Senders {
+        sms: Some(Arc::new(sender)),
+        email: None,
+    };
+    senders.warm_up().await;
+    // THEN Twilio saw a request, and it was not a message
+    let requests = twilio.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].method.as_str(), "HEAD");
+}
+
+#[tokio::test]
+async fn hash_key_is_read_from_the_generated_secret() {
+    // GIVEN a secret like the template's GenerateSecretString (64 alphanumerics, no punctuation)
+    let sdk = aws().await;
+    let generated: String = "Kx7Qm2Vb9Rt4Zp8Lw3Nc6Hs1Yd5Fg0Ja".repeat(2);
+    let arn = secret(&sdk, "otp-hash-key", &generated).await;
+    let env = vec![
+        ("OTP_HASH_KEY_SECRET_ARN", arn),
+        ("OTP_TABLE_NAME", "otp".to_owned()),
+    ];
+    // THEN a function starts with it (no OTP_HASH_KEY anywhere)
+    let built = build_engine_with(Runtime::Lambda, &env_of(&env)).await;
+    assert!(built.is_ok(), "{:?}", built.err());
+    // AND a secret that is not a usable key fails the init, naming the variable
+    let short = secret(&sdk, "otp-short-key", "too-short").await;
+    let error = build_engine_with(
+        Runtime::Lambda,
+        &env_of(&[
+            ("OTP_HASH_KEY_SECRET_ARN", short),
+            ("OTP_TABLE_NAME", "otp".to_owned()),
+        ]),
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(
+        error.to_string().contains("OTP_HASH_KEY_SECRET_ARN"),
+        "{error}"
+    );
+}

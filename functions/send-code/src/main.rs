@@ -7,7 +7,10 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> Result<(), lambda_http::Error> {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(otp_core::lambda::default_log_level())),
+        )
         .with_current_span(false)
         .with_ansi(false)
         .without_time() // CloudWatch stamps every line

@@ -67,14 +67,6 @@ impl TwilioSender {
         })
     }
 
-    /// Opens the TLS connection now, so the first real send does not pay the handshake.
-    /// Any answer (even 401/404) means the connection is up; failures are only logged.
-    pub async fn warm_up(&self) {
-        if let Err(error) = self.client.head(&self.messages_url).send().await {
-            tracing::debug!(error = %error, "twilio warm-up failed");
-        }
-    }
-
     async fn post(&self, form: &[(&str, &str)]) -> Result<reqwest::Response, reqwest::Error> {
         let mut attempt = 1;
         loop {
@@ -161,6 +153,14 @@ impl Sender for TwilioSender {
         Err(DeliveryError::Failed(
             format!("Twilio answered {status} (code {code:?})").into(),
         ))
+    }
+
+    /// Opens the TLS connection now (kept in the client's pool), so the first real send does
+    /// not pay the handshake. Any answer, even 401, means the connection is up.
+    async fn warm_up(&self) {
+        if let Err(error) = self.client.head(&self.messages_url).send().await {
+            tracing::debug!(error = %error.without_url(), "twilio warm-up failed");
+        }
     }
 
     fn describe(&self) -> String {

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""End to end through the real Lambda binaries under `cargo lambda watch` (part of `make test`,
+run inside scripts/with-moto.sh): send-code invoked with `cargo lambda invoke --data-file
+events/...`, the code read from the email SES (moto) received, then verify-code over the watch
+HTTP endpoint: a wrong code, the right one, a replay, and a validation error. Starts and stops
+`cargo lambda watch` itself (by its process group)."""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+ENDPOINT = os.environ.get("AWS_ENDPOINT_URL") or sys.exit("lambda_e2e: run inside scripts/with-moto.sh")
+PASSED = []
+
+
+def check(name, condition, detail=""):
+    if not condition:
+        print(f"FAIL {name}: {detail}")
+        print(f"lambda e2e: {len(PASSED)} passed, 1 failed")
+        sys.exit(1)
+    PASSED.append(name)
+    print(f"ok   {name}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def emails_to(address):
+    with urllib.request.urlopen(f"{ENDPOINT}/moto-api/data.json", timeout=10) as response:
+        data = json.loads(response.read())
+    found, stack = [], [data.get("ses", {}).get("Message", {})]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict) and "destinations" in node:
+            if address in json.dumps(node["destinations"]):
+                found.append(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def code_in(html):
+    return html.split('letter-spacing:8px;color:#111827;">')[1].split("</div>")[0]
+
+
+def main():
+    table = f"otp-lambda-e2e-{os.getpid()}"
+    ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT)
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    boto3.client("sesv2", endpoint_url=ENDPOINT).create_email_identity(EmailIdentity="lambda-e2e.example.com")
+    before = len(emails_to("user@example.com"))
+
+    port = free_port()
+    env_file = tempfile.NamedTemporaryFile("w", suffix=".env", delete=False)
+    env_file.write("\n".join([
+        f"OTP_TABLE_NAME={table}",
+        f"OTP_HASH_KEY={os.urandom(32).hex()}",
+        "EMAIL_FROM=no-reply@lambda-e2e.example.com",
+        f"AWS_ENDPOINT_URL={ENDPOINT}",
+        "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
+        "RUST_LOG=info",
+    ]) + "\n")
+    env_file.close()
+    env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+    log = open(ROOT / "target" / "lambda-watch.log", "w")
+    watch = subprocess.Popen(
+        ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
+         "--env-file", env_file.name, "--ignore-changes"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            if watch.poll() is not None:
+                sys.exit(f"cargo lambda watch exited: see {log.name}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    sys.exit("cargo lambda watch did not open its port")
+                time.sleep(0.5)
+
+        # send-code through `cargo lambda invoke` with the sample event (compiles on first use)
+        invoke = subprocess.run(
+            ["cargo", "lambda", "invoke", "send-code", "--invoke-address", "127.0.0.1",
+             "--invoke-port", str(port), "--data-file", "events/send-code-email.json"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        check("invoke send-code exits 0", invoke.returncode == 0, invoke.stderr[-2000:])
+        response = json.loads(invoke.stdout)
+        body = json.loads(response["body"])
+        check("send-code answers 200", response["statusCode"] == 200, response)
+        check("send-code says via email", body["message"] == "OTP sent successfully via email", body)
+        mails = emails_to("user@example.com")
+        check("SES received exactly one new email", len(mails) == before + 1, len(mails))
+        code = code_in(mails[-1]["body"])
+        check("the email holds a 6-digit code", len(code) == 6 and code.isdigit(), code)
+
+        verify = f"http://127.0.0.1:{port}/lambda-url/verify-code/verify-code"
+        wrong = "".join(str((int(c) + 1) % 10) for c in code)
+        status, body = http_post(verify, {"user_id": "user-123", "passcode": wrong})
+        check("wrong code is 400 with 2 attempts left",
+              status == 400 and body["attempts_remaining"] == 2, (status, body))
+        status, body = http_post(verify, {"user_id": "user-123", "passcode": code})
+        check("right code is 200", status == 200 and body["success"] is True, (status, body))
+        status, body = http_post(verify, {"user_id": "user-123", "passcode": code})
+        check("replay is 404 not_found", status == 404 and body["error"] == "not_found", (status, body))
+        status, body = http_post(verify, {"user_id": "", "passcode": "12ab"})
+        check("validation error is 422 naming both fields",
+              status == 422 and [d["loc"][-1] for d in body["detail"]] == ["user_id", "passcode"],
+              (status, body))
+        status, body = http_post(f"http://127.0.0.1:{port}/lambda-url/send-code/send-code",
+                                 {"user_id": "user-123", "method": "sms", "phone": "+14155552671"})
+        check("sms without a sender is 503 channel_unavailable (never the console)",
+              status == 503 and body["error"] == "channel_unavailable", (status, body))
+    finally:
+        os.killpg(watch.pid, signal.SIGTERM)
+        try:
+            watch.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(watch.pid, signal.SIGKILL)
+            watch.wait()
+        os.unlink(env_file.name)
+    print(f"lambda e2e: {len(PASSED)} passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Properties of template.yaml that a later edit must not silently drop (part of `make test`)."""
+import pathlib
+import unittest
+
+from cfnlint.decode import decode
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TEMPLATE, ERRORS = decode(str(ROOT / "template.yaml"))
+RESOURCES = TEMPLATE["Resources"] if TEMPLATE else {}
+
+
+def branches(node):
+    """Every concrete value a node can take: both sides of each Fn::If, no AWS::NoValue."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        _, yes, no = node["Fn::If"]
+        return branches(yes) + branches(no)
+    if isinstance(node, dict) and node == {"Ref": "AWS::NoValue"}:
+        return []
+    return [node]
+
+
+def statements(function):
+    found = []
+    for policy in RESOURCES[function]["Properties"]["Policies"]:
+        for document in branches(policy):
+            for statement in document["Statement"]:
+                found.append(statement)
+    return found
+
+
+def listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def routes(function):
+    events = RESOURCES[function]["Properties"]["Events"].values()
+    return sorted((e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "HttpApi")
+
+
+class TemplateTest(unittest.TestCase):
+    def test_parses_without_errors(self):
+        self.assertFalse(ERRORS)
+        self.assertEqual(TEMPLATE["Transform"], "AWS::Serverless-2016-10-31")
+
+    def test_table_schema_is_the_contract(self):
+        table = RESOURCES["OtpTable"]
+        self.assertEqual(table["Type"], "AWS::DynamoDB::Table")
+        props = table["Properties"]
+        self.assertEqual(props["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"}])
+        self.assertEqual(props["AttributeDefinitions"], [{"AttributeName": "pk", "AttributeType": "S"}])
+        self.assertEqual(props["BillingMode"], "PAY_PER_REQUEST")
+        self.assertEqual(props["TimeToLiveSpecification"], {"AttributeName": "expires_at", "Enabled": True})
+        self.assertTrue(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+        self.assertTrue(props["SSESpecification"]["SSEEnabled"])
+
+    def test_functions_are_rust_on_provided_al2023(self):
+        globals_ = TEMPLATE["Globals"]["Function"]
+        self.assertEqual(globals_["Runtime"], "provided.al2023")
+        self.assertEqual(globals_["Handler"], "bootstrap")
+        self.assertEqual(globals_["Architectures"], [{"Ref": "Architecture"}])
+        self.assertEqual(TEMPLATE["Parameters"]["Architecture"]["Default"], "arm64")
+        self.assertEqual(globals_["Tracing"], "Active")
+        self.assertEqual(globals_["LoggingConfig"]["LogFormat"], "JSON")
+        for function, binary in [("SendCodeFunction", "send-code"), ("VerifyCodeFunction", "verify-code")]:
+            resource = RESOURCES[function]
+            self.assertEqual(resource["Metadata"]["BuildMethod"], "rust-cargolambda")
+            self.assertEqual(resource["Metadata"]["BuildProperties"]["Binary"], binary)
+            self.assertEqual(resource["Properties"]["CodeUri"], f"functions/{binary}")
+            logging = resource["Properties"]["LoggingConfig"]
+            self.assertEqual(logging["LogFormat"], "JSON")
+            log_group = RESOURCES[logging["LogGroup"]["Ref"]]
+            self.assertEqual(log_group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
+
+    def test_routes_go_to_their_function(self):
+        self.assertEqual(routes("SendCodeFunction"), [("POST", "/auth/request-otp"), ("POST", "/send-code")])
+        self.assertEqual(routes("VerifyCodeFunction"), [("POST", "/auth/verify-otp"), ("POST", "/verify-code")])
+
+    def test_send_is_least_privilege(self):
+        found = statements("SendCodeFunction")
+        actions = sorted(a for s in found for a in listed(s["Action"]))
+        self.assertEqual(actions, ["dynamodb:DeleteItem", "dynamodb:PutItem", "secretsmanager:GetSecretValue",
+                                   "secretsmanager:GetSecretValue", "ses:SendEmail"])
+        for statement in found:
+            if any(a.startswith("dynamodb:") for a in listed(statement["Action"])):
+                self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
+
+    def test_verify_is_least_privilege(self):
+        found = statements("VerifyCodeFunction")
+        actions = sorted(a for s in found for a in listed(s["Action"]))
+        self.assertEqual(actions, ["dynamodb:UpdateItem", "secretsmanager:GetSecretValue"])
+        dynamo = [s for s in found if s["Action"] == "dynamodb:UpdateItem"][0]
+        self.assertEqual(dynamo["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
+        secret = [s for s in found if s["Action"] == "secretsmanager:GetSecretValue"][0]
+        self.assertEqual(secret["Resource"], {"Ref": "HashKeySecret"})
+
+    def test_no_wildcards_for_data_actions(self):
+        for function in ["SendCodeFunction", "VerifyCodeFunction"]:
+            for statement in statements(function):
+                for action in listed(statement["Action"]):
+                    self.assertNotIn("*", action)
+                for resource in branches(statement["Resource"]):
+                    for item in listed(resource):
+                        for concrete in branches(item):
+                            self.assertNotEqual(concrete, "*")
+
+    def test_hash_key_comes_only_from_a_generated_secret(self):
+        secret = RESOURCES["HashKeySecret"]
+        self.assertEqual(secret["Type"], "AWS::SecretsManager::Secret")
+        self.assertGreaterEqual(secret["Properties"]["GenerateSecretString"]["PasswordLength"], 44)
+        env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["OTP_HASH_KEY_SECRET_ARN"], {"Ref": "HashKeySecret"})
+        self.assertEqual(env["OTP_TABLE_NAME"], {"Ref": "OtpTable"})
+        self.assertNotIn("OTP_HASH_KEY", env)
+        self.assertFalse([p for p in TEMPLATE["Parameters"] if "HashKey" in p])
+
+    def test_twilio_is_optional_through_a_condition(self):
+        self.assertIn("HasTwilio", TEMPLATE["Conditions"])
+        self.assertEqual(TEMPLATE["Parameters"]["TwilioAuthTokenSecretArn"]["Default"], "")
+        env = RESOURCES["SendCodeFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["TWILIO_ACCOUNT_SID"]["Fn::If"][0], "HasTwilio")
+
+    def test_api_throttling_logging_and_cors(self):
+        api = RESOURCES["HttpApi"]["Properties"]
+        self.assertEqual(api["DefaultRouteSettings"]["ThrottlingRateLimit"], {"Ref": "ThrottlingRateLimit"})
+        self.assertEqual(api["DefaultRouteSettings"]["ThrottlingBurstLimit"], {"Ref": "ThrottlingBurstLimit"})
+        self.assertEqual(api["AccessLogSettings"]["DestinationArn"], {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]})
+        self.assertEqual(RESOURCES["ApiAccessLogs"]["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
+        self.assertEqual(api["CorsConfiguration"]["Fn::If"][0], "HasCors")
+
+    def test_outputs(self):
+        self.assertIn("ApiUrl", TEMPLATE["Outputs"])
+        self.assertEqual(TEMPLATE["Outputs"]["TableName"]["Value"], {"Ref": "OtpTable"})
+
+
+if __name__ == "__main__":
+    unittest.main()

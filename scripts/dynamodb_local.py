@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 
-import boto3
+import otp_aws
 
 PORT = int(os.environ.get("MOTO_PORT", "5005"))
 TABLE = os.environ.get("OTP_TABLE_NAME", "otp-codes")
@@ -26,17 +26,9 @@ try:
             break
         except OSError:
             time.sleep(0.2)
-    ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    ddb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={
-        "AttributeName": "expires_at", "Enabled": True})
+    otp_aws.create_table(ENDPOINT, TABLE)
     # The sender identity lambda.env uses, so email codes "send" (moto keeps them).
-    boto3.client("sesv2", endpoint_url=ENDPOINT, region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing",
-                 ).create_email_identity(EmailIdentity="example.com")
+    otp_aws.verify_identity(ENDPOINT, "example.com")
     print(f"\nDynamoDB (moto) on {ENDPOINT} with table {TABLE} (TTL on expires_at),")
     print("and SES with the identity example.com (sent mail: /moto-api/data.json).")
     print("In another terminal:\n")

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-import boto3
+import otp_aws
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -71,11 +71,8 @@ def code_in(html):
 
 def main():
     table = f"otp-lambda-e2e-{os.getpid()}"
-    ddb = boto3.client("dynamodb", endpoint_url=ENDPOINT)
-    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    boto3.client("sesv2", endpoint_url=ENDPOINT).create_email_identity(EmailIdentity="lambda-e2e.example.com")
+    otp_aws.create_table(ENDPOINT, table)
+    otp_aws.verify_identity(ENDPOINT, "lambda-e2e.example.com")
     before = len(emails_to("user@example.com"))
 
     port = free_port()

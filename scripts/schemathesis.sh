@@ -23,14 +23,7 @@ run() {
   if [ "$store" = dynamodb ]; then
     [ -n "${AWS_ENDPOINT_URL:-}" ] || { echo "schemathesis.sh: dynamodb needs moto (scripts/with-moto.sh)" >&2; exit 1; }
     local table=otp-schemathesis-$$
-    .venv/bin/python - "$table" <<'PY'
-import os, sys, boto3
-ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-ddb.create_table(TableName=sys.argv[1], BillingMode="PAY_PER_REQUEST",
-                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-ddb.update_time_to_live(TableName=sys.argv[1], TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True})
-PY
+    .venv/bin/python scripts/otp_aws.py "$table"
     env+=(OTP_TABLE_NAME=$table)
   fi
   env "${env[@]}" "$SERVER" >"$log.server.out" 2>"$log.server.err" &

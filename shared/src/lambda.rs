@@ -75,16 +75,24 @@ pub async fn run(routes: &'static [Route]) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// The log level when `RUST_LOG` is unset: what Lambda's `LoggingConfig` asks for
-/// (`AWS_LAMBDA_LOG_LEVEL`), else `info`.
-pub fn default_log_level() -> String {
-    match std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "" => "info".to_owned(),
-        "fatal" => "error".to_owned(),
-        level => level.to_owned(),
-    }
+/// JSON logs for CloudWatch (which stamps each line), level from `RUST_LOG`, else what Lambda's
+/// `LoggingConfig` asks for (`AWS_LAMBDA_LOG_LEVEL`), else `info`.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_default();
+        EnvFilter::new(match level.to_ascii_lowercase().as_str() {
+            "" => "info".to_owned(),
+            "fatal" => "error".to_owned(),
+            level => level.to_owned(),
+        })
+    });
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .init();
 }

@@ -58,6 +58,7 @@ pub async fn handle_event(
 
 /// The whole `main` of a function after tracing is set up: build once, then serve events.
 pub async fn run(routes: &'static [Route]) -> Result<(), lambda_http::Error> {
+    crate::aws::prefer_single_ca_bundle();
     let built = match crate::build_engine(crate::Runtime::Lambda).await {
         Ok(built) => built,
         Err(error) => {

@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements-test.txt
 # One moto for everything: cargo's tests, schemathesis on both stores, then the Lambda binaries
 # under cargo lambda watch.
 unit: $(VENV)/.installed
-	PROPTEST_CASES=5000 scripts/with-moto.sh bash -c '$(CARGO) test --workspace --all-features \
+	PROPTEST_CASES=5000 .venv/bin/python scripts/with_moto.py bash -c '$(CARGO) test --workspace --all-features \
 	  && scripts/schemathesis.sh memory dynamodb && $(VENV)/bin/python scripts/lambda_e2e.py'
 
 # The deployment, checked offline: lint, validate, template properties, and a real `sam build`.

@@ -72,4 +72,4 @@ PY
 # Lambda binaries: size, init time, first response, peak RSS (same release profile).
 cargo build --release -p send-code -p verify-code
 cargo build --release --example hello_lambda
-scripts/with-moto.sh .venv/bin/python bench/lambda_init.py | tee -a "$OUT/summary.txt"
+.venv/bin/python scripts/with_moto.py .venv/bin/python bench/lambda_init.py | tee -a "$OUT/summary.txt"

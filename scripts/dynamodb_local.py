@@ -1,31 +1,25 @@
 #!/usr/bin/env python3
-"""`make dynamodb-local`: moto server on 127.0.0.1 with the OTP table (same schema as
-template.yaml: pk String hash key, on-demand, TTL on expires_at) and a verified SES identity. Runs in the foreground until
-Ctrl-C, then stops moto. Prints the environment for `make run` against it."""
+"""`make dynamodb-local`: moto server on 127.0.0.1 with the OTP table (the schema template.yaml
+declares) and a verified SES identity. Runs in the foreground until Ctrl-C, then stops moto.
+Prints the environment for `make run` against it."""
 import os
+import pathlib
 import signal
-import subprocess
 import sys
-import time
-import urllib.request
 
 import otp_aws
+import peers
 
 PORT = int(os.environ.get("MOTO_PORT", "5005"))
 TABLE = os.environ.get("OTP_TABLE_NAME", "otp-codes")
 ENDPOINT = f"http://127.0.0.1:{PORT}"
 
-moto = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "moto_server.py"),
-                         "127.0.0.1", str(PORT)])
+LOG = pathlib.Path(__file__).resolve().parent.parent / "target" / "moto-local.log"
+LOG.parent.mkdir(exist_ok=True)
+# If the port is taken, moto exits and peers.start says so (set MOTO_PORT to change it).
+moto = peers.start("moto", [sys.executable, os.path.join(os.path.dirname(__file__), "moto_server.py"),
+                            "127.0.0.1", str(PORT)], peers.url_answers(f"{ENDPOINT}/moto-api/"), LOG)
 try:
-    for _ in range(150):
-        if moto.poll() is not None:
-            sys.exit(f"moto exited (is port {PORT} free? set MOTO_PORT to change it)")
-        try:
-            urllib.request.urlopen(f"{ENDPOINT}/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
     otp_aws.create_table(ENDPOINT, TABLE)
     # The sender identity lambda.env uses, so email codes "send" (moto keeps them).
     otp_aws.verify_identity(ENDPOINT, "example.com")
@@ -37,5 +31,4 @@ try:
     print("Ctrl-C stops moto (its data is in memory and goes with it).", flush=True)
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
 finally:
-    moto.terminate()
-    moto.wait(timeout=10)
+    peers.stop(moto)

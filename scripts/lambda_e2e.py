@@ -1,26 +1,24 @@
 #!/usr/bin/env python3
 """End to end through the real Lambda binaries under `cargo lambda watch` (part of `make test`,
-run inside scripts/with-moto.sh): send-code invoked with `cargo lambda invoke --data-file
+run inside scripts/with_moto.py): send-code invoked with `cargo lambda invoke --data-file
 events/...`, the code read from the email SES (moto) received, then verify-code over the watch
 HTTP endpoint: a wrong code, the right one, a replay, and a validation error. Starts and stops
 `cargo lambda watch` itself (by its process group)."""
 import json
 import os
 import pathlib
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
 import otp_aws
+import peers
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
-ENDPOINT = os.environ.get("AWS_ENDPOINT_URL") or sys.exit("lambda_e2e: run inside scripts/with-moto.sh")
+ENDPOINT = os.environ.get("AWS_ENDPOINT_URL") or sys.exit("lambda_e2e: run inside scripts/with_moto.py")
 PASSED = []
 
 
@@ -31,12 +29,6 @@ def check(name, condition, detail=""):
         sys.exit(1)
     PASSED.append(name)
     print(f"ok   {name}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_post(url, body):
@@ -75,7 +67,7 @@ def main():
     otp_aws.verify_identity(ENDPOINT, "lambda-e2e.example.com")
     before = len(emails_to("user@example.com"))
 
-    port = free_port()
+    port = peers.free_port()
     env_file = tempfile.NamedTemporaryFile("w", suffix=".env", delete=False)
     env_file.write("\n".join([
         f"OTP_TABLE_NAME={table}",
@@ -87,23 +79,13 @@ def main():
     ]) + "\n")
     env_file.close()
     env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}")
-    log = open(ROOT / "target" / "lambda-watch.log", "w")
-    watch = subprocess.Popen(
+    watch = peers.start(
+        "cargo lambda watch",
         ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
          "--env-file", env_file.name, "--ignore-changes"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        peers.port_open(port), ROOT / "target" / "lambda-watch.log", timeout=120,
+        cwd=ROOT, env=env)
     try:
-        deadline = time.time() + 120
-        while True:
-            if watch.poll() is not None:
-                sys.exit(f"cargo lambda watch exited: see {log.name}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    sys.exit("cargo lambda watch did not open its port")
-                time.sleep(0.5)
 
         # send-code through `cargo lambda invoke` with the sample event (compiles on first use)
         invoke = subprocess.run(
@@ -138,12 +120,7 @@ def main():
         check("sms without a sender is 503 channel_unavailable (never the console)",
               status == 503 and body["error"] == "channel_unavailable", (status, body))
     finally:
-        os.killpg(watch.pid, signal.SIGTERM)
-        try:
-            watch.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(watch.pid, signal.SIGKILL)
-            watch.wait()
+        peers.stop(watch)
         os.unlink(env_file.name)
     print(f"lambda e2e: {len(PASSED)} passed, 0 failed")
 

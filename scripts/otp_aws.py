@@ -1,11 +1,32 @@
 #!/usr/bin/env python3
-"""The AWS resources the service needs, created in moto for tests and local runs: the OTP table
-(the schema template.yaml declares: pk String hash key, on-demand, TTL on expires_at) and a
-verified SES identity. As a command: `otp_aws.py TABLE [SES_IDENTITY]` against AWS_ENDPOINT_URL."""
+"""The AWS resources the service needs, created in moto for tests and local runs: the OTP table,
+exactly as template.yaml declares it (the one statement of the schema), and a verified SES
+identity. As a command: `otp_aws.py TABLE [SES_IDENTITY]` against AWS_ENDPOINT_URL;
+`otp_aws.py --schema` prints the table schema as JSON."""
+import json
 import os
+import pathlib
 import sys
 
 import boto3
+import yaml
+
+TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub, ...) read as plain values."""
+
+
+_TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def table_schema():
+    """The OtpTable properties the service depends on: key, attributes, billing and TTL."""
+    template = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)
+    table = template["Resources"]["OtpTable"]["Properties"]
+    return {key: table[key] for key in
+            ("AttributeDefinitions", "KeySchema", "BillingMode", "TimeToLiveSpecification")}
 
 
 def client(service, endpoint):
@@ -14,12 +35,14 @@ def client(service, endpoint):
 
 
 def create_table(endpoint, name):
+    schema = table_schema()
     ddb = client("dynamodb", endpoint)
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.create_table(TableName=name, BillingMode=schema["BillingMode"],
+                     AttributeDefinitions=schema["AttributeDefinitions"],
+                     KeySchema=schema["KeySchema"])
+    ttl = schema["TimeToLiveSpecification"]
     ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-        "AttributeName": "expires_at", "Enabled": True})
+        "AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])})
 
 
 def verify_identity(endpoint, identity):
@@ -27,6 +50,9 @@ def verify_identity(endpoint, identity):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--schema"]:
+        print(json.dumps(table_schema()))
+        sys.exit(0)
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     create_table(endpoint, sys.argv[1])
     if len(sys.argv) > 2:

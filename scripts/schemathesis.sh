@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # schemathesis.sh [memory|dynamodb]...: runs schemathesis (all checks) against the local server
 # binary with the committed openapi.json, on the in-memory store and/or on DynamoDB (moto; run
-# inside scripts/with-moto.sh). Each run must generate at least MIN_CASES cases and fail none.
+# inside scripts/with_moto.py). Each run must generate at least MIN_CASES cases and fail none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ run() {
   local store=$1 log=target/schemathesis/$1
   local -a env=(PORT=0 OTP_HASH_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') RUST_LOG=warn)
   if [ "$store" = dynamodb ]; then
-    [ -n "${AWS_ENDPOINT_URL:-}" ] || { echo "schemathesis.sh: dynamodb needs moto (scripts/with-moto.sh)" >&2; exit 1; }
+    [ -n "${AWS_ENDPOINT_URL:-}" ] || { echo "schemathesis.sh: dynamodb needs moto (scripts/with_moto.py)" >&2; exit 1; }
     local table=otp-schemathesis-$$
     .venv/bin/python scripts/otp_aws.py "$table"
     env+=(OTP_TABLE_NAME=$table)

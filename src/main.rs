@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use otp_core::{build_engine, Runtime};
+use otp_core::http::Routes;
+use otp_core::settings::{Runtime, Settings};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -23,10 +24,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), String> {
     // `otp-service openapi` prints the API document for this configuration and exits.
+    let settings = Settings::from_env(Runtime::Local).map_err(|e| e.to_string())?;
     if std::env::args().nth(1).as_deref() == Some("openapi") {
-        let config = otp_core::config::Config::from_lookup(|var| std::env::var(var).ok())
-            .map_err(|e| e.to_string())?;
-        print!("{}", otp_core::openapi::document_json(&config.policy));
+        print!("{}", otp_core::openapi::document_json(&settings.policy));
         return Ok(());
     }
     let port = match std::env::var("PORT") {
@@ -36,19 +36,18 @@ async fn run() -> Result<(), String> {
             .map_err(|_| format!("PORT must be a port number from 0 to 65535, got {raw:?}"))?,
         _ => 8000,
     };
-    let built = build_engine(Runtime::Local)
+    let engine = otp_core::startup::build(settings, Routes::All)
         .await
         .map_err(|e| e.to_string())?;
     let (listener, addr) = otp_service::bind(port)
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let delivery = built.engine.senders().describe();
     // stdout, one line each: scripts (and our tests) read the URL from here.
     println!("OTP service listening on http://{addr}");
     println!("API docs: http://{addr}/docs (OpenAPI: http://{addr}/openapi.json)");
-    println!("store: {}; delivery: {delivery}", built.store);
+    println!("{}", engine.describe());
     println!("Press Ctrl-C to stop.");
-    otp_service::serve(listener, Arc::new(built.engine), shutdown_signal())
+    otp_service::serve(listener, Arc::new(engine), shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
     println!("OTP service stopped.");

@@ -4,11 +4,12 @@ use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
 use rand::RngExt;
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::domain::{Passcode, Purpose, UserId};
+use crate::keys::{HashKey, KeyRing};
 
 /// A freshly generated code. It leaves the process only inside the message to the user.
 pub struct OneTimeCode(SecretString);
@@ -62,80 +63,30 @@ impl fmt::Debug for CodeHash {
     }
 }
 
-/// Secret key material for the code HMAC, at least 32 bytes.
-pub struct HashKey(SecretBox<Vec<u8>>);
-
-pub const MIN_KEY_BYTES: usize = 32;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum HashKeyError {
-    #[error("is neither hex nor base64")]
-    NotEncoded,
-    #[error("decodes to {0} bytes; at least {MIN_KEY_BYTES} are required")]
-    TooShort(usize),
-}
-
-impl HashKey {
-    /// Accepts hex (preferred when the text is all hex digits) or standard/URL-safe base64.
-    pub fn parse(text: &str) -> Result<Self, HashKeyError> {
-        use base64::Engine as _;
-        let text = text.trim();
-        let is_hex = text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit());
-        let bytes = if is_hex {
-            hex::decode(text).map_err(|_| HashKeyError::NotEncoded)?
-        } else {
-            let engines = [
-                base64::engine::general_purpose::STANDARD,
-                base64::engine::general_purpose::STANDARD_NO_PAD,
-                base64::engine::general_purpose::URL_SAFE,
-                base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            ];
-            engines
-                .iter()
-                .find_map(|engine| engine.decode(text).ok())
-                .ok_or(HashKeyError::NotEncoded)?
-        };
-        Self::from_bytes(bytes)
-    }
-
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, HashKeyError> {
-        if bytes.len() < MIN_KEY_BYTES {
-            return Err(HashKeyError::TooShort(bytes.len()));
-        }
-        Ok(Self(SecretBox::new(Box::new(bytes))))
-    }
-
-    /// A fresh random key, for a local server started without one.
-    pub fn random() -> Self {
-        let mut bytes = vec![0u8; MIN_KEY_BYTES];
-        rand::rng().fill(&mut bytes[..]);
-        Self(SecretBox::new(Box::new(bytes)))
-    }
-}
-
-impl fmt::Debug for HashKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HashKey(***)")
-    }
-}
-
-/// Computes code hashes. The keyed HMAC state is built once and cloned per hash, which saves the
-/// two key-block compressions on every request.
+/// Computes code hashes and record pseudonyms. The keyed HMAC states are built once and cloned
+/// per hash, which saves the two key-block compressions on every request.
 #[derive(Clone)]
 pub struct CodeHasher {
-    keyed: Hmac<Sha256>,
+    /// One per code key, current first.
+    code_keys: Vec<Hmac<Sha256>>,
+    pseudonym_key: Hmac<Sha256>,
+}
+
+fn keyed(key: &HashKey) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC accepts keys of any length")
 }
 
 impl CodeHasher {
-    pub fn new(key: &HashKey) -> Self {
-        let keyed = Hmac::<Sha256>::new_from_slice(key.0.expose_secret())
-            .expect("HMAC accepts keys of any length");
-        Self { keyed }
+    pub fn new(ring: &KeyRing) -> Self {
+        Self {
+            code_keys: ring.code_keys().iter().map(keyed).collect(),
+            pseudonym_key: keyed(ring.pseudonym_key()),
+        }
     }
 
     /// The NUL separators make the input unambiguous: a purpose has no NUL, a code is digits.
-    pub fn hash(&self, purpose: &Purpose, user_id: &UserId, code: &str) -> CodeHash {
-        let mut mac = self.keyed.clone();
+    fn hash_with(mac: &Hmac<Sha256>, purpose: &Purpose, user_id: &UserId, code: &str) -> CodeHash {
+        let mut mac = mac.clone();
         mac.update(purpose.as_str().as_bytes());
         mac.update(&[0]);
         mac.update(user_id.as_str().as_bytes());
@@ -146,23 +97,54 @@ impl CodeHasher {
         CodeHash(out)
     }
 
+    /// The hash a new code is stored as: under the current key.
+    pub fn hash_code(&self, purpose: &Purpose, user_id: &UserId, code: &OneTimeCode) -> CodeHash {
+        Self::hash_with(&self.code_keys[0], purpose, user_id, code.expose())
+    }
+
+    /// The guess under every code key, current first: a pending code made with a previous key
+    /// matches one of them, so it keeps working until it expires.
+    pub fn guess_hashes(&self, purpose: &Purpose, user_id: &UserId, guess: &Passcode) -> Guesses {
+        Guesses(
+            self.code_keys
+                .iter()
+                .map(|mac| Self::hash_with(mac, purpose, user_id, guess.expose()))
+                .collect(),
+        )
+    }
+
     /// A keyed, stable stand-in for a user id in storage keys, so that no address or phone
-    /// number (the `/auth/*` routes use the address as the id) sits in the table. The `PK`
-    /// prefix cannot start a code-hash input: purposes are lower-case.
+    /// number (the `/auth/*` routes use the address as the id) sits in the table. Made with the
+    /// pseudonym key, which code-key rotation leaves alone. The `PK` prefix cannot start a
+    /// code-hash input: purposes are lower-case.
     pub fn pseudonym(&self, user_id: &UserId) -> String {
         use base64::Engine as _;
-        let mut mac = self.keyed.clone();
+        let mut mac = self.pseudonym_key.clone();
         mac.update(b"PK\0");
         mac.update(user_id.as_str().as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
+}
 
-    pub fn hash_code(&self, purpose: &Purpose, user_id: &UserId, code: &OneTimeCode) -> CodeHash {
-        self.hash(purpose, user_id, code.expose())
+/// One guess hashed under each code key. It matches a code when any of them equals the code's
+/// hash (compared in constant time).
+#[derive(Clone, Debug)]
+pub struct Guesses(Vec<CodeHash>);
+
+impl Guesses {
+    pub fn from_hashes(hashes: Vec<CodeHash>) -> Self {
+        Self(hashes)
     }
 
-    pub fn hash_passcode(&self, purpose: &Purpose, user_id: &UserId, guess: &Passcode) -> CodeHash {
-        self.hash(purpose, user_id, guess.expose())
+    pub fn hashes(&self) -> &[CodeHash] {
+        &self.0
+    }
+
+    /// Constant time in the hashes compared: every one is checked.
+    pub fn matches(&self, code_hash: &CodeHash) -> bool {
+        self.0
+            .iter()
+            .fold(false, |found, guess| found | guess.ct_eq(code_hash))
     }
 }
 
@@ -176,8 +158,20 @@ impl fmt::Debug for CodeHasher {
 mod tests {
     use super::*;
 
-    fn hasher() -> CodeHasher {
-        CodeHasher::new(&HashKey::parse(&"ab".repeat(32)).unwrap())
+    fn ring(keys: &[&str]) -> KeyRing {
+        KeyRing::parse(&keys.join(","), None).unwrap()
+    }
+
+    fn ids() -> (Purpose, UserId) {
+        (
+            Purpose::parse("login").unwrap(),
+            UserId::parse("u1").unwrap(),
+        )
+    }
+
+    fn guess(h: &CodeHasher, code: &str) -> Guesses {
+        let (purpose, user) = ids();
+        h.guess_hashes(&purpose, &user, &Passcode::parse(code, code.len()).unwrap())
     }
 
     #[test]
@@ -206,13 +200,10 @@ mod tests {
 
     #[test]
     fn hash_matches_hmac_sha256_reference() {
-        // RFC 4231-style check against an independent computation of the same construction.
-        let key = HashKey::parse(&"0b".repeat(32)).unwrap();
-        let hash = CodeHasher::new(&key).hash(
-            &Purpose::parse("login").unwrap(),
-            &UserId::parse("u1").unwrap(),
-            "123456",
-        );
+        // An independent computation of the same construction.
+        let h = CodeHasher::new(&ring(&[&"0b".repeat(32)]));
+        let (purpose, user) = ids();
+        let hash = CodeHasher::hash_with(&h.code_keys[0], &purpose, &user, "123456");
         let mut mac = Hmac::<Sha256>::new_from_slice(&[0x0b; 32]).unwrap();
         mac.update(b"login\x00u1\x00123456");
         assert_eq!(hash.as_bytes()[..], mac.finalize().into_bytes()[..]);
@@ -220,33 +211,48 @@ mod tests {
 
     #[test]
     fn hash_depends_on_purpose_user_code_and_key() {
-        let h = hasher();
-        let login = Purpose::parse("login").unwrap();
+        let h = CodeHasher::new(&ring(&[&"ab".repeat(32)]));
+        let mac = &h.code_keys[0];
+        let (login, u1) = ids();
         let reset = Purpose::parse("reset").unwrap();
-        let u1 = UserId::parse("u1").unwrap();
         let u2 = UserId::parse("u2").unwrap();
-        let base = h.hash(&login, &u1, "123456");
-        assert!(base.ct_eq(&h.hash(&login, &u1, "123456")));
-        assert!(!base.ct_eq(&h.hash(&reset, &u1, "123456")));
-        assert!(!base.ct_eq(&h.hash(&login, &u2, "123456")));
-        assert!(!base.ct_eq(&h.hash(&login, &u1, "123457")));
-        let other_key = CodeHasher::new(&HashKey::random());
-        assert!(!base.ct_eq(&other_key.hash(&login, &u1, "123456")));
+        let base = CodeHasher::hash_with(mac, &login, &u1, "123456");
+        assert!(base.ct_eq(&CodeHasher::hash_with(mac, &login, &u1, "123456")));
+        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, &reset, &u1, "123456")));
+        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, &login, &u2, "123456")));
+        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, &login, &u1, "123457")));
+        let other = CodeHasher::new(&KeyRing::single(HashKey::random()));
+        assert!(!guess(&other, "123456").matches(&base));
     }
 
     #[test]
-    fn key_parses_hex_or_base64_and_needs_32_bytes() {
-        assert!(HashKey::parse(&"00".repeat(32)).is_ok());
-        assert!(HashKey::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_ok());
-        assert!(HashKey::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_ok());
-        assert_eq!(
-            HashKey::parse(&"00".repeat(31)).unwrap_err(),
-            HashKeyError::TooShort(31)
-        );
-        assert_eq!(
-            HashKey::parse("not a key!").unwrap_err(),
-            HashKeyError::NotEncoded
-        );
-        assert_eq!(format!("{:?}", HashKey::random()), "HashKey(***)");
+    fn a_code_made_with_a_previous_key_verifies_after_rotation() {
+        // GIVEN a code hashed under key A
+        let (a, b) = ("aa".repeat(32), "bb".repeat(32));
+        let before = CodeHasher::new(&ring(&[&a]));
+        let (purpose, user) = ids();
+        let stored = CodeHasher::hash_with(&before.code_keys[0], &purpose, &user, "123456");
+        // WHEN B becomes current and A previous
+        let after = CodeHasher::new(&ring(&[&b, &a]));
+        // THEN the right guess still matches, a wrong one does not, and new codes use B
+        assert!(guess(&after, "123456").matches(&stored));
+        assert!(!guess(&after, "123457").matches(&stored));
+        assert_eq!(guess(&after, "123456").hashes().len(), 2);
+        let new = CodeHasher::hash_with(&after.code_keys[0], &purpose, &user, "123456");
+        assert!(!new.ct_eq(&stored));
+        // AND once A is dropped, A's codes no longer verify
+        let dropped = CodeHasher::new(&KeyRing::parse(&b, Some(&a)).unwrap());
+        assert!(!guess(&dropped, "123456").matches(&stored));
+    }
+
+    #[test]
+    fn the_pseudonym_survives_code_key_rotation() {
+        let (a, b) = ("aa".repeat(32), "bb".repeat(32));
+        let user = UserId::parse("alice@example.com").unwrap();
+        let original = CodeHasher::new(&ring(&[&a])).pseudonym(&user);
+        assert_eq!(CodeHasher::new(&ring(&[&b, &a])).pseudonym(&user), original);
+        let pinned = CodeHasher::new(&KeyRing::parse(&b, Some(&a)).unwrap());
+        assert_eq!(pinned.pseudonym(&user), original);
+        assert_ne!(CodeHasher::new(&ring(&[&b])).pseudonym(&user), original);
     }
 }

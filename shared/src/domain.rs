@@ -24,6 +24,10 @@ impl FieldError {
 
 pub const USER_ID_MAX_CHARS: usize = 128;
 pub const PURPOSE_MAX_CHARS: usize = 32;
+/// What [`Purpose::parse`] accepts, as a pattern (the API document shows it).
+pub const PURPOSE_PATTERN: &str = "^[a-z0-9_-]{1,32}$";
+/// The shape [`PhoneE164::parse`] requires before libphonenumber's validity check.
+pub const PHONE_PATTERN: &str = r"^\+[1-9][0-9]{1,14}$";
 /// RFC 5321 limits a forward path to 256 octets including the angle brackets.
 pub const EMAIL_MAX_CHARS: usize = 254;
 
@@ -85,7 +89,7 @@ impl Purpose {
         if raw.is_empty() || raw.len() > PURPOSE_MAX_CHARS || !valid_chars {
             return Err(FieldError::new(
                 "string_pattern_mismatch",
-                "String should match pattern '^[a-z0-9_-]{1,32}$'",
+                format!("String should match pattern '{PURPOSE_PATTERN}'"),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -174,10 +178,15 @@ impl Passcode {
         if raw.len() != length || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(FieldError::new(
                 "string_pattern_mismatch",
-                format!("String should match pattern '^[0-9]{{{length}}}$'"),
+                format!("String should match pattern '{}'", Self::pattern(length)),
             ));
         }
         Ok(Self(SecretString::from(raw.to_owned())))
+    }
+
+    /// Exactly `length` digits, as a pattern.
+    pub fn pattern(length: usize) -> String {
+        format!("^[0-9]{{{length}}}$")
     }
 
     pub fn expose(&self) -> &str {
@@ -198,6 +207,8 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Email];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Sms => "sms",

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::code::{CodeHasher, OneTimeCode};
-use crate::config::Policy;
 use crate::domain::{Channel, Destination, Passcode};
 use crate::mask;
 use crate::sender::{DeliveryError, Message, Senders};
+use crate::settings::Policy;
 use crate::store::{GuessOutcome, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError};
+use crate::telemetry::error_chain;
 
 #[derive(Debug)]
 pub struct SendRequest {
@@ -55,15 +56,26 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
 }
 
+/// What an engine is made of; [`crate::startup`] assembles it from the settings.
+pub struct EngineParts {
+    pub store: Arc<dyn OtpStore>,
+    pub senders: Senders,
+    pub hasher: CodeHasher,
+    pub policy: Policy,
+    pub brand: Option<String>,
+    pub clock: Arc<dyn Clock>,
+}
+
 impl Engine {
-    pub fn new(
-        store: Arc<dyn OtpStore>,
-        senders: Senders,
-        hasher: CodeHasher,
-        policy: Policy,
-        brand: Option<String>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(parts: EngineParts) -> Self {
+        let EngineParts {
+            store,
+            senders,
+            hasher,
+            policy,
+            brand,
+            clock,
+        } = parts;
         Self {
             store,
             senders,
@@ -72,6 +84,15 @@ impl Engine {
             brand,
             clock,
         }
+    }
+
+    /// `store: ...; delivery: ...`, for the start-up line.
+    pub fn describe(&self) -> String {
+        format!(
+            "store: {}; delivery: {}",
+            self.store.describe(),
+            self.senders.describe()
+        )
     }
 
     pub fn policy(&self) -> &Policy {
@@ -88,10 +109,13 @@ impl Engine {
         let SendRequest { key, destination } = request;
         let channel = destination.channel();
         // Checked before anything is written: a channel we cannot serve must not cost a cooldown.
-        let sender = self
-            .senders
-            .for_channel(channel)
-            .ok_or(SendError::ChannelUnavailable(channel))?;
+        let Some(sender) = self.senders.for_channel(channel) else {
+            tracing::warn!(
+                channel = channel.as_str(),
+                "send refused: no sender configured"
+            );
+            return Err(SendError::ChannelUnavailable(channel));
+        };
 
         let code = OneTimeCode::generate(self.policy.code_length);
         let code_hash = self.hasher.hash_code(&key.purpose, &key.user_id, &code);
@@ -106,11 +130,12 @@ impl Engine {
         };
         let user = mask::user_id(key.user_id.as_str());
         let purpose = key.purpose.as_str();
-        match self
+        let stored = self
             .store
             .put_unless_cooling_down(&key, &record, now, self.policy.cooldown_secs)
-            .await?
-        {
+            .await
+            .inspect_err(log_store_error)?;
+        match stored {
             PutOutcome::Stored => {}
             PutOutcome::CoolingDown { retry_after } => {
                 tracing::info!(%user, purpose, retry_after, "send refused: cooldown");
@@ -159,12 +184,17 @@ impl Engine {
         key: &RecordKey,
         passcode: &Passcode,
     ) -> Result<VerifyOutcome, StoreError> {
-        let guess = self
+        let guesses = self
             .hasher
-            .hash_passcode(&key.purpose, &key.user_id, passcode);
+            .guess_hashes(&key.purpose, &key.user_id, passcode);
         let now = self.clock.now();
         let max = self.policy.max_attempts;
-        let outcome = match self.store.record_guess(key, &guess, now, max).await? {
+        let recorded = self
+            .store
+            .record_guess(key, &guesses, now, max)
+            .await
+            .inspect_err(log_store_error)?;
+        let outcome = match recorded {
             GuessOutcome::Recorded(after) if after.is_consumed() => VerifyOutcome::Verified,
             GuessOutcome::Recorded(after) => VerifyOutcome::WrongCode {
                 attempts_remaining: max.saturating_sub(after.attempts),
@@ -187,16 +217,8 @@ impl Engine {
     }
 }
 
-/// `outer: inner: innermost`, for log lines; clients never see this.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+fn log_store_error(error: &StoreError) {
+    tracing::error!(error = %error_chain(error), "store unavailable");
 }
 
 #[cfg(test)]

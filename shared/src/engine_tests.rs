@@ -6,11 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::*;
-use crate::clock::ManualClock;
-use crate::code::{CodeHash, HashKey};
+use crate::code::{CodeHash, Guesses};
 use crate::domain::{Email, PhoneE164, Purpose, UserId};
-use crate::sender::RecordingSender;
+use crate::keys::{HashKey, KeyRing};
 use crate::store::MemoryStore;
+use crate::testing::{ManualClock, RecordingSender};
 
 const PHONE: &str = "+14155552671";
 
@@ -28,14 +28,14 @@ fn fixture_with(store: Arc<dyn OtpStore>, memory: Arc<MemoryStore>, email: bool)
         sms: Some(Arc::new(sms.clone())),
         email: email.then(|| Arc::new(sms.clone()) as Arc<_>),
     };
-    let engine = Engine::new(
+    let engine = Engine::new(EngineParts {
         store,
         senders,
-        CodeHasher::new(&HashKey::random()),
-        Policy::default(),
-        Some("Acme".to_owned()),
-        clock.clone(),
-    );
+        hasher: CodeHasher::new(&KeyRing::single(HashKey::random())),
+        policy: Policy::default(),
+        brand: Some("Acme".to_owned()),
+        clock: clock.clone(),
+    });
     Fixture {
         engine,
         sms,
@@ -185,10 +185,14 @@ impl OtpStore for DeleteFails {
         Err(StoreError::Unavailable("gone".into()))
     }
 
+    fn describe(&self) -> String {
+        "failing".to_owned()
+    }
+
     async fn record_guess(
         &self,
         key: &RecordKey,
-        guess: &CodeHash,
+        guess: &Guesses,
         now: u64,
         max_attempts: u32,
     ) -> Result<GuessOutcome, StoreError> {

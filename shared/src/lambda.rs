@@ -1,99 +1,88 @@
-//! The Lambda side of the HTTP layer: API Gateway HTTP API (2.0), REST (1.0) and Function URL
-//! events in, the shared handler's response out. Domain failures are responses, never errors.
+//! The Lambda side: the service's router under `lambda_http`, which turns API Gateway HTTP API
+//! (2.0), REST (1.0) and Function URL events into requests. Domain failures are responses; a
+//! Lambda error is only a failed init.
 
-use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
-use lambda_http::{Body, Request, RequestExt, Response};
+use axum::Router;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use tower::ServiceExt as _;
 
-use crate::engine::Engine;
-use crate::http::{handle, ApiRequest, Route};
+use crate::http::{self, Routes};
 
-/// The route path of a request, without the stage prefix that named API Gateway stages add.
-fn route_path(request: &Request) -> &str {
-    let path = request.raw_http_path();
-    let stage = request
-        .request_context_ref()
-        .and_then(|context| match context {
-            lambda_http::request::RequestContext::ApiGatewayV2(c) => c.stage.as_deref(),
-            lambda_http::request::RequestContext::ApiGatewayV1(c) => c.stage.as_deref(),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        });
-    match stage {
-        Some(stage) if stage != "$default" => path
-            .strip_prefix('/')
-            .and_then(|rest| rest.strip_prefix(stage))
-            .filter(|rest| rest.starts_with('/'))
-            .unwrap_or(path),
-        _ => path,
+use crate::settings::{Runtime, Settings};
+pub use lambda_http::Error;
+
+/// The request with a named stage's prefix taken off its path. `lambda_http` gives REST (1.0)
+/// and HTTP API (2.0) events one shape, `/{stage}/route`, for every stage but `$default`; its
+/// own switch `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` would fix REST only, because an HTTP API's
+/// `rawPath` itself carries the stage. The stage named in the request context is removed,
+/// exactly, and only at the start of the path.
+pub fn without_stage(mut request: Request) -> Request {
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
+        Some(RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| s != "$default") else {
+        return request;
+    };
+    let uri = request.uri();
+    let Some(rest) = uri
+        .path()
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(stage.as_str()))
+        .filter(|rest| rest.starts_with('/'))
+    else {
+        return request;
+    };
+    let mut path_and_query = rest.to_owned();
+    if let Some(query) = uri.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
+/// One event through the router, as the runtime does it.
+pub async fn handle_event(router: Router, request: Request) -> axum::response::Response {
+    match router.oneshot(without_stage(request)).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 
-pub async fn handle_event(
-    engine: &Engine,
-    routes: &[Route],
-    request: Request,
-) -> Result<Response<Body>, Infallible> {
-    let content_type = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    // lambda_http has already base64-decoded `isBase64Encoded` bodies into `Body::Binary`.
-    let body: &[u8] = match request.body() {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        #[allow(unreachable_patterns)]
-        _ => &[],
-    };
-    let api_request = ApiRequest {
-        method: request.method(),
-        path: route_path(&request),
-        content_type,
-        body,
-    };
-    Ok(handle(engine, routes, api_request).await.into_http())
-}
-
-/// The whole `main` of a function after tracing is set up: build once, then serve events.
-pub async fn run(routes: &'static [Route]) -> Result<(), lambda_http::Error> {
+/// The whole `main` of a function: settings and clients once, then events.
+pub async fn run(routes: Routes) -> Result<(), Error> {
+    crate::telemetry::init_lambda_tracing();
     crate::aws::prefer_single_ca_bundle();
-    let built = match crate::build_engine(crate::Runtime::Lambda).await {
-        Ok(built) => built,
+    let built = match Settings::from_env(Runtime::Lambda) {
+        Ok(settings) => crate::startup::build(settings, routes)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    let engine = match built {
+        Ok(engine) => Arc::new(engine),
         Err(error) => {
             // Fails the init phase; the message is what an operator reads in CloudWatch.
-            tracing::error!(error = %error, "function init failed");
+            tracing::error!(%error, "function init failed");
             return Err(error.into());
         }
     };
-    let engine = &built.engine;
     // Bounded: a slow provider must not hold the init phase; the first request then connects.
     let _ = tokio::time::timeout(Duration::from_secs(1), engine.senders().warm_up()).await;
-    lambda_http::run(lambda_http::service_fn(move |request| {
-        handle_event(engine, routes, request)
+    let router = http::router(engine, routes);
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let router = router.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle_event(router, request).await) }
     }))
     .await
-}
-
-/// JSON logs for CloudWatch (which stamps each line), level from `RUST_LOG`, else what Lambda's
-/// `LoggingConfig` asks for (`AWS_LAMBDA_LOG_LEVEL`), else `info`.
-pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_default();
-        EnvFilter::new(match level.to_ascii_lowercase().as_str() {
-            "" => "info".to_owned(),
-            "fatal" => "error".to_owned(),
-            level => level.to_owned(),
-        })
-    });
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .init();
 }

@@ -1,22 +1,28 @@
-//! The OTP service core: domain types, codes and their hashes, the send/verify engine, stores,
-//! senders, configuration, and the HTTP layer shared by the Lambda functions and the local server.
+//! The OTP service core. Layers, one direction: `domain`, `code`/`keys` (values and their
+//! hashes) → `engine` (the rules, over the `store` and `sender` traits) → `http` (one axum
+//! router: typed contracts and outcomes) → `startup` (settings in, engine out) → `lambda` (the
+//! router under `lambda_http`). `settings` is the one place the environment is read.
 
-pub mod app;
 pub mod aws;
 pub mod clock;
 pub mod code;
-pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
-#[cfg(feature = "lambda_http")]
+pub mod keys;
+#[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod mask;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod secrets;
 pub mod sender;
+pub mod settings;
+pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod templates;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use app::{build_engine, InitError, Runtime};
 pub use engine::Engine;

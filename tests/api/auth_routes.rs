@@ -1,10 +1,9 @@
 use serde_json::json;
 
-use crate::helpers::{wrong_code, TestApp, SETUPS};
+use crate::helpers::{every_setup, wrong_code, TestApp};
 
-#[tokio::test]
-async fn request_and_verify_by_email_ignoring_case() {
-    for setup in SETUPS {
+every_setup! {
+    async fn request_and_verify_by_email_ignoring_case(setup: Setup) {
         // GIVEN a code requested with a mixed-case address
         let app = TestApp::spawn(setup).await;
         let reply = app
@@ -43,9 +42,8 @@ async fn request_and_verify_by_email_ignoring_case() {
     }
 }
 
-#[tokio::test]
-async fn every_verification_failure_is_the_same_400() {
-    for setup in SETUPS {
+every_setup! {
+    async fn every_verification_failure_is_the_same_400(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         let verify = |code: String| {
             app.post(
@@ -76,9 +74,8 @@ async fn every_verification_failure_is_the_same_400() {
     }
 }
 
-#[tokio::test]
-async fn request_otp_has_a_cooldown_and_validation() {
-    for setup in SETUPS {
+every_setup! {
+    async fn request_otp_has_a_cooldown_and_validation(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         app.post("/auth/request-otp", json!({"email": "a@example.com"}))
             .await;
@@ -106,7 +103,7 @@ async fn request_otp_has_a_cooldown_and_validation() {
 #[tokio::test]
 async fn auth_and_generic_routes_share_the_email_user() {
     // The address is the user id (default purpose), so /verify-code can check it too.
-    let app = TestApp::spawn(crate::helpers::Setup::Handler).await;
+    let app = TestApp::spawn(crate::helpers::Setup::Router).await;
     app.post("/auth/request-otp", json!({"email": "C@example.com"}))
         .await;
     let code = app.email.last_code_to("C@example.com").unwrap();

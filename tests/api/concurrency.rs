@@ -3,13 +3,12 @@
 
 use futures_util::future::join_all;
 
-use crate::helpers::{wrong_code, TestApp, SETUPS};
+use crate::helpers::{every_setup, wrong_code, TestApp};
 
 const BURST: usize = 50;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_right_codes_succeed_exactly_once() {
-    for setup in SETUPS {
+every_setup! {
+    async fn fifty_concurrent_right_codes_succeed_exactly_once(setup: Setup) {
         // GIVEN a delivered code
         let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
@@ -23,9 +22,8 @@ async fn fifty_concurrent_right_codes_succeed_exactly_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_wrong_codes_count_exactly_max_attempts() {
-    for setup in SETUPS {
+every_setup! {
+    async fn fifty_concurrent_wrong_codes_count_exactly_max_attempts(setup: Setup) {
         // GIVEN a delivered code and max 3 attempts
         let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;

@@ -3,11 +3,12 @@
 //! immediate resend allowed.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+
 use std::time::Duration;
 
-use otp_core::app::{build_engine_with, InitError, Runtime};
-use otp_core::sender::setup;
+use otp_core::http::Routes;
+use otp_core::settings::{Runtime, Settings};
+use otp_core::startup::{build, InitError};
 use serde_json::{json, Value};
 use wiremock::MockServer;
 
@@ -32,15 +33,32 @@ fn twilio_env(base_url: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Settings parsed from `env` as a function would parse its environment (with a key and a
+/// table unless `env` names them).
+fn settings_of(env: &[(&str, String)]) -> Result<Settings, otp_core::settings::ConfigError> {
+    let mut env = env.to_vec();
+    for (var, value) in [
+        ("OTP_HASH_KEY", "33".repeat(32)),
+        ("OTP_TABLE_NAME", "x".to_owned()),
+    ] {
+        if !env.iter().any(|(k, _)| k.starts_with(var)) {
+            env.push((var, value));
+        }
+    }
+    Settings::from_lookup(Runtime::Lambda, &env_of(&env))
+}
+
 /// The local server (TCP) with SMS through the real Twilio sender, configured from `env`.
 async fn app_with_twilio(env: &[(&str, String)]) -> TestApp {
-    let env = env_of(env);
-    let twilio = setup::twilio_from_env(&env, None)
-        .await
-        .expect("twilio config")
-        .expect("twilio configured");
+    let mut env = env.to_vec();
+    env.extend([
+        ("OTP_HASH_KEY", "33".repeat(32)),
+        ("OTP_TABLE_NAME", "x".to_owned()),
+    ]);
+    let twilio = settings_of(&env).expect("twilio config").delivery.sms;
+    assert!(twilio.is_some(), "twilio configured");
     TestApp::builder()
-        .sms_sender(Arc::new(twilio))
+        .settings(|s| s.delivery.sms = twilio)
         .spawn(Setup::Tcp)
         .await
 }
@@ -210,10 +228,7 @@ async fn twilio_configuration_is_checked_at_init() {
         if let Some((k, v)) = add {
             env.push((k, v.to_owned()));
         }
-        let error = setup::twilio_from_env(&env_of(&env), None)
-            .await
-            .err()
-            .expect("refused");
+        let error = settings_of(&env).expect_err("refused");
         assert!(error.to_string().contains(expected), "{error}");
     }
 }
@@ -260,14 +275,16 @@ async fn ses_messages_to(recipient: &str) -> Vec<Value> {
     found
 }
 
-async fn app_with_ses(sdk: &aws_config::SdkConfig, from: &str) -> TestApp {
-    let env = env_of(&[("EMAIL_FROM", from.to_owned())]);
-    let ses = setup::ses_from_env(&env, Some(sdk))
-        .unwrap()
-        .expect("SES configured");
+async fn app_with_ses(_: &aws_config::SdkConfig, from: &str) -> TestApp {
+    let from = from.to_owned();
     TestApp::builder()
         .brand("Acme & <Co>")
-        .email_sender(Arc::new(ses))
+        .settings(|s| {
+            s.delivery.email = Some(otp_core::settings::SesSettings {
+                from,
+                configuration_set: None,
+            })
+        })
         .spawn(Setup::Tcp)
         .await
 }
@@ -360,15 +377,7 @@ async fn twilio_token_read_from_secrets_manager_works() {
         let mut env = twilio_env(&twilio.uri());
         env.retain(|(k, _)| *k != "TWILIO_AUTH_TOKEN");
         env.push(("TWILIO_AUTH_TOKEN_SECRET_ARN", arn));
-        let env = env_of(&env);
-        let sender = setup::twilio_from_env(&env, Some(&sdk))
-            .await
-            .unwrap()
-            .unwrap();
-        let app = TestApp::builder()
-            .sms_sender(Arc::new(sender))
-            .spawn(Setup::Tcp)
-            .await;
+        let app = app_with_twilio(&env).await;
         // THEN Twilio accepts our Basic auth and the code verifies
         assert_eq!(app.send_sms("u").await.status, 200, "{name}");
         let code = twilio_fake::last_code(&twilio).await;
@@ -388,11 +397,11 @@ async fn unreadable_secret_fails_the_init_clearly() {
         ("TWILIO_PHONE_NUMBER", FROM.to_owned()),
     ];
     drop(sdk);
-    let error = build_engine_with(Runtime::Lambda, &env_of(&env))
+    let error = build(settings_of(&env).unwrap(), Routes::Sending)
         .await
         .err()
         .expect("init fails");
-    assert!(matches!(error, InitError::Secret { .. }), "{error:?}");
+    assert!(matches!(error, InitError::Secret(_)), "{error:?}");
     let text = error.to_string();
     assert!(
         text.contains(arn) && text.contains("ResourceNotFoundException"),
@@ -411,24 +420,33 @@ async fn lambda_init_picks_twilio_and_ses_from_the_environment() {
         ("TWILIO_MESSAGING_SERVICE_SID", "MG1".to_owned()),
         ("EMAIL_FROM", "no-reply@otp-sender.example.com".to_owned()),
     ];
-    let built = build_engine_with(Runtime::Lambda, &env_of(&env))
+    let engine = build(settings_of(&env).unwrap(), Routes::Sending)
         .await
         .unwrap();
     assert_eq!(
-        built.engine.senders().describe(),
+        engine.senders().describe(),
         "sms: twilio (messaging service), email: ses"
     );
-    let none = build_engine_with(
-        Runtime::Lambda,
-        &env_of(&[
+    // The verify function builds no sender even with delivery configured.
+    let verifying = build(settings_of(&env).unwrap(), Routes::Verifying)
+        .await
+        .unwrap();
+    assert_eq!(
+        verifying.senders().describe(),
+        "sms: unavailable, email: unavailable"
+    );
+    let none = build(
+        settings_of(&[
             ("OTP_HASH_KEY", "33".repeat(32)),
             ("OTP_TABLE_NAME", "otp".to_owned()),
-        ]),
+        ])
+        .unwrap(),
+        Routes::Sending,
     )
     .await
     .unwrap();
     assert_eq!(
-        none.engine.senders().describe(),
+        none.senders().describe(),
         "sms: unavailable, email: unavailable"
     );
 }
@@ -438,14 +456,9 @@ async fn twilio_warm_up_opens_a_connection_without_sending() {
     // GIVEN Twilio configured
     let twilio = MockServer::start().await;
     twilio_fake::mount(&twilio, Outcome::Created, 0).await;
-    let env = env_of(&twilio_env(&twilio.uri()));
-    let sender = setup::twilio_from_env(&env, None).await.unwrap().unwrap();
+    let app = app_with_twilio(&twilio_env(&twilio.uri())).await;
     // WHEN the function's init warms the senders up
-    let senders = otp_core::sender::Senders {
-        sms: Some(Arc::new(sender)),
-        email: None,
-    };
-    senders.warm_up().await;
+    app.engine.senders().warm_up().await;
     // THEN Twilio saw a request, and it was not a message
     let requests = twilio.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
@@ -463,16 +476,17 @@ async fn hash_key_is_read_from_the_generated_secret() {
         ("OTP_TABLE_NAME", "otp".to_owned()),
     ];
     // THEN a function starts with it (no OTP_HASH_KEY anywhere)
-    let built = build_engine_with(Runtime::Lambda, &env_of(&env)).await;
+    let built = build(settings_of(&env).unwrap(), Routes::Verifying).await;
     assert!(built.is_ok(), "{:?}", built.err());
     // AND a secret that is not a usable key fails the init, naming the variable
     let short = secret(&sdk, "otp-short-key", "too-short").await;
-    let error = build_engine_with(
-        Runtime::Lambda,
-        &env_of(&[
+    let error = build(
+        settings_of(&[
             ("OTP_HASH_KEY_SECRET_ARN", short),
             ("OTP_TABLE_NAME", "otp".to_owned()),
-        ]),
+        ])
+        .unwrap(),
+        Routes::Verifying,
     )
     .await
     .err()

@@ -1,4 +1,4 @@
-//! DynamoDB test peer: moto server, started by `scripts/with-moto.sh` (which `make test` runs).
+//! DynamoDB test peer: moto server, started by `scripts/with_moto.py` (which `make test` runs).
 //! A test that needs it and does not find it fails; it never skips.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,13 +14,14 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use otp_core::code::CodeHasher;
-use otp_core::store::{client_from_env, DynamoStore};
+use otp_core::store::DynamoStore;
+use serde_json::Value;
 
 pub fn require_moto() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
         panic!(
             "AWS_ENDPOINT_URL is not set: these tests need moto server. Run them with `make test` \
-             (or scripts/with-moto.sh cargo test), which starts and stops it."
+             (or scripts/with_moto.py cargo test), which starts and stops it."
         )
     })
 }
@@ -28,11 +29,19 @@ pub fn require_moto() -> String {
 /// The client exactly as the service builds it (endpoint from `AWS_ENDPOINT_URL`).
 pub async fn client() -> Client {
     require_moto();
-    client_from_env().await
+    Client::new(&otp_core::aws::load().await)
 }
 
-/// Creates a fresh table with the production schema (pk S hash key, on demand, TTL on
-/// `expires_at`) and returns its name.
+/// The OTP table as `template.yaml` declares it, which `scripts/with_moto.py` reads and passes
+/// on as JSON: the template is the one statement of the schema.
+fn template_table() -> Value {
+    let text = std::env::var("OTP_TABLE_SCHEMA").unwrap_or_else(|_| {
+        panic!("OTP_TABLE_SCHEMA is not set: run the tests with `make test` (scripts/with_moto.py)")
+    });
+    serde_json::from_str(&text).expect("OTP_TABLE_SCHEMA is JSON")
+}
+
+/// Creates a fresh table with the template's schema (key, billing, TTL) and returns its name.
 pub async fn create_table(client: &Client) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let name = format!(
@@ -40,34 +49,44 @@ pub async fn create_table(client: &Client) -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    client
+    let schema = template_table();
+    let text = |v: &Value| v.as_str().expect("a string in the table schema").to_owned();
+    let mut request = client
         .create_table()
         .table_name(&name)
-        .attribute_definitions(
+        .billing_mode(BillingMode::from(text(&schema["BillingMode"]).as_str()));
+    for attribute in schema["AttributeDefinitions"].as_array().unwrap() {
+        request = request.attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
+                .attribute_name(text(&attribute["AttributeName"]))
+                .attribute_type(ScalarAttributeType::from(
+                    text(&attribute["AttributeType"]).as_str(),
+                ))
                 .build()
                 .unwrap(),
-        )
-        .key_schema(
+        );
+    }
+    for element in schema["KeySchema"].as_array().unwrap() {
+        request = request.key_schema(
             KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
+                .attribute_name(text(&element["AttributeName"]))
+                .key_type(KeyType::from(text(&element["KeyType"]).as_str()))
                 .build()
                 .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
+        );
+    }
+    request
         .send()
         .await
         .unwrap_or_else(|e| panic!("create table {name} in moto: {e:?}"));
+    let ttl = &schema["TimeToLiveSpecification"];
     client
         .update_time_to_live()
         .table_name(&name)
         .time_to_live_specification(
             TimeToLiveSpecification::builder()
-                .attribute_name("expires_at")
-                .enabled(true)
+                .attribute_name(text(&ttl["AttributeName"]))
+                .enabled(ttl["Enabled"].as_bool().unwrap())
                 .build()
                 .unwrap(),
         )

@@ -5,17 +5,19 @@
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use otp_core::clock::ManualClock;
-use otp_core::code::{CodeHash, CodeHasher, HashKey};
-use otp_core::config::Policy;
+use otp_core::code::{CodeHash, CodeHasher, Guesses};
 use otp_core::domain::{Channel, Destination, Passcode, PhoneE164, Purpose, UserId};
-use otp_core::engine::{SendRequest, VerifyOutcome};
-use otp_core::http::{handle, ApiRequest, Route};
-use otp_core::sender::{DeliveryError, RecordingSender, Senders};
+use otp_core::engine::{EngineParts, SendRequest, VerifyOutcome};
+use otp_core::http::{router, Routes};
+use otp_core::keys::{HashKey, KeyRing};
+use otp_core::sender::{DeliveryError, Senders};
+use otp_core::settings::Policy;
 use otp_core::store::{
     DynamoStore, GuessOutcome, MemoryStore, OtpRecord, OtpStore, PutOutcome, RecordKey,
 };
+use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
+use tower::ServiceExt as _;
 
 use crate::dynamo;
 use crate::helpers::{wrong_code, PHONE, START as NOW};
@@ -29,15 +31,20 @@ struct Subject {
     hasher: CodeHasher,
 }
 
+/// A hasher with one fresh random key.
+fn random_hasher() -> CodeHasher {
+    CodeHasher::new(&KeyRing::single(HashKey::random()))
+}
+
 async fn memory_store() -> Subject {
     Subject {
         store: Arc::new(MemoryStore::new()),
-        hasher: CodeHasher::new(&HashKey::random()),
+        hasher: random_hasher(),
     }
 }
 
 async fn dynamodb_store() -> Subject {
-    let hasher = CodeHasher::new(&HashKey::random());
+    let hasher = random_hasher();
     Subject {
         store: Arc::new(dynamo::store(hasher.clone()).await),
         hasher,
@@ -52,8 +59,17 @@ fn key(purpose: &str, user: &str) -> RecordKey {
 }
 
 impl Subject {
+    fn guesses(&self, key: &RecordKey, code: &str) -> Guesses {
+        self.hasher.guess_hashes(
+            &key.purpose,
+            &key.user_id,
+            &Passcode::parse(code, code.len()).unwrap(),
+        )
+    }
+
+    /// The hash a code made with the current key is stored as.
     fn hash(&self, key: &RecordKey, code: &str) -> CodeHash {
-        self.hasher.hash(&key.purpose, &key.user_id, code)
+        self.guesses(key, code).hashes()[0].clone()
     }
 
     async fn put(&self, key: &RecordKey, code: &str, at: u64, cooldown: u64) -> PutOutcome {
@@ -73,7 +89,7 @@ impl Subject {
 
     async fn guess(&self, key: &RecordKey, code: &str, at: u64) -> GuessOutcome {
         self.store
-            .record_guess(key, &self.hash(key, code), at, MAX)
+            .record_guess(key, &self.guesses(key, code), at, MAX)
             .await
             .unwrap()
     }
@@ -233,7 +249,7 @@ conformance!(
 
 #[tokio::test]
 async fn the_table_holds_no_user_id_address_or_code() {
-    let hasher = CodeHasher::new(&HashKey::random());
+    let hasher = random_hasher();
     let store = dynamo::store(hasher.clone()).await;
     let engine = engine_on(Arc::new(store), hasher).0;
     let email = otp_core::domain::Email::parse("carol@example.com").unwrap();
@@ -263,7 +279,14 @@ fn engine_on(store: Arc<dyn OtpStore>, hasher: CodeHasher) -> (Engine, Recording
         ..Policy::default()
     };
     let clock = Arc::new(ManualClock::new(NOW));
-    let engine = Engine::new(store, senders, hasher, policy, None, clock);
+    let engine = Engine::new(EngineParts {
+        store,
+        senders,
+        hasher,
+        policy,
+        brand: None,
+        clock,
+    });
     (engine, sms)
 }
 
@@ -285,7 +308,7 @@ fn failed() -> DeliveryError {
 #[tokio::test]
 async fn every_operation_is_one_dynamodb_request() {
     // GIVEN an engine on a DynamoDB store whose client counts its HTTP requests
-    let hasher = CodeHasher::new(&HashKey::random());
+    let hasher = random_hasher();
     let (store, requests) = dynamo::counted_store(hasher.clone()).await;
     let (engine, sms) = engine_on(Arc::new(store), hasher);
     let k = key("default", "u");
@@ -339,7 +362,7 @@ async fn every_operation_is_one_dynamodb_request() {
 
 #[tokio::test]
 async fn expired_item_still_in_the_table_is_refused_in_one_request() {
-    let hasher = CodeHasher::new(&HashKey::random());
+    let hasher = random_hasher();
     let (store, requests) = dynamo::counted_store(hasher.clone()).await;
     let clock = Arc::new(ManualClock::new(NOW));
     let sms = RecordingSender::new();
@@ -347,14 +370,14 @@ async fn expired_item_still_in_the_table_is_refused_in_one_request() {
         sms: Some(Arc::new(sms.clone())),
         email: None,
     };
-    let engine = Engine::new(
-        Arc::new(store),
+    let engine = Engine::new(EngineParts {
+        store: Arc::new(store),
         senders,
         hasher,
-        Policy::default(),
-        None,
-        clock.clone(),
-    );
+        policy: Policy::default(),
+        brand: None,
+        clock: clock.clone(),
+    });
     engine.send(sms_request("u")).await.unwrap();
     clock.advance(TTL);
     requests.take();
@@ -368,7 +391,7 @@ async fn expired_item_still_in_the_table_is_refused_in_one_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_concurrent_right_codes_succeed_once_on_dynamodb() {
-    let hasher = CodeHasher::new(&HashKey::random());
+    let hasher = random_hasher();
     let (engine, sms) = engine_on(Arc::new(dynamo::store(hasher.clone()).await), hasher);
     engine.send(sms_request("u")).await.unwrap();
     let guess = passcode(&sms.last_code_to(PHONE).unwrap());
@@ -387,7 +410,7 @@ async fn hundred_concurrent_right_codes_succeed_once_on_dynamodb() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_concurrent_wrong_codes_count_exactly_max_on_dynamodb() {
-    let hasher = CodeHasher::new(&HashKey::random());
+    let hasher = random_hasher();
     let (engine, sms) = engine_on(Arc::new(dynamo::store(hasher.clone()).await), hasher);
     engine.send(sms_request("u")).await.unwrap();
     let code = sms.last_code_to(PHONE).unwrap();
@@ -424,37 +447,39 @@ async fn unreachable_dynamodb_is_503_store_unavailable_with_nothing_sent() {
         .to_builder()
         .endpoint_url("http://127.0.0.1:9")
         .build();
-    let hasher = CodeHasher::new(&HashKey::random());
+    let hasher = random_hasher();
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::from_conf(config),
         "otp",
         hasher.clone(),
     );
     let (engine, sms) = engine_on(Arc::new(store), hasher);
+    let app = router(Arc::new(engine), Routes::All);
     for (route, body) in [
         (
-            Route::SendCode,
+            "/send-code",
             r#"{"user_id":"u","method":"sms","phone":"+14155552671"}"#,
         ),
-        (Route::VerifyCode, r#"{"user_id":"u","passcode":"123456"}"#),
-        (Route::RequestOtp, r#"{"email":"a@example.com"}"#),
+        ("/verify-code", r#"{"user_id":"u","passcode":"123456"}"#),
+        ("/auth/request-otp", r#"{"email":"a@example.com"}"#),
         (
-            Route::VerifyOtp,
+            "/auth/verify-otp",
             r#"{"email":"a@example.com","otp_code":"123456"}"#,
         ),
     ] {
         // WHEN any route is called
-        let request = ApiRequest {
-            method: &http::Method::POST,
-            path: route.path(),
-            content_type: Some("application/json"),
-            body: body.as_bytes(),
-        };
-        let response = handle(&engine, Route::ALL, request).await;
+        let request = http::Request::post(route)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
         // THEN 503 store_unavailable, with a sentence and no internals
-        assert_eq!(response.status, 503, "{route:?}");
-        let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-        assert_eq!(json["error"], "store_unavailable", "{route:?}");
+        assert_eq!(response.status(), 503, "{route}");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["error"], "store_unavailable", "{route}");
         let detail = json["detail"].as_str().unwrap();
         assert!(!detail.contains("127.0.0.1") && !detail.to_lowercase().contains("dispatch"));
     }
@@ -464,7 +489,7 @@ async fn unreachable_dynamodb_is_503_store_unavailable_with_nothing_sent() {
 #[tokio::test]
 async fn a_retried_request_whose_answer_was_lost_is_applied_once() {
     // GIVEN a DynamoDB client that loses the answer to an applied request, so the SDK retries
-    let hasher = CodeHasher::new(&HashKey::random());
+    let hasher = random_hasher();
     let (store, lose, requests) = dynamo::lossy_store(hasher.clone()).await;
     let (engine, sms) = engine_on(Arc::new(store), hasher);
     let k = key("default", "u");
@@ -499,4 +524,78 @@ async fn a_retried_request_whose_answer_was_lost_is_applied_once() {
     assert_eq!(requests.take(), 2);
     let replay = engine.verify(&k, &passcode(&code)).await.unwrap();
     assert_eq!(replay, VerifyOutcome::NotFound);
+}
+
+/// Rotates the code key between send and verify on whatever store `store_for` gives for a
+/// hasher (the same records underneath).
+async fn rotation_keeps_pending_codes_valid(store_for: impl Fn(CodeHasher) -> Arc<dyn OtpStore>) {
+    let (a, b) = (HashKey::random(), HashKey::random());
+    let ring = |keys: Vec<HashKey>, pseudonym: Option<HashKey>| {
+        CodeHasher::new(&KeyRing::new(keys, pseudonym).unwrap())
+    };
+    let only_a = ring(vec![a.clone()], None);
+    let b_then_a = ring(vec![b.clone(), a.clone()], None);
+    let only_b = ring(vec![b.clone()], Some(a.clone()));
+    // GIVEN codes sent under key A
+    let (before, sms) = engine_on(store_for(only_a.clone()), only_a);
+    before.send(sms_request("u")).await.unwrap();
+    let code_u = sms.last_code_to(PHONE).unwrap();
+    // WHEN B becomes the current key and A a previous one
+    let (after, sms_after) = engine_on(store_for(b_then_a.clone()), b_then_a);
+    // THEN the pending code is found (its record name did not move) and verifies once
+    let k = key("default", "u");
+    assert_eq!(
+        after
+            .verify(&k, &passcode(&wrong_code(&code_u)))
+            .await
+            .unwrap(),
+        VerifyOutcome::WrongCode {
+            attempts_remaining: 2
+        }
+    );
+    assert_eq!(
+        after.verify(&k, &passcode(&code_u)).await.unwrap(),
+        VerifyOutcome::Verified
+    );
+    assert_eq!(
+        after.verify(&k, &passcode(&code_u)).await.unwrap(),
+        VerifyOutcome::NotFound
+    );
+    // AND a new code is made with B, and still verifies once A is retired (name pinned to A)
+    after.send(sms_request("v")).await.unwrap();
+    let code_v = sms_after.last_code_to(PHONE).unwrap();
+    before.send(sms_request("w")).await.unwrap();
+    let code_w = sms.last_code_to(PHONE).unwrap();
+    let (retired, _) = engine_on(store_for(only_b.clone()), only_b);
+    assert_eq!(
+        retired
+            .verify(&key("default", "v"), &passcode(&code_v))
+            .await
+            .unwrap(),
+        VerifyOutcome::Verified
+    );
+    // AND a code made with A no longer verifies once A is gone
+    assert!(matches!(
+        retired
+            .verify(&key("default", "w"), &passcode(&code_w))
+            .await
+            .unwrap(),
+        VerifyOutcome::WrongCode { .. }
+    ));
+}
+
+#[tokio::test]
+async fn rotating_the_code_key_keeps_pending_codes_valid_on_memory() {
+    let memory: Arc<dyn OtpStore> = Arc::new(MemoryStore::new());
+    rotation_keeps_pending_codes_valid(|_| memory.clone()).await;
+}
+
+#[tokio::test]
+async fn rotating_the_code_key_keeps_pending_codes_valid_on_dynamodb() {
+    let client = dynamo::client().await;
+    let table = dynamo::create_table(&client).await;
+    rotation_keeps_pending_codes_valid(|hasher| {
+        Arc::new(DynamoStore::new(client.clone(), table.clone(), hasher)) as Arc<dyn OtpStore>
+    })
+    .await;
 }

@@ -1,36 +1,66 @@
-//! `TestApp`: the real service on a random port (or the shared handler called directly), with a
-//! recording sender per channel and a clock the test moves by hand.
+//! `TestApp`: the service built by the production builder from test settings, reached in process
+//! through its router (as the Lambda runtime does) or over TCP (as `make run` serves it), with
+//! recording senders and a clock the test moves by hand.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use otp_core::clock::ManualClock;
-use otp_core::code::{CodeHasher, HashKey};
-use otp_core::config::Policy;
-use otp_core::http::{handle, ApiRequest, Route};
-use otp_core::sender::{RecordingSender, Sender, Senders};
-use otp_core::store::{MemoryStore, OtpStore};
+use axum::Router;
+use otp_core::http::Routes;
+use otp_core::keys::{HashKey, KeyRing};
+use otp_core::settings::{KeySource, Policy, Runtime, Settings, StoreSettings};
+use otp_core::startup::{build_with, Overrides};
+use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
+use tower::ServiceExt as _;
 
 pub const PHONE: &str = "+14155552671";
 pub const EMAIL: &str = "user@example.com";
 pub const START: u64 = 1_800_000_000;
 
-/// How a test's requests reach the handler; status tests run through both.
+/// How a test's requests reach the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setup {
-    /// `otp_core::http::handle` called in-process, as the Lambda adapter does.
-    Handler,
+    /// The router called in process, as the Lambda runtime calls it.
+    Router,
     /// The local server over real TCP.
     Tcp,
     /// The local server over real TCP, on the DynamoDB store (moto).
     TcpDynamo,
 }
 
-pub const SETUPS: [Setup; 3] = [Setup::Handler, Setup::Tcp, Setup::TcpDynamo];
+/// Generates one test per setup from `async fn name(setup: Setup) { ... }`: a module `name` with
+/// the tests `router`, `tcp` and `tcp_dynamo`.
+macro_rules! every_setup {
+    ($(#[$meta:meta])* async fn $name:ident($setup:ident: Setup) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn run($setup: $crate::helpers::Setup) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn router() {
+                run($crate::helpers::Setup::Router).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn tcp() {
+                run($crate::helpers::Setup::Tcp).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn tcp_dynamo() {
+                run($crate::helpers::Setup::TcpDynamo).await
+            }
+        }
+    };
+}
+pub(crate) use every_setup;
 
 pub struct Reply {
     pub status: u16,
@@ -57,66 +87,69 @@ impl Reply {
     }
 }
 
+/// Settings of a local run with a fixed random key and no environment read.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::from_lookup(Runtime::Local, &|_| None).expect("defaults");
+    settings.keys = KeySource::Ring(KeyRing::single(HashKey::random()));
+    settings
+}
+
 pub struct TestAppBuilder {
-    policy: Policy,
+    settings: Settings,
     email_channel: bool,
-    brand: Option<String>,
-    sms_sender: Option<Arc<dyn Sender>>,
-    email_sender: Option<Arc<dyn Sender>>,
 }
 
 impl TestAppBuilder {
     pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
+        self.settings.policy = policy;
         self
     }
 
+    /// A deployment with no email sender.
     pub fn without_email(mut self) -> Self {
         self.email_channel = false;
         self
     }
 
-    /// A real sender for SMS instead of the recording one.
-    pub fn sms_sender(mut self, sender: Arc<dyn Sender>) -> Self {
-        self.sms_sender = Some(sender);
-        self
-    }
-
-    /// A real sender for email instead of the recording one.
-    pub fn email_sender(mut self, sender: Arc<dyn Sender>) -> Self {
-        self.email_sender = Some(sender);
-        self
-    }
-
     pub fn brand(mut self, brand: &str) -> Self {
-        self.brand = Some(brand.to_owned());
+        self.settings.brand = Some(brand.to_owned());
         self
     }
 
-    pub async fn spawn(self, setup: Setup) -> TestApp {
+    /// Any other setting; a channel configured here (Twilio, SES) gets its real sender.
+    pub fn settings(mut self, change: impl FnOnce(&mut Settings)) -> Self {
+        change(&mut self.settings);
+        self
+    }
+
+    pub async fn spawn(mut self, setup: Setup) -> TestApp {
         let sms = RecordingSender::new();
         let email = RecordingSender::new();
         let clock = Arc::new(ManualClock::new(START));
-        let hasher = CodeHasher::new(&HashKey::random());
-        let store: Arc<dyn OtpStore> = match setup {
-            Setup::TcpDynamo => Arc::new(crate::dynamo::store(hasher.clone()).await),
-            Setup::Handler | Setup::Tcp => Arc::new(MemoryStore::new()),
+        if setup == Setup::TcpDynamo {
+            let table = crate::dynamo::create_table(&crate::dynamo::client().await).await;
+            self.settings.store = StoreSettings::DynamoDb { table };
+        }
+        if !self.email_channel {
+            // A function's fallback: a channel with no sender is not offered.
+            self.settings.runtime = Runtime::Lambda;
+        }
+        let overrides = Overrides {
+            clock: Some(clock.clone()),
+            sms: self
+                .settings
+                .delivery
+                .sms
+                .is_none()
+                .then(|| Arc::new(sms.clone()) as Arc<_>),
+            email: (self.email_channel && self.settings.delivery.email.is_none())
+                .then(|| Arc::new(email.clone()) as Arc<_>),
         };
-        let senders = Senders {
-            sms: Some(self.sms_sender.unwrap_or_else(|| Arc::new(sms.clone()))),
-            email: self.email_channel.then(|| {
-                self.email_sender
-                    .unwrap_or_else(|| Arc::new(email.clone()) as Arc<_>)
-            }),
-        };
-        let engine = Arc::new(Engine::new(
-            store,
-            senders,
-            hasher,
-            self.policy,
-            self.brand,
-            clock.clone(),
-        ));
+        let engine = Arc::new(
+            build_with(self.settings, Routes::All, overrides)
+                .await
+                .expect("the service builds"),
+        );
         let (listener, addr) = otp_service::bind(0).await.expect("bind a free port");
         let (stop, stopped) = oneshot::channel::<()>();
         let server_engine = engine.clone();
@@ -129,6 +162,7 @@ impl TestAppBuilder {
                 .expect("server runs");
         });
         TestApp {
+            router: otp_service::app(engine.clone()),
             engine,
             sms,
             email,
@@ -143,6 +177,7 @@ impl TestAppBuilder {
 
 pub struct TestApp {
     pub engine: Arc<Engine>,
+    pub router: Router,
     pub sms: RecordingSender,
     pub email: RecordingSender,
     pub clock: Arc<ManualClock>,
@@ -156,11 +191,8 @@ pub struct TestApp {
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
-            policy: Policy::default(),
+            settings: test_settings(),
             email_channel: true,
-            brand: None,
-            sms_sender: None,
-            email_sender: None,
         }
     }
 
@@ -189,25 +221,17 @@ impl TestApp {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
-        match self.setup {
-            Setup::Handler => {
-                let method = http::Method::from_bytes(method.as_bytes()).unwrap();
-                let request = ApiRequest {
-                    method: &method,
-                    path,
-                    content_type,
-                    body: &body,
-                };
-                let response = handle(&self.engine, Route::ALL, request)
-                    .await
-                    .into_http::<Vec<u8>>();
-                let status = response.status().as_u16();
-                let (parts, body) = response.into_parts();
-                Reply {
-                    status,
-                    headers: parts.headers,
-                    json: serde_json::from_slice(&body).expect("JSON body"),
+        let (status, headers, bytes) = match self.setup {
+            Setup::Router => {
+                let mut request = http::Request::builder().method(method).uri(path);
+                if let Some(content_type) = content_type {
+                    request = request.header("content-type", content_type);
                 }
+                let request = request.body(axum::body::Body::from(body)).unwrap();
+                let response = self.router.clone().oneshot(request).await.unwrap();
+                let (parts, body) = response.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                (parts.status.as_u16(), parts.headers, bytes)
             }
             Setup::Tcp | Setup::TcpDynamo => {
                 let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -218,18 +242,18 @@ impl TestApp {
                 let response = request.send().await.expect("server answers");
                 let status = response.status().as_u16();
                 let headers = response.headers().clone();
-                assert_eq!(
-                    headers.get("content-type").unwrap(),
-                    "application/json",
-                    "every response is JSON"
-                );
-                let bytes = response.bytes().await.unwrap();
-                Reply {
-                    status,
-                    headers,
-                    json: serde_json::from_slice(&bytes).expect("JSON body"),
-                }
+                (status, headers, response.bytes().await.unwrap())
             }
+        };
+        assert_eq!(
+            headers.get("content-type").unwrap(),
+            "application/json",
+            "every response is JSON"
+        );
+        Reply {
+            status,
+            headers,
+            json: serde_json::from_slice(&bytes).expect("JSON body"),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{Setup, TestApp, PHONE, SETUPS};
+use crate::helpers::{every_setup, Setup, TestApp, PHONE};
 
 const ROUTES: [&str; 4] = [
     "/send-code",
@@ -12,9 +12,8 @@ const ROUTES: [&str; 4] = [
     "/auth/verify-otp",
 ];
 
-#[tokio::test]
-async fn unknown_path_is_404_and_wrong_method_is_405() {
-    for setup in SETUPS {
+every_setup! {
+    async fn unknown_path_is_404_and_wrong_method_is_405(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         for path in ["/", "/send", "/send-code/extra", "/SEND-CODE", "/docs-nope"] {
             let reply = app.request("POST", path, None, Vec::new()).await;
@@ -32,9 +31,8 @@ async fn unknown_path_is_404_and_wrong_method_is_405() {
     }
 }
 
-#[tokio::test]
-async fn body_over_16_kib_is_413_and_16_kib_is_not() {
-    for setup in SETUPS {
+every_setup! {
+    async fn body_over_16_kib_is_413_and_16_kib_is_not(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         // A valid request padded with spaces to exactly the limit is processed...
         let body = json!({"user_id": "u", "method": "sms", "phone": PHONE}).to_string();
@@ -63,9 +61,8 @@ async fn body_over_16_kib_is_413_and_16_kib_is_not() {
     }
 }
 
-#[tokio::test]
-async fn non_json_content_type_is_415() {
-    for setup in SETUPS {
+every_setup! {
+    async fn non_json_content_type_is_415(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         let reply = app
             .request(
@@ -80,9 +77,8 @@ async fn non_json_content_type_is_415() {
     }
 }
 
-#[tokio::test]
-async fn bodies_that_are_not_json_objects_are_422() {
-    for setup in SETUPS {
+every_setup! {
+    async fn bodies_that_are_not_json_objects_are_422(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         for path in ROUTES {
             for (body, kind) in [
@@ -108,9 +104,8 @@ async fn bodies_that_are_not_json_objects_are_422() {
     }
 }
 
-#[tokio::test]
-async fn every_bad_field_is_named() {
-    for setup in SETUPS {
+every_setup! {
+    async fn every_bad_field_is_named(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         let long = "x".repeat(129);
         let cases: Vec<(&str, Value, Vec<&str>)> = vec![
@@ -221,7 +216,7 @@ async fn every_bad_field_is_named() {
 
 #[tokio::test]
 async fn extra_fields_are_ignored_and_null_optionals_take_defaults() {
-    let app = TestApp::spawn(Setup::Handler).await;
+    let app = TestApp::spawn(Setup::Router).await;
     let reply = app
         .post(
             "/send-code",

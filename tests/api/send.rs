@@ -1,11 +1,10 @@
 use otp_core::sender::DeliveryError;
 use serde_json::json;
 
-use crate::helpers::{wrong_code, TestApp, EMAIL, PHONE, SETUPS};
+use crate::helpers::{every_setup, wrong_code, TestApp, EMAIL, PHONE};
 
-#[tokio::test]
-async fn sms_send_returns_the_contract_and_delivers_one_code() {
-    for setup in SETUPS {
+every_setup! {
+    async fn sms_send_returns_the_contract_and_delivers_one_code(setup: Setup) {
         // GIVEN a running service
         let app = TestApp::spawn(setup).await;
         // WHEN a code is requested by SMS
@@ -28,9 +27,8 @@ async fn sms_send_returns_the_contract_and_delivers_one_code() {
     }
 }
 
-#[tokio::test]
-async fn email_send_says_via_email() {
-    for setup in SETUPS {
+every_setup! {
+    async fn email_send_says_via_email(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         let reply = app
             .post(
@@ -46,9 +44,8 @@ async fn email_send_says_via_email() {
     }
 }
 
-#[tokio::test]
-async fn resend_inside_cooldown_is_429_with_retry_after() {
-    for setup in SETUPS {
+every_setup! {
+    async fn resend_inside_cooldown_is_429_with_retry_after(setup: Setup) {
         // GIVEN a code sent 10 seconds ago (cooldown 30)
         let app = TestApp::spawn(setup).await;
         assert_eq!(app.send_sms("u").await.status, 200);
@@ -72,7 +69,7 @@ async fn resend_inside_cooldown_is_429_with_retry_after() {
 
 #[tokio::test]
 async fn cooldown_is_per_user_and_purpose() {
-    let app = TestApp::spawn(crate::helpers::Setup::Handler).await;
+    let app = TestApp::spawn(crate::helpers::Setup::Router).await;
     assert_eq!(app.send_sms("u").await.status, 200);
     assert_eq!(app.send_sms("other").await.status, 200);
     let reply = app
@@ -84,9 +81,8 @@ async fn cooldown_is_per_user_and_purpose() {
     assert_eq!(reply.status, 200);
 }
 
-#[tokio::test]
-async fn a_new_send_replaces_the_old_code_and_resets_attempts() {
-    for setup in SETUPS {
+every_setup! {
+    async fn a_new_send_replaces_the_old_code_and_resets_attempts(setup: Setup) {
         // GIVEN a code with two wrong guesses against it
         let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
@@ -115,7 +111,7 @@ async fn a_new_send_replaces_the_old_code_and_resets_attempts() {
 
 #[tokio::test]
 async fn used_or_expired_codes_never_block_a_new_send() {
-    let app = TestApp::spawn(crate::helpers::Setup::Handler).await;
+    let app = TestApp::spawn(crate::helpers::Setup::Router).await;
     app.send_sms("u").await;
     assert_eq!(app.verify("u", &app.last_sms_code()).await.status, 200);
     assert_eq!(
@@ -123,13 +119,13 @@ async fn used_or_expired_codes_never_block_a_new_send() {
         200,
         "used code does not block"
     );
-    let policy = otp_core::config::Policy {
+    let policy = otp_core::settings::Policy {
         cooldown_secs: 3600,
         ..Default::default()
     };
     let app = TestApp::builder()
         .policy(policy)
-        .spawn(crate::helpers::Setup::Handler)
+        .spawn(crate::helpers::Setup::Router)
         .await;
     app.send_sms("u").await;
     app.clock.advance(300);
@@ -140,9 +136,8 @@ async fn used_or_expired_codes_never_block_a_new_send() {
     );
 }
 
-#[tokio::test]
-async fn channel_without_sender_is_503_and_costs_nothing() {
-    for setup in SETUPS {
+every_setup! {
+    async fn channel_without_sender_is_503_and_costs_nothing(setup: Setup) {
         // GIVEN a service with no email delivery
         let app = TestApp::builder().without_email().spawn(setup).await;
         // WHEN an email code is requested
@@ -168,14 +163,13 @@ fn rejected() -> DeliveryError {
 
 fn misconfigured() -> DeliveryError {
     DeliveryError::Unavailable {
-        channel: "sms",
+        channel: otp_core::domain::Channel::Sms,
         reason: "credentials refused".to_owned(),
     }
 }
 
-#[tokio::test]
-async fn delivery_failures_remove_the_code_and_keep_no_cooldown() {
-    for setup in SETUPS {
+every_setup! {
+    async fn delivery_failures_remove_the_code_and_keep_no_cooldown(setup: Setup) {
         for (fail, status, error) in [
             (timeout as fn() -> DeliveryError, 502, "delivery_failed"),
             (rejected, 422, "invalid_destination"),
@@ -206,7 +200,7 @@ async fn delivery_failures_remove_the_code_and_keep_no_cooldown() {
 async fn brand_name_prefixes_the_text() {
     let app = TestApp::builder()
         .brand("Acme")
-        .spawn(crate::helpers::Setup::Handler)
+        .spawn(crate::helpers::Setup::Router)
         .await;
     app.send_sms("u").await;
     let text = &app.sms.messages()[0].text;

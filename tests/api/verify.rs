@@ -1,10 +1,9 @@
 use serde_json::json;
 
-use crate::helpers::{wrong_code, Setup, TestApp, PHONE, SETUPS};
+use crate::helpers::{every_setup, wrong_code, Setup, TestApp, PHONE};
 
-#[tokio::test]
-async fn right_code_verifies_once() {
-    for setup in SETUPS {
+every_setup! {
+    async fn right_code_verifies_once(setup: Setup) {
         // GIVEN a delivered code
         let app = TestApp::spawn(setup).await;
         app.send_sms("user-1").await;
@@ -26,9 +25,8 @@ async fn right_code_verifies_once() {
     }
 }
 
-#[tokio::test]
-async fn never_sent_is_404() {
-    for setup in SETUPS {
+every_setup! {
+    async fn never_sent_is_404(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         let reply = app.verify("nobody", "123456").await;
         assert_eq!(reply.status, 404);
@@ -40,9 +38,8 @@ async fn never_sent_is_404() {
     }
 }
 
-#[tokio::test]
-async fn wrong_codes_count_down_then_the_code_is_dead() {
-    for setup in SETUPS {
+every_setup! {
+    async fn wrong_codes_count_down_then_the_code_is_dead(setup: Setup) {
         // GIVEN a code and max 3 attempts
         let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
@@ -70,9 +67,8 @@ async fn wrong_codes_count_down_then_the_code_is_dead() {
     }
 }
 
-#[tokio::test]
-async fn expiry_is_enforced_on_read() {
-    for setup in SETUPS {
+every_setup! {
+    async fn expiry_is_enforced_on_read(setup: Setup) {
         // GIVEN a code whose record is still stored after its lifetime (as with DynamoDB TTL lag)
         let app = TestApp::spawn(setup).await;
         app.send_sms("u").await;
@@ -88,9 +84,8 @@ async fn expiry_is_enforced_on_read() {
     }
 }
 
-#[tokio::test]
-async fn purposes_are_isolated() {
-    for setup in SETUPS {
+every_setup! {
+    async fn purposes_are_isolated(setup: Setup) {
         let app = TestApp::spawn(setup).await;
         let reply = app
             .post(
@@ -121,7 +116,7 @@ async fn purposes_are_isolated() {
 
 #[tokio::test]
 async fn users_are_isolated() {
-    let app = TestApp::spawn(Setup::Handler).await;
+    let app = TestApp::spawn(Setup::Router).await;
     app.send_sms("alice").await;
     let code = app.last_sms_code();
     assert_eq!(app.verify("bob", &code).await.status, 404);
@@ -135,7 +130,7 @@ async fn users_are_isolated() {
 
 #[tokio::test]
 async fn code_length_follows_the_policy() {
-    let policy = otp_core::config::Policy {
+    let policy = otp_core::settings::Policy {
         code_length: 8,
         ..Default::default()
     };

@@ -1,10 +1,7 @@
-//! The send-code Lambda function: serves /send-code and /auth/request-otp. Configuration and clients are built
-//! once at init; every request then runs the shared handler.
-
-use otp_core::http::Route;
+//! The send-code Lambda function: serves /send-code and /auth/request-otp. Settings and clients
+//! are built once at init; every request then runs the shared router.
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    otp_core::lambda::init_tracing();
-    otp_core::lambda::run(Route::SENDING).await
+async fn main() -> Result<(), otp_core::lambda::Error> {
+    otp_core::lambda::run(otp_core::http::Routes::Sending).await
 }

@@ -2,15 +2,16 @@
 //! before anything is written.
 
 mod console;
-mod recording;
+#[cfg(feature = "ses")]
 mod ses;
-pub mod setup;
+#[cfg(feature = "twilio")]
 mod twilio;
 
 pub use console::ConsoleSender;
-pub use recording::{RecordedMessage, RecordingSender};
+#[cfg(feature = "ses")]
 pub use ses::SesSender;
-pub use twilio::{TwilioConfig, TwilioFrom, TwilioSender};
+#[cfg(feature = "twilio")]
+pub use twilio::TwilioSender;
 
 use std::sync::Arc;
 
@@ -51,11 +52,8 @@ impl Message {
 pub enum DeliveryError {
     /// The channel cannot send at all (not configured, credentials refused): our problem, not
     /// the user's, and retrying will not help until an operator acts.
-    #[error("the {channel} channel is unavailable: {reason}")]
-    Unavailable {
-        channel: &'static str,
-        reason: String,
-    },
+    #[error("the {} channel is unavailable: {reason}", .channel.as_str())]
+    Unavailable { channel: Channel, reason: String },
     /// The provider refused this destination; `detail` is a sentence the user can act on.
     #[error("the destination was refused: {detail}")]
     InvalidDestination { detail: String },

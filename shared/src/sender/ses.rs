@@ -6,7 +6,8 @@ use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination as SesDestination, EmailContent};
 
 use super::{DeliveryError, Message, Sender};
-use crate::domain::Destination;
+use crate::domain::{Channel, Destination};
+use crate::settings::SesSettings;
 
 pub struct SesSender {
     client: aws_sdk_sesv2::Client,
@@ -15,17 +16,16 @@ pub struct SesSender {
 }
 
 impl SesSender {
-    /// `client` should not retry `SendEmail`: a retried timeout could send the mail twice, and
+    /// The client does not retry `SendEmail`: a retried timeout could send the mail twice, and
     /// a failed send costs the caller nothing (no cooldown), so the caller retries instead.
-    pub fn new(
-        client: aws_sdk_sesv2::Client,
-        from: String,
-        configuration_set: Option<String>,
-    ) -> Self {
+    pub fn new(aws: &aws_config::SdkConfig, settings: &SesSettings) -> Self {
+        let config = aws_sdk_sesv2::config::Builder::from(aws)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
         Self {
-            client,
-            from,
-            configuration_set,
+            client: aws_sdk_sesv2::Client::from_conf(config),
+            from: settings.from.clone(),
+            configuration_set: settings.configuration_set.clone(),
         }
     }
 }
@@ -43,7 +43,7 @@ impl Sender for SesSender {
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
         let Destination::Email(email) = &message.destination else {
             return Err(DeliveryError::Unavailable {
-                channel: "email",
+                channel: Channel::Email,
                 reason: "the SES sender only sends email".to_owned(),
             });
         };
@@ -103,7 +103,7 @@ where
             .unwrap_or("SES error")
             .to_owned();
         DeliveryError::Unavailable {
-            channel: "email",
+            channel: Channel::Email,
             reason,
         }
     } else {

@@ -1,32 +1,12 @@
 //! SMS through Twilio's Messages API with plain `reqwest` (rustls, no OpenSSL).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{DeliveryError, Message, Sender};
-use crate::domain::Destination;
-
-pub const DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
-
-/// Who the message comes from: a number of ours, or a Messaging Service (which picks one).
-#[derive(Debug, Clone)]
-pub enum TwilioFrom {
-    Number(String),
-    MessagingService(String),
-}
-
-pub struct TwilioConfig {
-    pub api_base_url: String,
-    pub account_sid: String,
-    pub auth_token: SecretString,
-    pub from: TwilioFrom,
-    pub connect_timeout: Duration,
-    /// Whole request, connect included; well under the function timeout.
-    pub timeout: Duration,
-}
+use crate::domain::{Channel, Destination};
+use crate::settings::{TwilioFrom, TwilioSettings};
 
 pub struct TwilioSender {
     client: reqwest::Client,
@@ -47,7 +27,7 @@ struct TwilioError {
 const CONNECT_ATTEMPTS: usize = 2;
 
 impl TwilioSender {
-    pub fn new(config: TwilioConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(config: &TwilioSettings, auth_token: SecretString) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
@@ -61,9 +41,9 @@ impl TwilioSender {
         Ok(Self {
             client,
             messages_url,
-            account_sid: config.account_sid,
-            auth_token: config.auth_token,
-            from: config.from,
+            account_sid: config.account_sid.clone(),
+            auth_token,
+            from: config.from.clone(),
         })
     }
 
@@ -114,7 +94,7 @@ impl Sender for TwilioSender {
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
         let Destination::Sms(phone) = &message.destination else {
             return Err(DeliveryError::Unavailable {
-                channel: "sms",
+                channel: Channel::Sms,
                 reason: "the Twilio sender only sends SMS".to_owned(),
             });
         };
@@ -145,7 +125,7 @@ impl Sender for TwilioSender {
         }
         if status == reqwest::StatusCode::UNAUTHORIZED || code.is_some_and(configuration_problem) {
             return Err(DeliveryError::Unavailable {
-                channel: "sms",
+                channel: Channel::Sms,
                 reason: format!("Twilio error {code:?} (HTTP {status})"),
             });
         }

@@ -1,10 +1,13 @@
 //! The production store. Every operation is ONE conditional DynamoDB request; the condition is
 //! what makes it atomic, and `ALL_OLD` on a refused condition tells us why without a second read.
 //!
-//! Item: `pk` (S, `purpose#pseudonym`), `code_hash` (B), `channel` (S), `sent_at` (N),
-//! `expires_at` (N, the table's TTL attribute), `attempts` (N), `last_guess` (B, optional),
-//! `last_request` (S, the id of the last write). No phone number or address is stored, not even
-//! in the key.
+//! The table (key `pk`, TTL on `expires_at`) is declared once, in `template.yaml`; tests and
+//! scripts read it from there. Item: `pk` (S, `purpose#pseudonym`), `code_hash` (B), `channel`
+//! (S), `sent_at` (N), `expires_at` (N, the TTL attribute), `attempts` (N), `guesses` (L of B,
+//! optional: the latest guess under each code key), `last_request` (S, the id of the last write).
+//! No phone number or address is stored, not even in the key. Items written before key rotation
+//! existed hold `last_guess` (B) instead of `guesses`; they are read and guarded the same way
+//! until their TTL removes them.
 //!
 //! Retries: the SDK retries an attempt that timed out or got a 5xx, but DynamoDB may have applied
 //! it already. Each operation therefore carries a fresh request id, stored with its write, and
@@ -22,10 +25,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_dynamodb::Client;
 
 use super::{GuessOutcome, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError};
-use crate::code::{CodeHash, CodeHasher};
+use crate::code::{CodeHash, CodeHasher, Guesses};
 use crate::domain::Channel;
-
-pub const TABLE_NAME_VAR: &str = "OTP_TABLE_NAME";
 
 const PK: &str = "pk";
 const CODE_HASH: &str = "code_hash";
@@ -33,23 +34,27 @@ const CHANNEL: &str = "channel";
 const SENT_AT: &str = "sent_at";
 const EXPIRES_AT: &str = "expires_at";
 const ATTEMPTS: &str = "attempts";
-const LAST_GUESS: &str = "last_guess";
+const GUESSES: &str = "guesses";
+const LEGACY_LAST_GUESS: &str = "last_guess";
 const LAST_REQUEST: &str = "last_request";
 
 /// Replace unless the old code is live and inside its cooldown: absent, expired, used, or sent
 /// at least `cooldown` ago.
 const PUT_CONDITION: &str = "attribute_not_exists(pk) OR expires_at <= :now \
-     OR sent_at <= :cooldown_start OR last_guess = code_hash OR last_request = :request";
+     OR sent_at <= :cooldown_start OR contains(guesses, code_hash) OR last_guess = code_hash \
+     OR last_request = :request";
 
 /// Only the code we wrote: a newer send between our put and this delete must survive.
 const DELETE_CONDITION: &str = "code_hash = :code_hash";
 
 /// Reserve the attempt and record the guess together. Refused when absent, expired, out of
-/// attempts, or already used (its last guess equals its code). A right guess makes the record
-/// "used", so the same condition refuses every later request: single use without a second write.
+/// attempts, or already used (its last guess, under one of the code keys, equals its code). A
+/// right guess makes the record "used", so the same condition refuses every later request:
+/// single use without a second write, whichever key made the code.
 const GUESS_UPDATE: &str =
-    "SET attempts = attempts + :one, last_guess = :guess, last_request = :request";
+    "SET attempts = attempts + :one, guesses = :guesses, last_request = :request";
 const GUESS_CONDITION: &str = "attribute_exists(pk) AND expires_at > :now AND attempts < :max \
+     AND NOT contains(guesses, code_hash) \
      AND (attribute_not_exists(last_guess) OR last_guess <> code_hash) \
      AND (attribute_not_exists(last_request) OR last_request <> :request)";
 
@@ -58,11 +63,6 @@ pub struct DynamoStore {
     table: String,
     /// Turns user ids into keyed pseudonyms for `pk`.
     hasher: CodeHasher,
-}
-
-/// The SDK client as the functions build it (see [`crate::aws::load`]).
-pub async fn client_from_env() -> Client {
-    Client::new(&crate::aws::load().await)
 }
 
 impl DynamoStore {
@@ -109,6 +109,10 @@ fn blob(hash: &CodeHash) -> AttributeValue {
     AttributeValue::B(Blob::new(hash.as_bytes().to_vec()))
 }
 
+fn guess_list(guesses: &Guesses) -> AttributeValue {
+    AttributeValue::L(guesses.hashes().iter().map(blob).collect())
+}
+
 fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -121,6 +125,7 @@ where
 trait ItemExt {
     fn number(&self, name: &str) -> Result<u64, StoreError>;
     fn hash(&self, name: &str) -> Result<Option<CodeHash>, StoreError>;
+    fn guesses(&self) -> Result<Option<Guesses>, StoreError>;
 }
 
 impl ItemExt for HashMap<String, AttributeValue> {
@@ -140,6 +145,24 @@ impl ItemExt for HashMap<String, AttributeValue> {
                 .map(Some)
                 .ok_or_else(|| StoreError::Corrupt(format!("{name} has the wrong length"))),
             Some(_) => Err(StoreError::Corrupt(format!("{name} is not B"))),
+        }
+    }
+
+    fn guesses(&self) -> Result<Option<Guesses>, StoreError> {
+        match self.get(GUESSES) {
+            None => Ok(self
+                .hash(LEGACY_LAST_GUESS)?
+                .map(|one| Guesses::from_hashes(vec![one]))),
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|value| match value {
+                    AttributeValue::B(blob) => CodeHash::from_bytes(blob.as_ref()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|hashes| Some(Guesses::from_hashes(hashes)))
+                .ok_or_else(|| StoreError::Corrupt(format!("{GUESSES} holds a non-hash"))),
+            Some(_) => Err(StoreError::Corrupt(format!("{GUESSES} is not L"))),
         }
     }
 }
@@ -162,7 +185,7 @@ impl TryFrom<&HashMap<String, AttributeValue>> for OtpRecord {
             expires_at: item.number(EXPIRES_AT)?,
             attempts: u32::try_from(item.number(ATTEMPTS)?)
                 .map_err(|_| StoreError::Corrupt("attempts out of range".to_owned()))?,
-            last_guess: item.hash(LAST_GUESS)?,
+            last_guess: item.guesses()?,
         })
     }
 }
@@ -184,8 +207,8 @@ fn record_item(
         (EXPIRES_AT.to_owned(), number(record.expires_at)),
         (ATTEMPTS.to_owned(), number(u64::from(record.attempts))),
     ]);
-    if let Some(guess) = &record.last_guess {
-        item.insert(LAST_GUESS.to_owned(), blob(guess));
+    if let Some(guesses) = &record.last_guess {
+        item.insert(GUESSES.to_owned(), guess_list(guesses));
     }
     item
 }
@@ -262,10 +285,14 @@ impl OtpStore for DynamoStore {
         }
     }
 
+    fn describe(&self) -> String {
+        format!("DynamoDB table {}", self.table)
+    }
+
     async fn record_guess(
         &self,
         key: &RecordKey,
-        guess: &CodeHash,
+        guess: &Guesses,
         now: u64,
         max_attempts: u32,
     ) -> Result<GuessOutcome, StoreError> {
@@ -278,7 +305,7 @@ impl OtpStore for DynamoStore {
             .update_expression(GUESS_UPDATE)
             .condition_expression(GUESS_CONDITION)
             .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":guess", blob(guess))
+            .expression_attribute_values(":guesses", guess_list(guess))
             .expression_attribute_values(":request", request.clone())
             .expression_attribute_values(":now", number(now))
             .expression_attribute_values(":max", number(u64::from(max_attempts)))

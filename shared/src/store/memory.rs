@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{GuessOutcome, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError};
-use crate::code::CodeHash;
+use crate::code::{CodeHash, Guesses};
 
 /// Expired records are dropped lazily; every this many writes the whole map is swept too, so a
 /// long-running local server does not grow without bound.
@@ -87,10 +87,14 @@ impl OtpStore for MemoryStore {
         Ok(holds)
     }
 
+    fn describe(&self) -> String {
+        "in-memory (embedded)".to_owned()
+    }
+
     async fn record_guess(
         &self,
         key: &RecordKey,
-        guess: &CodeHash,
+        guess: &Guesses,
         now: u64,
         max_attempts: u32,
     ) -> Result<GuessOutcome, StoreError> {

@@ -4,12 +4,12 @@
 mod dynamodb;
 mod memory;
 
-pub use dynamodb::{client_from_env, DynamoStore, TABLE_NAME_VAR};
+pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
 
-use crate::code::CodeHash;
+use crate::code::{CodeHash, Guesses};
 use crate::domain::{Channel, Purpose, UserId};
 
 /// Identifies one pending code: a user's code for one purpose.
@@ -22,11 +22,6 @@ pub struct RecordKey {
 impl RecordKey {
     pub fn new(purpose: Purpose, user_id: UserId) -> Self {
         Self { purpose, user_id }
-    }
-
-    /// `purpose#user_id`. Unambiguous: a purpose never contains `#`.
-    pub fn storage_key(&self) -> String {
-        format!("{}#{}", self.purpose.as_str(), self.user_id.as_str())
     }
 }
 
@@ -41,8 +36,9 @@ pub struct OtpRecord {
     pub expires_at: u64,
     /// Guesses made so far, right or wrong.
     pub attempts: u32,
-    /// Hash of the latest guess. Equal to `code_hash` exactly when the code has been used.
-    pub last_guess: Option<CodeHash>,
+    /// The latest guess, hashed under each code key. It matches `code_hash` exactly when the
+    /// code has been used.
+    pub last_guess: Option<Guesses>,
 }
 
 impl OtpRecord {
@@ -53,7 +49,7 @@ impl OtpRecord {
     pub fn is_consumed(&self) -> bool {
         self.last_guess
             .as_ref()
-            .is_some_and(|guess| guess.ct_eq(&self.code_hash))
+            .is_some_and(|guess| guess.matches(&self.code_hash))
     }
 
     /// Seconds until a new code may replace this one; `None` when it may be replaced now.
@@ -118,12 +114,15 @@ pub trait OtpStore: Send + Sync {
         code_hash: &CodeHash,
     ) -> Result<bool, StoreError>;
 
+    /// What the store is, for the start-up line.
+    fn describe(&self) -> String;
+
     /// Reserves one attempt and records `guess` in the same step, if the record accepts a guess
     /// (see [`OtpRecord::accepts_guess`]). The caller decides the outcome from what comes back.
     async fn record_guess(
         &self,
         key: &RecordKey,
-        guess: &CodeHash,
+        guess: &Guesses,
         now: u64,
         max_attempts: u32,
     ) -> Result<GuessOutcome, StoreError>;

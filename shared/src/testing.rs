@@ -1,9 +1,14 @@
+//! Test doubles (feature `testing`, which no Lambda function enables): a sender that records
+//! what it delivers and a clock that moves only when told to.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{DeliveryError, Message, Sender};
+use crate::clock::Clock;
 use crate::domain::Destination;
+use crate::sender::{DeliveryError, Message, Sender};
 
 type MakeError = fn() -> DeliveryError;
 
@@ -72,5 +77,25 @@ impl Sender for RecordingSender {
 
     fn describe(&self) -> String {
         "recording (test)".to_owned()
+    }
+}
+
+/// A clock that only moves when told to, so tests can step past expiry and cooldown.
+#[derive(Debug)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    pub fn new(start: u64) -> Self {
+        Self(AtomicU64::new(start))
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
     }
 }

@@ -1,0 +1,163 @@
+//! `POST /send-code`: a code by SMS or email for any user id and purpose.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::body::{Check, Contract, Field, Valid, ValidationIssue};
+use super::reply::ReplyBody;
+use super::sending::{SendReply, Subject};
+use crate::domain::{Channel, Destination, Email, FieldError, PhoneE164, Purpose, UserId};
+use crate::engine::{Engine, SendRequest};
+use crate::field;
+use crate::settings::Policy;
+use crate::store::RecordKey;
+
+pub const PATH: &str = "/send-code";
+
+/// `POST /send-code` body. Unknown fields are ignored; `null` counts as absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!(
+    {"user_id": "user-123", "method": "sms", "phone": "+14155552671", "purpose": "login"})))]
+pub struct SendCodeRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::user_id, required = true))]
+    pub user_id: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::method, required = true))]
+    pub method: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::phone, required = false))]
+    pub phone: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::email, required = false))]
+    pub email: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::purpose, required = false))]
+    pub purpose: Field,
+}
+
+fn channel(raw: &str) -> Result<Channel, FieldError> {
+    Channel::parse(raw).ok_or_else(|| FieldError::new("enum", "Input should be 'sms' or 'email'"))
+}
+
+impl Contract for SendCodeRequest {
+    type Domain = SendRequest;
+
+    fn into_domain(self, _: &Policy) -> Result<SendRequest, Vec<ValidationIssue>> {
+        let body = self;
+        let mut check = Check::default();
+        let user_id = field!(check, body.user_id, required, UserId::parse);
+        let method = field!(check, body.method, required, channel);
+        let phone = field!(check, body.phone, optional, PhoneE164::parse);
+        let email = field!(check, body.email, optional, Email::parse);
+        let purpose = field!(check, body.purpose, optional, Purpose::parse);
+        // The address the method needs must be there (and valid, which was checked above).
+        let (needed, given) = match method {
+            Some(Channel::Sms) => ("phone", &body.phone),
+            Some(Channel::Email) => ("email", &body.email),
+            None => ("", &Field::NotText),
+        };
+        if *given == Field::Absent {
+            let method = method.map_or("", Channel::as_str);
+            check.issue(
+                needed,
+                FieldError::new(
+                    "missing",
+                    format!("Field required when method is '{method}'"),
+                ),
+            );
+        }
+        check.finish(|| {
+            let destination = match method? {
+                Channel::Sms => Destination::Sms(phone?),
+                Channel::Email => Destination::Email(email?),
+            };
+            Some(SendRequest {
+                key: RecordKey::new(purpose.unwrap_or_default(), user_id?),
+                destination,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendCodeOk {
+    pub message: String,
+    pub user_id: String,
+    pub method: &'static str,
+    pub expires_in: u64,
+}
+
+impl ReplyBody for SendCodeOk {}
+
+pub async fn handle(
+    State(engine): State<Arc<Engine>>,
+    Valid(request): Valid<SendCodeRequest>,
+) -> SendReply<SendCodeOk> {
+    let user_id = request.key.user_id.as_str().to_owned();
+    match engine.send(request).await {
+        Ok(sent) => SendReply::Sent(SendCodeOk {
+            message: format!("OTP sent successfully via {}", sent.channel.as_str()),
+            user_id,
+            method: sent.channel.as_str(),
+            expires_in: sent.expires_in,
+        }),
+        Err(error) => SendReply::failed(error, Subject::UserId(user_id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::http::body::parse_object;
+
+    fn parse(body: serde_json::Value) -> Result<SendRequest, Vec<ValidationIssue>> {
+        parse_object::<SendCodeRequest>(body.to_string().as_bytes())?
+            .into_domain(&Policy::default())
+    }
+
+    fn locs(issues: &[ValidationIssue]) -> Vec<String> {
+        issues
+            .iter()
+            .map(|i| i.loc.last().unwrap().to_string().replace('"', ""))
+            .collect()
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let issues = parse(
+            json!({"user_id": "", "method": "fax", "phone": "123", "email": "x", "purpose": "A"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            locs(&issues),
+            ["user_id", "method", "phone", "email", "purpose"]
+        );
+        assert_eq!(issues[1].kind, "enum");
+    }
+
+    #[test]
+    fn the_address_of_the_method_is_needed() {
+        let issues = parse(json!({"user_id": "u", "method": "sms"})).unwrap_err();
+        assert_eq!(locs(&issues), ["phone"]);
+        assert_eq!(issues[0].kind, "missing");
+        let issues = parse(json!({"user_id": "u", "method": "email", "phone": null})).unwrap_err();
+        assert_eq!(locs(&issues), ["email"]);
+    }
+
+    #[test]
+    fn builds_the_domain_request() {
+        let request = parse(
+            json!({"user_id": "u1", "method": "sms", "phone": "+14155552671", "purpose": "login"}),
+        )
+        .unwrap();
+        assert_eq!(request.key.purpose.as_str(), "login");
+        assert_eq!(request.key.user_id.as_str(), "u1");
+        assert_eq!(request.destination.address(), "+14155552671");
+        let request =
+            parse(json!({"user_id": "u1", "method": "email", "email": "a@example.com"})).unwrap();
+        assert_eq!(request.key.purpose.as_str(), "default");
+    }
+}

@@ -1,0 +1,98 @@
+//! What both send routes answer: the route's own success body, or one of the send failures.
+
+use serde::Serialize;
+
+use super::reply::ReplyBody;
+use crate::engine::SendError;
+use crate::sender::DeliveryError;
+
+pub const STORE_UNAVAILABLE: &str =
+    "The service is temporarily unavailable. Please try again shortly.";
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendFailure {
+    pub error: &'static str,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl ReplyBody for SendFailure {
+    fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+}
+
+/// Who a failed send was about, echoed back under the route's own field name.
+pub enum Subject {
+    UserId(String),
+    Email(String),
+}
+
+crate::outcomes! {
+    /// The outcomes of a send route; `T` is the route's success body.
+    pub enum SendReply<T> {
+        Sent(T) = 200, "Sent";
+        InvalidDestination(SendFailure) = 422,
+            "`invalid_destination`: the provider refused the number or address";
+        CoolingDown(SendFailure) = 429, "`cooldown`: a code was sent too recently", retry_after;
+        DeliveryFailed(SendFailure) = 502,
+            "`delivery_failed`: the provider failed; nothing was kept, retry at once";
+        Unavailable(SendFailure) = 503, "`channel_unavailable` or `store_unavailable`";
+    }
+}
+
+impl<T: ReplyBody> SendReply<T> {
+    /// The answer to a failed send.
+    pub fn failed(error: SendError, subject: Subject) -> Self {
+        let (user_id, email) = match subject {
+            Subject::UserId(id) => (Some(id), None),
+            Subject::Email(email) => (None, Some(email)),
+        };
+        let body = |error: &'static str, detail: String, retry_after: Option<u64>| SendFailure {
+            error,
+            detail,
+            user_id,
+            email,
+            retry_after,
+        };
+        let channel_unavailable = |channel: crate::domain::Channel| {
+            format!(
+                "Sending codes by {} is not available right now.",
+                channel.as_str()
+            )
+        };
+        match error {
+            SendError::CoolingDown(seconds) => Self::CoolingDown(body(
+                "cooldown",
+                format!(
+                    "A code was sent recently. Please wait {seconds} seconds before requesting \
+                     another."
+                ),
+                Some(seconds),
+            )),
+            SendError::ChannelUnavailable(channel)
+            | SendError::Delivery(DeliveryError::Unavailable { channel, .. }) => Self::Unavailable(
+                body("channel_unavailable", channel_unavailable(channel), None),
+            ),
+            SendError::Delivery(DeliveryError::InvalidDestination { detail }) => {
+                Self::InvalidDestination(body("invalid_destination", detail, None))
+            }
+            SendError::Delivery(DeliveryError::Failed(_)) => Self::DeliveryFailed(body(
+                "delivery_failed",
+                "The code could not be delivered. Please try again.".to_owned(),
+                None,
+            )),
+            SendError::Store(_) => Self::Unavailable(body(
+                "store_unavailable",
+                STORE_UNAVAILABLE.to_owned(),
+                None,
+            )),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Schemas of the request fields, stated from the constants the domain parsers use.
+
+use serde_json::json;
+use utoipa::openapi::schema::{
+    Array, ArrayBuilder, KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
+    Type,
+};
+use utoipa::openapi::RefOr;
+
+use crate::domain::{
+    Channel, Passcode, EMAIL_MAX_CHARS, PHONE_PATTERN, PURPOSE_PATTERN, USER_ID_MAX_CHARS,
+};
+use crate::settings::CODE_LENGTH;
+
+fn text(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+}
+
+pub fn user_id() -> Object {
+    text("Your identifier for the person; codes are scoped to it (exact match).")
+        .min_length(Some(1))
+        .max_length(Some(USER_ID_MAX_CHARS))
+        .examples([json!("user-123")])
+        .build()
+}
+
+pub fn method() -> Object {
+    text("How the code is delivered.")
+        .enum_values(Some(Channel::ALL.map(Channel::as_str)))
+        .build()
+}
+
+pub fn phone() -> Object {
+    text("Required for `sms`: E.164, and a number libphonenumber considers valid.")
+        .pattern(Some(PHONE_PATTERN))
+        .examples([json!("+14155552671")])
+        .build()
+}
+
+pub fn email() -> Object {
+    text("An address like user@example.com (no display name, no IP literal).")
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .max_length(Some(EMAIL_MAX_CHARS))
+        .examples([json!("user@example.com")])
+        .build()
+}
+
+pub fn purpose() -> Object {
+    text("Scopes the code: a code sent for `login` does not verify `reset`. Default `default`.")
+        .pattern(Some(PURPOSE_PATTERN))
+        .examples([json!("login")])
+        .build()
+}
+
+fn passcode_with(length: usize) -> Object {
+    text("Exactly `OTP_CODE_LENGTH` digits.")
+        .pattern(Some(Passcode::pattern(length)))
+        .examples([json!("1234567890"[..length])])
+        .build()
+}
+
+/// For the default code length; [`set_code_length`] adapts it to the running configuration.
+pub fn passcode() -> Object {
+    passcode_with(CODE_LENGTH.default as usize)
+}
+
+/// `loc`: a path of field names and byte positions.
+pub fn loc() -> Array {
+    let item = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        );
+    ArrayBuilder::new()
+        .items(item)
+        .description(Some(
+            "Where the problem is: `[\"body\"]`, `[\"body\", \"<field>\"]`, or `[\"body\", <byte \
+             offset>]` for JSON syntax errors.",
+        ))
+        .build()
+}
+
+/// Sets the passcode properties of a request schema to `length` digits.
+pub fn set_code_length(schema: &mut RefOr<Schema>, length: usize) {
+    let RefOr::T(Schema::Object(object)) = schema else {
+        return;
+    };
+    let default = Passcode::pattern(CODE_LENGTH.default as usize);
+    for property in object.properties.values_mut() {
+        if let RefOr::T(Schema::Object(field)) = property {
+            if field.pattern.as_deref() == Some(default.as_str()) {
+                *field = passcode_with(length);
+            }
+        }
+    }
+}

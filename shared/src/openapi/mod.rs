@@ -1,0 +1,237 @@
+//! The OpenAPI 3.1 document, assembled from the real types: each route's request contract and
+//! outcome enum, and the body rejections every route shares. The local server serves it; the
+//! Lambda functions do not carry it (feature `openapi`).
+
+pub mod fields;
+
+use std::collections::BTreeMap;
+
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, HeaderBuilder, InfoBuilder, OneOfBuilder, OpenApi,
+    OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Tag,
+};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::http::body::{BodyRejection, Contract};
+use crate::http::request_otp::{AuthOk, RequestOtpRequest};
+use crate::http::send_code::{SendCodeOk, SendCodeRequest};
+use crate::http::sending::SendReply;
+use crate::http::verify_code::{VerifyCodeReply, VerifyCodeRequest};
+use crate::http::verify_otp::{VerifyOtpReply, VerifyOtpRequest};
+use crate::http::{request_otp, send_code, verify_code, verify_otp};
+use crate::settings::Policy;
+
+type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// One documented outcome: status, description, body type, and whether `Retry-After` is sent.
+pub struct Outcome {
+    status: u16,
+    description: &'static str,
+    retry_after: bool,
+    body: String,
+    register: fn(&mut Schemas),
+}
+
+fn register<B: ToSchema>(out: &mut Schemas) {
+    out.push((B::name().into_owned(), B::schema()));
+    B::schemas(out);
+}
+
+impl Outcome {
+    pub fn of<B: ToSchema>(status: u16, description: &'static str, retry_after: bool) -> Self {
+        Self {
+            status,
+            description,
+            retry_after,
+            body: B::name().into_owned(),
+            register: register::<B>,
+        }
+    }
+}
+
+/// Implemented by every `outcomes!` enum.
+pub trait Outcomes {
+    fn outcomes() -> Vec<Outcome>;
+}
+
+struct RouteDoc {
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    description: Option<&'static str>,
+}
+
+const CODES: &str = "codes";
+const EMAIL_LOGIN: &str = "email login";
+
+/// Documents `POST doc.path`: request body `R`, outcomes of `O` and of the shared rejections.
+/// Outcomes that share a status are documented as one response whose body is any of them.
+fn operation<R: Contract + ToSchema, O: Outcomes>(
+    doc: RouteDoc,
+    paths: PathsBuilder,
+    schemas: &mut Schemas,
+) -> PathsBuilder {
+    register::<R>(schemas);
+    let mut by_status: BTreeMap<u16, Vec<Outcome>> = BTreeMap::new();
+    for outcome in BodyRejection::outcomes().into_iter().chain(O::outcomes()) {
+        (outcome.register)(schemas);
+        by_status.entry(outcome.status).or_default().push(outcome);
+    }
+    let mut responses = ResponsesBuilder::new();
+    for (status, outcomes) in by_status {
+        let description: Vec<&str> = outcomes.iter().map(|o| o.description).collect();
+        let mut refs: Vec<String> = outcomes.iter().map(|o| o.body.clone()).collect();
+        refs.dedup();
+        let schema: RefOr<Schema> = match refs.as_slice() {
+            [one] => Ref::from_schema_name(one).into(),
+            many => many
+                .iter()
+                .fold(OneOfBuilder::new(), |b, name| {
+                    b.item(Ref::from_schema_name(name))
+                })
+                .into(),
+        };
+        let mut response = ResponseBuilder::new()
+            .description(description.join("; or "))
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(schema)).build(),
+            );
+        if outcomes.iter().any(|o| o.retry_after) {
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(u64::schema()))
+                    .description(Some("Seconds until a new code may be requested"))
+                    .build(),
+            );
+        }
+        responses = responses.response(status.to_string(), response.build());
+    }
+    let operation = OperationBuilder::new()
+        .tag(doc.tag)
+        .summary(Some(doc.summary))
+        .description(doc.description)
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(R::name())))
+                        .build(),
+                )
+                .required(Some(Required::True))
+                .build(),
+        ))
+        .responses(responses.build())
+        .build();
+    paths.path(doc.path, PathItem::new(HttpMethod::Post, operation))
+}
+
+const DESCRIPTION: &str = "One-time passcodes by SMS or email.
+
+**Security semantics.** Codes are uniform random digits from a CSPRNG; only a keyed HMAC-SHA256 \
+of each is stored. A code expires `OTP_TTL_SECONDS` after it is sent (default 300), allows \
+`OTP_MAX_ATTEMPTS` guesses (default 3; right or wrong, each reserved atomically before the \
+comparison, so concurrent guessing cannot exceed it) and works once: concurrent right answers \
+succeed exactly once. A new send replaces the pending code for the same user and purpose and \
+resets its attempts; a resend within `OTP_RESEND_COOLDOWN_SECONDS` (default 30) is refused with \
+`Retry-After`. A failed delivery leaves no code and costs no cooldown.
+
+**Errors.** Every error body has a sentence in `detail`; 422 lists each bad field FastAPI-style. \
+Other paths answer 404 and other methods 405, both `{\"detail\": ...}`.";
+
+/// The document for a running configuration (the passcode pattern follows `OTP_CODE_LENGTH`).
+pub fn document(policy: &Policy) -> OpenApi {
+    let mut schemas = Schemas::new();
+    let mut paths = PathsBuilder::new();
+    paths = operation::<SendCodeRequest, SendReply<SendCodeOk>>(
+        RouteDoc {
+            path: send_code::PATH,
+            tag: CODES,
+            summary: "Send a code by SMS or email",
+            description: Some(
+                "Generates a code, stores only its keyed hash, and delivers it. A new send \
+                 replaces the user's pending code for the same purpose and resets its attempts.",
+            ),
+        },
+        paths,
+        &mut schemas,
+    );
+    paths = operation::<VerifyCodeRequest, VerifyCodeReply>(
+        RouteDoc {
+            path: verify_code::PATH,
+            tag: CODES,
+            summary: "Check a code",
+            description: Some(
+                "Each call reserves one attempt before the code is compared; the right code \
+                 succeeds once.",
+            ),
+        },
+        paths,
+        &mut schemas,
+    );
+    paths = operation::<RequestOtpRequest, SendReply<AuthOk>>(
+        RouteDoc {
+            path: request_otp::PATH,
+            tag: EMAIL_LOGIN,
+            summary: "Send a code to an email address",
+            description: None,
+        },
+        paths,
+        &mut schemas,
+    );
+    paths = operation::<VerifyOtpRequest, VerifyOtpReply>(
+        RouteDoc {
+            path: verify_otp::PATH,
+            tag: EMAIL_LOGIN,
+            summary: "Check an emailed code",
+            description: None,
+        },
+        paths,
+        &mut schemas,
+    );
+    for (_, schema) in &mut schemas {
+        fields::set_code_length(schema, policy.code_length);
+    }
+    let tag = |name: &str, description: &str| {
+        let mut tag = Tag::new(name);
+        tag.description = Some(description.to_owned());
+        tag
+    };
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("OTP verification service")
+                .version("1.0.0")
+                .description(Some(DESCRIPTION))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(
+            ComponentsBuilder::new().schemas_from_iter(schemas).build(),
+        ))
+        .tags(Some(vec![
+            tag(CODES, "Send and check codes for any user id and purpose"),
+            tag(
+                EMAIL_LOGIN,
+                "The email-only contract: the address is the user id",
+            ),
+        ]))
+        .build()
+}
+
+/// The document as committed in `openapi.json` (stable key order, trailing newline).
+pub fn document_json(policy: &Policy) -> String {
+    let mut text = document(policy)
+        .to_pretty_json()
+        .expect("the document serialises");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,511 @@
+//! Every setting of the service, parsed once at start-up from the environment into one typed
+//! tree and checked against its documented range, so a typo fails the start instead of a user's
+//! request. Nothing else reads the environment; each part of the service takes its own branch.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::domain::{Email, PhoneE164};
+use crate::keys::{HashKeyError, KeyRing};
+
+/// A numeric variable with its default and allowed range.
+pub struct Setting {
+    pub var: &'static str,
+    pub default: u64,
+    pub range: RangeInclusive<u64>,
+}
+
+impl Setting {
+    const fn new(var: &'static str, default: u64, range: RangeInclusive<u64>) -> Self {
+        Self {
+            var,
+            default,
+            range,
+        }
+    }
+
+    fn read(&self, env: &Env<'_>) -> Result<u64, ConfigError> {
+        let Some(raw) = env.get(self.var) else {
+            return Ok(self.default);
+        };
+        let invalid = || ConfigError::Invalid {
+            var: self.var,
+            reason: format!(
+                "must be a whole number from {} to {}, got {raw:?}",
+                self.range.start(),
+                self.range.end()
+            ),
+        };
+        let value = u64::from_str(&raw).map_err(|_| invalid())?;
+        if !self.range.contains(&value) {
+            return Err(invalid());
+        }
+        Ok(value)
+    }
+}
+
+pub const CODE_LENGTH: Setting = Setting::new("OTP_CODE_LENGTH", 6, 4..=10);
+pub const TTL_SECONDS: Setting = Setting::new("OTP_TTL_SECONDS", 300, 30..=3600);
+pub const MAX_ATTEMPTS: Setting = Setting::new("OTP_MAX_ATTEMPTS", 3, 1..=10);
+pub const RESEND_COOLDOWN_SECONDS: Setting =
+    Setting::new("OTP_RESEND_COOLDOWN_SECONDS", 30, 0..=3600);
+pub const TWILIO_TIMEOUT_MS: Setting = Setting::new("TWILIO_TIMEOUT_MS", 5000, 500..=10_000);
+
+pub const HASH_KEY: &str = "OTP_HASH_KEY";
+pub const HASH_KEY_SECRET_ARN: &str = "OTP_HASH_KEY_SECRET_ARN";
+pub const PSEUDONYM_KEY: &str = "OTP_PSEUDONYM_KEY";
+pub const BRAND_NAME: &str = "OTP_BRAND_NAME";
+pub const BRAND_MAX_CHARS: usize = 40;
+pub const TABLE_NAME: &str = "OTP_TABLE_NAME";
+pub const TWILIO_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
+pub const TWILIO_AUTH_TOKEN: &str = "TWILIO_AUTH_TOKEN";
+pub const TWILIO_AUTH_TOKEN_SECRET_ARN: &str = "TWILIO_AUTH_TOKEN_SECRET_ARN";
+pub const TWILIO_PHONE_NUMBER: &str = "TWILIO_PHONE_NUMBER";
+pub const TWILIO_MESSAGING_SERVICE_SID: &str = "TWILIO_MESSAGING_SERVICE_SID";
+pub const TWILIO_API_BASE_URL: &str = "TWILIO_API_BASE_URL";
+pub const TWILIO_DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
+pub const EMAIL_FROM: &str = "EMAIL_FROM";
+pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is required: {hint}")]
+    Missing {
+        var: &'static str,
+        hint: &'static str,
+    },
+    #[error("{var} {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// Where the service runs; decides what may be left unconfigured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// The local API server: console delivery, an embedded store and a per-process key are fine.
+    Local,
+    /// A deployed function: every secret and the table must be configured; no code is printed.
+    Lambda,
+}
+
+/// The rules every code follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub code_length: usize,
+    pub ttl_secs: u64,
+    pub max_attempts: u32,
+    pub cooldown_secs: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            code_length: CODE_LENGTH.default as usize,
+            ttl_secs: TTL_SECONDS.default,
+            max_attempts: MAX_ATTEMPTS.default as u32,
+            cooldown_secs: RESEND_COOLDOWN_SECONDS.default,
+        }
+    }
+}
+
+/// Where the code keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Given directly (`OTP_HASH_KEY`, or a test).
+    Ring(KeyRing),
+    /// A Secrets Manager secret read once at init, holding the ring text (or JSON with `key`,
+    /// and optionally `pseudonym_key`). `pseudonym` is `OTP_PSEUDONYM_KEY`, if set.
+    Secret {
+        arn: String,
+        pseudonym: Option<String>,
+    },
+    /// A fresh random key for this process (local runs only).
+    Random,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    Memory,
+    DynamoDb { table: String },
+}
+
+/// Who a Twilio message comes from: a number of ours, or a Messaging Service (which picks one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwilioFrom {
+    Number(String),
+    MessagingService(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Secret {
+    Value(SecretString),
+    /// A Secrets Manager secret, read once at init.
+    Arn(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    pub api_base_url: String,
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub from: TwilioFrom,
+    pub connect_timeout: Duration,
+    /// Whole request, connect included; well under the function timeout.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SesSettings {
+    /// A verified identity: `address` or `Name <address>`.
+    pub from: String,
+    pub configuration_set: Option<String>,
+}
+
+/// Who delivers each channel; `None` means the runtime's fallback (console locally, nothing in
+/// a function).
+#[derive(Debug, Clone, Default)]
+pub struct DeliverySettings {
+    pub sms: Option<TwilioSettings>,
+    pub email: Option<SesSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub runtime: Runtime,
+    pub policy: Policy,
+    pub brand: Option<String>,
+    pub keys: KeySource,
+    pub store: StoreSettings,
+    pub delivery: DeliverySettings,
+}
+
+/// The environment as a lookup; blank values count as unset, values are trimmed.
+pub struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl Settings {
+    pub fn from_env(runtime: Runtime) -> Result<Self, ConfigError> {
+        Self::from_lookup(runtime, &|var| std::env::var(var).ok())
+    }
+
+    pub fn from_lookup(
+        runtime: Runtime,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        Ok(Self {
+            runtime,
+            policy: Policy {
+                code_length: CODE_LENGTH.read(&env)? as usize,
+                ttl_secs: TTL_SECONDS.read(&env)?,
+                max_attempts: MAX_ATTEMPTS.read(&env)? as u32,
+                cooldown_secs: RESEND_COOLDOWN_SECONDS.read(&env)?,
+            },
+            brand: brand(&env)?,
+            keys: keys(runtime, &env)?,
+            store: store(runtime, &env)?,
+            delivery: DeliverySettings {
+                sms: twilio(&env)?,
+                email: ses(&env)?,
+            },
+        })
+    }
+
+    /// Whether building the service needs the AWS SDK configuration (so a purely local run
+    /// never loads it).
+    pub fn needs_aws(&self) -> bool {
+        matches!(self.keys, KeySource::Secret { .. })
+            || matches!(self.store, StoreSettings::DynamoDb { .. })
+            || self.delivery.email.is_some()
+            || self
+                .delivery
+                .sms
+                .as_ref()
+                .is_some_and(|t| matches!(t.auth_token, Secret::Arn(_)))
+    }
+}
+
+fn brand(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
+    let brand = env.get(BRAND_NAME);
+    if let Some(brand) = &brand {
+        if brand.chars().count() > BRAND_MAX_CHARS || brand.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid {
+                var: BRAND_NAME,
+                reason: format!(
+                    "must be at most {BRAND_MAX_CHARS} characters without control characters"
+                ),
+            });
+        }
+    }
+    Ok(brand)
+}
+
+const KEY_HELP: &str =
+    "generate one with: python3 -c 'import secrets; print(secrets.token_hex(32))'";
+
+/// The ring from `OTP_HASH_KEY` text, or the start-up error naming `var`.
+pub fn key_ring(
+    var: &'static str,
+    ring: &str,
+    pseudonym: Option<&str>,
+) -> Result<KeyRing, ConfigError> {
+    KeyRing::parse(ring, pseudonym).map_err(|e: HashKeyError| ConfigError::Invalid {
+        var,
+        reason: format!("{e} ({KEY_HELP})"),
+    })
+}
+
+fn keys(runtime: Runtime, env: &Env<'_>) -> Result<KeySource, ConfigError> {
+    let pseudonym = env.get(PSEUDONYM_KEY);
+    if let Some(ring) = env.get(HASH_KEY) {
+        return key_ring(HASH_KEY, &ring, pseudonym.as_deref()).map(KeySource::Ring);
+    }
+    if let Some(arn) = env.get(HASH_KEY_SECRET_ARN) {
+        return Ok(KeySource::Secret { arn, pseudonym });
+    }
+    match runtime {
+        Runtime::Local => Ok(KeySource::Random),
+        Runtime::Lambda => Err(ConfigError::Missing {
+            var: HASH_KEY,
+            hint: "a secret of at least 32 bytes, hex or base64 (or OTP_HASH_KEY_SECRET_ARN, a \
+                   Secrets Manager secret holding one); without it codes could not be checked \
+                   across instances or restarts",
+        }),
+    }
+}
+
+fn store(runtime: Runtime, env: &Env<'_>) -> Result<StoreSettings, ConfigError> {
+    match (env.get(TABLE_NAME), runtime) {
+        (Some(table), _) => Ok(StoreSettings::DynamoDb { table }),
+        (None, Runtime::Local) => Ok(StoreSettings::Memory),
+        (None, Runtime::Lambda) => Err(ConfigError::Missing {
+            var: TABLE_NAME,
+            hint: "the DynamoDB table that holds the codes (template.yaml sets it)",
+        }),
+    }
+}
+
+fn twilio(env: &Env<'_>) -> Result<Option<TwilioSettings>, ConfigError> {
+    let Some(account_sid) = env.get(TWILIO_ACCOUNT_SID) else {
+        return Ok(None);
+    };
+    let auth_token = match (
+        env.get(TWILIO_AUTH_TOKEN),
+        env.get(TWILIO_AUTH_TOKEN_SECRET_ARN),
+    ) {
+        (Some(token), _) => Secret::Value(SecretString::from(token)),
+        (None, Some(arn)) => Secret::Arn(arn),
+        (None, None) => {
+            return Err(ConfigError::Missing {
+                var: TWILIO_AUTH_TOKEN_SECRET_ARN,
+                hint: "TWILIO_ACCOUNT_SID is set, so the auth token is needed: the ARN of a \
+                       Secrets Manager secret holding it (or TWILIO_AUTH_TOKEN for local runs)",
+            })
+        }
+    };
+    let from = match (
+        env.get(TWILIO_MESSAGING_SERVICE_SID),
+        env.get(TWILIO_PHONE_NUMBER),
+    ) {
+        (Some(sid), _) => TwilioFrom::MessagingService(sid),
+        (None, Some(number)) => {
+            let number = PhoneE164::parse(&number).map_err(|_| ConfigError::Invalid {
+                var: TWILIO_PHONE_NUMBER,
+                reason: "must be a phone number in E.164 format, e.g. +14155552671".to_owned(),
+            })?;
+            TwilioFrom::Number(number.as_str().to_owned())
+        }
+        (None, None) => {
+            return Err(ConfigError::Missing {
+                var: TWILIO_PHONE_NUMBER,
+                hint: "TWILIO_ACCOUNT_SID is set, so a sender is needed: TWILIO_PHONE_NUMBER \
+                       or TWILIO_MESSAGING_SERVICE_SID",
+            })
+        }
+    };
+    let timeout = Duration::from_millis(TWILIO_TIMEOUT_MS.read(env)?);
+    Ok(Some(TwilioSettings {
+        api_base_url: env
+            .get(TWILIO_API_BASE_URL)
+            .unwrap_or_else(|| TWILIO_DEFAULT_API_BASE_URL.to_owned()),
+        account_sid,
+        auth_token,
+        from,
+        connect_timeout: timeout.min(Duration::from_secs(2)),
+        timeout,
+    }))
+}
+
+fn ses(env: &Env<'_>) -> Result<Option<SesSettings>, ConfigError> {
+    let Some(from) = env.get(EMAIL_FROM) else {
+        return Ok(None);
+    };
+    // Either a plain address or `Display Name <address>`; SES takes both.
+    let address = match (from.rfind('<'), from.strip_suffix('>')) {
+        (Some(open), Some(inner)) => &inner[open + 1..],
+        _ => from.as_str(),
+    };
+    Email::parse(address).map_err(|_| ConfigError::Invalid {
+        var: EMAIL_FROM,
+        reason: "must be an email address, or `Name <address>`, of a verified SES identity"
+            .to_owned(),
+    })?;
+    Ok(Some(SesSettings {
+        from,
+        configuration_set: env.get(SES_CONFIGURATION_SET),
+    }))
+}
+
+impl fmt::Display for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreSettings::Memory => f.write_str("in-memory (embedded)"),
+            StoreSettings::DynamoDb { table } => write!(f, "DynamoDB table {table}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(runtime: Runtime, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(runtime, &|k| map.get(k).cloned())
+    }
+
+    fn local(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        settings(Runtime::Local, vars)
+    }
+
+    #[test]
+    fn defaults_apply_when_unset_or_blank() {
+        let s = local(&[("OTP_TTL_SECONDS", " ")]).unwrap();
+        assert_eq!(s.policy, Policy::default());
+        assert_eq!(
+            (
+                s.policy.code_length,
+                s.policy.ttl_secs,
+                s.policy.max_attempts,
+                s.policy.cooldown_secs
+            ),
+            (6, 300, 3, 30)
+        );
+        assert!(matches!(s.keys, KeySource::Random));
+        assert_eq!(s.store, StoreSettings::Memory);
+        assert!(s.brand.is_none() && s.delivery.sms.is_none() && s.delivery.email.is_none());
+        assert!(!s.needs_aws());
+    }
+
+    #[test]
+    fn every_bound_is_enforced() {
+        for (var, ok, bad) in [
+            ("OTP_CODE_LENGTH", ["4", "10"], ["3", "11"]),
+            ("OTP_TTL_SECONDS", ["30", "3600"], ["29", "3601"]),
+            ("OTP_MAX_ATTEMPTS", ["1", "10"], ["0", "11"]),
+            ("OTP_RESEND_COOLDOWN_SECONDS", ["0", "3600"], ["-1", "3601"]),
+        ] {
+            for value in ok {
+                assert!(local(&[(var, value)]).is_ok(), "{var}={value}");
+            }
+            for value in bad.into_iter().chain(["abc", "1.5"]) {
+                let error = local(&[(var, value)]).unwrap_err().to_string();
+                assert!(error.starts_with(var), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_function_needs_a_key_and_a_table() {
+        let missing = settings(Runtime::Lambda, &[]).unwrap_err().to_string();
+        assert!(missing.starts_with("OTP_HASH_KEY is required"), "{missing}");
+        let key = "11".repeat(32);
+        let missing = settings(Runtime::Lambda, &[("OTP_HASH_KEY", &key)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("OTP_TABLE_NAME is required"),
+            "{missing}"
+        );
+        let s = settings(
+            Runtime::Lambda,
+            &[
+                ("OTP_HASH_KEY_SECRET_ARN", "arn:x"),
+                ("OTP_TABLE_NAME", "t"),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(s.keys, KeySource::Secret { .. }));
+        assert!(s.needs_aws());
+    }
+
+    #[test]
+    fn hash_key_ring_is_validated() {
+        let short = local(&[("OTP_HASH_KEY", "abcd")]).unwrap_err().to_string();
+        assert!(short.contains("at least 32"), "{short}");
+        let ring = format!("{},{}", "11".repeat(32), "22".repeat(32));
+        let s = local(&[("OTP_HASH_KEY", &ring)]).unwrap();
+        let KeySource::Ring(ring) = &s.keys else {
+            panic!("a ring")
+        };
+        assert_eq!(ring.code_keys().len(), 2);
+        assert!(!format!("{s:?}").contains("1111"));
+    }
+
+    #[test]
+    fn brand_is_trimmed_and_bounded() {
+        assert_eq!(
+            local(&[("OTP_BRAND_NAME", " Acme ")])
+                .unwrap()
+                .brand
+                .as_deref(),
+            Some("Acme")
+        );
+        assert!(local(&[("OTP_BRAND_NAME", &"x".repeat(41))]).is_err());
+    }
+
+    #[test]
+    fn delivery_settings_are_complete_or_refused() {
+        let twilio = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = vec![("TWILIO_ACCOUNT_SID", "AC1"), ("TWILIO_AUTH_TOKEN", "t")];
+            vars.extend_from_slice(extra);
+            local(&vars)
+        };
+        let missing = twilio(&[]).unwrap_err().to_string();
+        assert!(
+            missing.starts_with("TWILIO_PHONE_NUMBER is required"),
+            "{missing}"
+        );
+        assert!(twilio(&[("TWILIO_PHONE_NUMBER", "555")]).is_err());
+        let s = twilio(&[("TWILIO_MESSAGING_SERVICE_SID", "MG1")]).unwrap();
+        let sms = s.delivery.sms.unwrap();
+        assert_eq!(sms.from, TwilioFrom::MessagingService("MG1".to_owned()));
+        assert_eq!(sms.api_base_url, TWILIO_DEFAULT_API_BASE_URL);
+        assert_eq!(sms.timeout, Duration::from_secs(5));
+        assert!(local(&[
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_PHONE_NUMBER", "+14155552671")
+        ])
+        .unwrap_err()
+        .to_string()
+        .starts_with("TWILIO_AUTH_TOKEN_SECRET_ARN is required"));
+        let ses = local(&[("EMAIL_FROM", "Acme <no-reply@example.com>")]).unwrap();
+        assert!(ses.delivery.email.is_some() && ses.needs_aws());
+        assert!(local(&[("EMAIL_FROM", "nobody")]).is_err());
+    }
+}

@@ -1,0 +1,249 @@
+//! Start-up: settings in, a ready engine out. The one builder the local server, both Lambda
+//! functions and the tests call; tests change settings (and may hand in test doubles through
+//! [`Overrides`]), they never wire the engine by hand.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use secrecy::ExposeSecret;
+use tokio::sync::OnceCell;
+
+use crate::clock::{Clock, SystemClock};
+use crate::code::CodeHasher;
+use crate::engine::{Engine, EngineParts};
+use crate::http::Routes;
+use crate::keys::{HashKey, KeyRing};
+use crate::secrets::{self, SecretError};
+use crate::sender::{ConsoleSender, Sender, Senders};
+use crate::settings::{
+    key_ring, ConfigError, KeySource, Runtime, Settings, StoreSettings, HASH_KEY_SECRET_ARN,
+};
+use crate::store::{DynamoStore, MemoryStore, OtpStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cannot build an HTTP client")]
+    Client(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{channel} delivery is configured, but this build has no {provider} support")]
+    NotBuiltIn {
+        channel: &'static str,
+        provider: &'static str,
+    },
+}
+
+/// Parts a test may put in place of the real ones.
+#[derive(Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub sms: Option<Arc<dyn Sender>>,
+    pub email: Option<Arc<dyn Sender>>,
+}
+
+/// The AWS SDK configuration, loaded the first time a part needs it: a purely local run never
+/// loads it, and no part has to know whether another one did.
+#[derive(Default)]
+struct Aws(OnceCell<SdkConfig>);
+
+impl Aws {
+    async fn config(&self) -> &SdkConfig {
+        self.0.get_or_init(crate::aws::load).await
+    }
+}
+
+pub async fn build(settings: Settings, routes: Routes) -> Result<Engine, InitError> {
+    build_with(settings, routes, Overrides::default()).await
+}
+
+pub async fn build_with(
+    settings: Settings,
+    routes: Routes,
+    overrides: Overrides,
+) -> Result<Engine, InitError> {
+    let aws = Aws::default();
+    let hasher = CodeHasher::new(&key_ring_from(&settings.keys, &aws).await?);
+    let store: Arc<dyn OtpStore> = match &settings.store {
+        StoreSettings::Memory => Arc::new(MemoryStore::new()),
+        StoreSettings::DynamoDb { table } => Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws.config().await),
+            table.clone(),
+            hasher.clone(),
+        )),
+    };
+    // A unit that serves no send route links and builds no delivery code.
+    let senders = if routes.sends() {
+        senders(&settings, overrides.sms, overrides.email, &aws).await?
+    } else {
+        Senders::default()
+    };
+    let engine = Engine::new(EngineParts {
+        store,
+        senders,
+        hasher,
+        policy: settings.policy.clone(),
+        brand: settings.brand.clone(),
+        clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+    });
+    tracing::info!(
+        store = %settings.store,
+        delivery = %engine.senders().describe(),
+        policy = ?settings.policy,
+        "engine ready"
+    );
+    Ok(engine)
+}
+
+async fn key_ring_from(source: &KeySource, aws: &Aws) -> Result<KeyRing, InitError> {
+    match source {
+        KeySource::Ring(ring) => Ok(ring.clone()),
+        KeySource::Random => {
+            tracing::warn!(
+                "OTP_HASH_KEY is not set: using a random key for this process; codes will not \
+                 survive a restart. Set OTP_HASH_KEY (32+ bytes, hex or base64) to keep them."
+            );
+            Ok(KeyRing::single(HashKey::random()))
+        }
+        // The production way: the key never sits in an environment variable.
+        KeySource::Secret { arn, pseudonym } => {
+            let secret = secrets::read(aws.config().await, arn).await?;
+            let ring = secret.field(arn, &["key"])?;
+            let pseudonym = pseudonym.clone().or_else(|| {
+                secret
+                    .optional("pseudonym_key")
+                    .map(|k| k.expose_secret().to_owned())
+            });
+            Ok(key_ring(
+                HASH_KEY_SECRET_ARN,
+                ring.expose_secret(),
+                pseudonym.as_deref(),
+            )?)
+        }
+    }
+}
+
+async fn senders(
+    settings: &Settings,
+    sms: Option<Arc<dyn Sender>>,
+    email: Option<Arc<dyn Sender>>,
+    aws: &Aws,
+) -> Result<Senders, InitError> {
+    let fallback = || match settings.runtime {
+        Runtime::Local => Some(Arc::new(ConsoleSender) as Arc<dyn Sender>),
+        Runtime::Lambda => None,
+    };
+    let sms = match (sms, &settings.delivery.sms) {
+        (Some(sender), _) => Some(sender),
+        (None, Some(twilio)) => Some(twilio_sender(twilio, aws).await?),
+        (None, None) => fallback(),
+    };
+    let email = match (email, &settings.delivery.email) {
+        (Some(sender), _) => Some(sender),
+        (None, Some(ses)) => Some(ses_sender(ses, aws).await?),
+        (None, None) => fallback(),
+    };
+    Ok(Senders { sms, email })
+}
+
+#[cfg(feature = "twilio")]
+async fn twilio_sender(
+    settings: &crate::settings::TwilioSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    use crate::settings::Secret;
+    let token = match &settings.auth_token {
+        Secret::Value(token) => token.clone(),
+        Secret::Arn(arn) => secrets::read(aws.config().await, arn)
+            .await?
+            .field(arn, &["auth_token", "token", "value"])?,
+    };
+    let sender = crate::sender::TwilioSender::new(settings, token)
+        .map_err(|e| InitError::Client(Box::new(e)))?;
+    Ok(Arc::new(sender))
+}
+
+#[cfg(not(feature = "twilio"))]
+async fn twilio_sender(
+    _: &crate::settings::TwilioSettings,
+    _: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "sms",
+        provider: "Twilio",
+    })
+}
+
+#[cfg(feature = "ses")]
+async fn ses_sender(
+    settings: &crate::settings::SesSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Ok(Arc::new(crate::sender::SesSender::new(
+        aws.config().await,
+        settings,
+    )))
+}
+
+#[cfg(not(feature = "ses"))]
+async fn ses_sender(
+    _: &crate::settings::SesSettings,
+    _: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "email",
+        provider: "SES",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Channel;
+
+    fn lambda_settings() -> Settings {
+        let key = "22".repeat(32);
+        Settings::from_lookup(Runtime::Lambda, &|var| match var {
+            "OTP_HASH_KEY" => Some(key.clone()),
+            "OTP_TABLE_NAME" => Some("otp-codes".to_owned()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn lambda_never_uses_the_console_sender() {
+        let engine = build(lambda_settings(), Routes::Sending).await.unwrap();
+        assert_eq!(
+            engine.describe(),
+            "store: DynamoDB table otp-codes; delivery: sms: unavailable, email: unavailable"
+        );
+        assert!(engine.senders().for_channel(Channel::Sms).is_none());
+        assert!(engine.senders().for_channel(Channel::Email).is_none());
+    }
+
+    #[tokio::test]
+    async fn local_server_starts_without_a_key_and_prints_codes() {
+        let settings = Settings::from_lookup(Runtime::Local, &|_| None).unwrap();
+        let engine = build(settings, Routes::All).await.unwrap();
+        assert_eq!(
+            engine.senders().describe(),
+            "sms: console (dev), email: console (dev)"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_verify_function_builds_no_sender() {
+        let mut settings = Settings::from_lookup(Runtime::Local, &|_| None).unwrap();
+        settings.delivery.email = Some(crate::settings::SesSettings {
+            from: "a@example.com".to_owned(),
+            configuration_set: None,
+        });
+        let engine = build(settings, Routes::Verifying).await.unwrap();
+        assert_eq!(
+            engine.senders().describe(),
+            "sms: unavailable, email: unavailable"
+        );
+    }
+}

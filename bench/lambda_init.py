@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""Lambda cold-start figures for `make bench` (run inside scripts/with-moto.sh):
+"""Lambda cold-start figures for `make bench` (run inside scripts/with_moto.py), as Lambda runs a
+function:
 
-- init time: exec of the binary to its first poll of the Runtime API (`GET .../next`), measured
-  against a minimal local Runtime API, median of RUNS starts;
-- first response: exec to the response of the first invocation (a real API Gateway event);
+- each binary runs in a cgroup whose CPU quota is Lambda's share for a memory size (one vCPU at
+  1,769 MB, proportionally less below, in 20 ms periods), for each size in LAMBDA_BENCH_MEMORY;
+- its first DynamoDB call goes over real TLS, to a local TLS front for moto whose CA is appended
+  to the system's CA bundle (SSL_CERT_FILE), so the roots parsed are as many as on Lambda;
+- init: exec to the first poll of the Runtime API (`GET .../next`); first response: exec to the
+  POST of the first invocation's response (a real API Gateway event); CPU: the process's CPU time
+  up to that POST (all threads, from /proc/PID/task/*/schedstat); medians of RUNS starts;
 - peak RSS (VmHWM) after that first invocation; binary size (stripped release).
 
 Compared in the same run with a hello-world `lambda_http` binary built with the same profile.
+Needs root (it writes /sys/fs/cgroup/cpu); it says so and stops otherwise.
 """
 import json
 import os
@@ -19,11 +25,16 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import otp_aws  # noqa: E402
+import tls_front  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-RELEASE = ROOT / "target" / "release"
-RUNS = int(os.environ.get("LAMBDA_BENCH_RUNS", "20"))
+RELEASE = pathlib.Path(os.environ.get("LAMBDA_BENCH_RELEASE", ROOT / "target" / "release"))
+RUNS = int(os.environ.get("LAMBDA_BENCH_RUNS", "15"))
+MEMORY_SIZES = [int(m) for m in os.environ.get("LAMBDA_BENCH_MEMORY", "128,256,1769").split(",")]
+CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup/cpu")
+PERIOD_US = 20_000
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL") or sys.exit("lambda_init: run inside scripts/with-moto.sh")
 
 
@@ -88,7 +99,42 @@ class QuietServer(ThreadingHTTPServer):
         pass  # the killed function resets its pending /next: expected, not news
 
 
-def start_once(binary, event, env):
+def cpu_ms(pid):
+    """CPU time of every thread of `pid` so far."""
+    total = 0
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total / 1e6
+
+
+class CpuShare:
+    """A cgroup (v1 `cpu` controller) with Lambda's CPU share for `memory_mb`."""
+
+    def __init__(self, memory_mb):
+        self.path = CGROUP_ROOT / f"otp-bench-{os.getpid()}-{memory_mb}"
+        try:
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            quota = max(1000, round(PERIOD_US * min(memory_mb, 1769) / 1769))
+            (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+        except OSError as error:
+            sys.exit(f"lambda_init: cannot set a CPU quota in {CGROUP_ROOT} ({error}); run as root "
+                     "on a host with the cgroup v1 cpu controller")
+
+    def join(self):
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove(self):
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
+
+
+def start_once(binary, event, env, share):
     server = QuietServer(("127.0.0.1", 0), RuntimeApi)
     server.daemon_threads = True
     server.state = {"event": event, "done": threading.Event(), "responded": threading.Event()}
@@ -97,15 +143,16 @@ def start_once(binary, event, env):
     run_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
     started = time.perf_counter()
     process = subprocess.Popen([str(binary)], env=run_env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, preexec_fn=share.join)
     try:
-        if not server.state["responded"].wait(30):
+        if not server.state["responded"].wait(60):
             raise RuntimeError(f"{binary.name} gave no response")
+        cpu = cpu_ms(process.pid)
         rss = peak_rss_kib(process.pid)
         state = server.state
         response = json.loads(state["response"])
-        return ((state["poll"] - started) * 1000, (state["response_at"] - started) * 1000, rss,
-                response.get("statusCode"))
+        return ((state["poll"] - started) * 1000, (state["response_at"] - started) * 1000, cpu,
+                rss, response.get("statusCode"))
     finally:
         server.state["done"].set()
         process.kill()
@@ -118,43 +165,52 @@ def main():
     table = f"otp-bench-{os.getpid()}"
     otp_aws.create_table(ENDPOINT, table)
     otp_aws.verify_identity(ENDPOINT, "bench.example.com")
+    bundle = tls_front.make_certificates(ROOT / "target" / "bench-tls")
+    front = tls_front.TlsFront(ROOT / "target" / "bench-tls", int(ENDPOINT.rsplit(":", 1)[1]))
     env = {
         "PATH": os.environ["PATH"],
-        "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
         "AWS_LAMBDA_LOG_GROUP_NAME": "bench", "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ENDPOINT_URL": ENDPOINT, "OTP_TABLE_NAME": table, "OTP_HASH_KEY": "ab" * 32,
+        "AWS_ENDPOINT_URL": f"https://127.0.0.1:{front.port}", "SSL_CERT_FILE": str(bundle),
+        "OTP_TABLE_NAME": table, "OTP_HASH_KEY": "ab" * 32,
         "EMAIL_FROM": "no-reply@bench.example.com", "RUST_LOG": "warn",
     }
-    if os.environ.get("SSL_CERT_FILE"):
-        env["SSL_CERT_FILE"] = os.environ["SSL_CERT_FILE"]
     events = ROOT / "events"
     subjects = [
         ("hello_lambda (baseline)", RELEASE / "examples" / "hello_lambda", events / "verify-code.json", 200),
         ("verify-code", RELEASE / "verify-code", events / "verify-code.json", 404),
         ("send-code", RELEASE / "send-code", events / "send-code-email.json", 200),
     ]
-    rows = []
-    for name, binary, event_file, expected in subjects:
-        event = event_file.read_bytes()
-        inits, firsts, rsss = [], [], []
-        for i in range(RUNS):
-            # A fresh user per run, so send-code never meets its own cooldown.
-            body = event.replace(b"user-123", f"user-bench-{i}".encode())
-            init, first, rss, status = start_once(binary, body, env)
-            if status != expected:
-                raise RuntimeError(f"{name}: status {status}, expected {expected}")
-            inits.append(init)
-            firsts.append(first)
-            rsss.append(rss)
-        rows.append((name, binary.stat().st_size, statistics.median(inits), statistics.median(firsts),
-                     max(rsss)))
-    base_init = rows[0][2]
-    print(f"{'binary':26} {'size':>9} {'init (median)':>14} {'x hello':>8} {'first response':>15} {'peak RSS':>9}")
-    for name, size, init, first, rss in rows:
-        print(f"{name:26} {size / 1e6:7.2f}MB {init:12.2f}ms {init / base_init:7.2f}x {first:13.2f}ms {rss / 1024:7.1f}MB")
-    print(f"({RUNS} starts each; first response includes one DynamoDB call to moto on this machine)")
+    print(f"{'binary':24} {'MB':>5} {'size':>8} {'init':>9} {'first response':>15} {'CPU':>8} {'peak RSS':>9}")
+    run = 0
+    for memory in MEMORY_SIZES:
+        share = CpuShare(memory)
+        try:
+            for name, binary, event_file, expected in subjects:
+                event = event_file.read_bytes()
+                inits, firsts, cpus, rsss = [], [], [], []
+                for _ in range(RUNS):
+                    run += 1
+                    # A fresh user per run, so send-code never meets its own cooldown.
+                    body = event.replace(b"user-123", f"user-bench-{run}".encode())
+                    init, first, cpu, rss, status = start_once(
+                        binary, body, dict(env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory)), share)
+                    if status != expected:
+                        raise RuntimeError(f"{name}: status {status}, expected {expected}")
+                    inits.append(init)
+                    firsts.append(first)
+                    cpus.append(cpu)
+                    rsss.append(rss)
+                print(f"{name:24} {memory:5} {binary.stat().st_size / 1e6:6.2f}MB "
+                      f"{statistics.median(inits):7.1f}ms {statistics.median(firsts):13.1f}ms "
+                      f"{statistics.median(cpus):6.1f}ms {max(rsss) / 1024:7.1f}MB", flush=True)
+        finally:
+            share.remove()
+    front.close()
+    print(f"(medians of {RUNS} starts; CPU quota = memory/1769 of a core in {PERIOD_US // 1000} ms "
+          "periods; the first response includes one DynamoDB call over TLS to moto on this machine)")
 
 
 if __name__ == "__main__":

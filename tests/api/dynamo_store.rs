@@ -599,3 +599,59 @@ async fn rotating_the_code_key_keeps_pending_codes_valid_on_dynamodb() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_item_used_before_the_key_ring_stays_used() {
+    // GIVEN an item as the previous release wrote it once its code was used: the guess in the
+    // single-hash attribute `last_guess`, equal to the code's hash
+    let hasher = random_hasher();
+    let client = dynamo::client().await;
+    let table = dynamo::create_table(&client).await;
+    let store = DynamoStore::new(client.clone(), table.clone(), hasher.clone());
+    let subject = Subject {
+        store: Arc::new(DynamoStore::new(
+            client.clone(),
+            table.clone(),
+            hasher.clone(),
+        )),
+        hasher: hasher.clone(),
+    };
+    let k = key("login", "legacy");
+    subject.put(&k, "111111", NOW, COOLDOWN).await;
+    let blob = |hash: &CodeHash| {
+        aws_sdk_dynamodb::types::AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(
+            hash.as_bytes().to_vec(),
+        ))
+    };
+    client
+        .update_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "login#{}",
+                hasher.pseudonym(&k.user_id)
+            )),
+        )
+        .update_expression("SET last_guess = :g, attempts = :one")
+        .expression_attribute_values(":g", blob(&subject.hash(&k, "111111")))
+        .expression_attribute_values(
+            ":one",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    // WHEN the same code is tried again
+    let outcome = store
+        .record_guess(&k, &subject.guesses(&k, "111111"), NOW + 1, MAX)
+        .await
+        .unwrap();
+    // THEN it is refused as used, and the item does not block a new send
+    let old = refused(outcome).expect("record kept");
+    assert!(old.is_consumed());
+    assert!(matches!(
+        subject.put(&k, "222222", NOW + 2, COOLDOWN).await,
+        PutOutcome::Stored
+    ));
+}

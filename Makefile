@@ -31,7 +31,7 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 deploy-checks: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM_ENV) sam validate --lint --region us-east-1
-	$(VENV)/bin/python -m unittest -v tests/template_test.py
+	$(VENV)/bin/python -m unittest -v tests/template_test.py tests/architecture_test.py
 	$(SAM_ENV) sam build
 	test -x .aws-sam/build/SendCodeFunction/bootstrap
 	test -x .aws-sam/build/VerifyCodeFunction/bootstrap

@@ -52,7 +52,7 @@ impl<'de> Deserialize<'de> for Field {
 pub struct ValidationIssue {
     /// Where the problem is: `["body"]`, `["body", "<field>"]`, or `["body", <byte offset>]`
     /// for JSON syntax errors.
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::loc))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::loc))]
     pub loc: Vec<Value>,
     pub msg: String,
     #[serde(rename = "type")]

@@ -5,6 +5,8 @@
 pub mod body;
 pub mod reply;
 pub mod request_otp;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod send_code;
 pub mod sending;
 pub mod verify_code;

@@ -91,11 +91,11 @@ macro_rules! outcomes {
         }
 
         #[cfg(feature = "openapi")]
-        impl $(<$generic: $crate::http::reply::ReplyBody + ::utoipa::ToSchema>)? $crate::openapi::Outcomes
+        impl $(<$generic: $crate::http::reply::ReplyBody + ::utoipa::ToSchema>)? $crate::http::schema::Outcomes
             for $name $(<$generic>)?
         {
-            fn outcomes() -> Vec<$crate::openapi::Outcome> {
-                vec![ $( $crate::openapi::Outcome::of::<$body>(
+            fn outcomes() -> Vec<$crate::http::schema::Outcome> {
+                vec![ $( $crate::http::schema::Outcome::of::<$body>(
                     $status,
                     $description,
                     $crate::outcomes!(@retry_after $($header)?),

@@ -22,7 +22,7 @@ pub const PATH: &str = "/auth/request-otp";
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"email": "user@example.com"})))]
 pub struct RequestOtpRequest {
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::email, required = true))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::email, required = true))]
     pub email: Field,
 }
 

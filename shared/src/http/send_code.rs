@@ -23,15 +23,15 @@ pub const PATH: &str = "/send-code";
 #[cfg_attr(feature = "openapi", schema(example = json!(
     {"user_id": "user-123", "method": "sms", "phone": "+14155552671", "purpose": "login"})))]
 pub struct SendCodeRequest {
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::user_id, required = true))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::user_id, required = true))]
     pub user_id: Field,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::method, required = true))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::method, required = true))]
     pub method: Field,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::phone, required = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::phone, required = false))]
     pub phone: Field,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::email, required = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::email, required = false))]
     pub email: Field,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::purpose, required = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::purpose, required = false))]
     pub purpose: Field,
 }
 

@@ -23,11 +23,11 @@ pub const PATH: &str = "/verify-code";
 #[cfg_attr(feature = "openapi", schema(example = json!(
     {"user_id": "user-123", "passcode": "123456", "purpose": "login"})))]
 pub struct VerifyCodeRequest {
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::user_id, required = true))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::user_id, required = true))]
     pub user_id: Field,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::passcode, required = true))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::passcode, required = true))]
     pub passcode: Field,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::purpose, required = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::purpose, required = false))]
     pub purpose: Field,
 }
 

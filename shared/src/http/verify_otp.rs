@@ -25,9 +25,9 @@ pub const PATH: &str = "/auth/verify-otp";
 #[cfg_attr(feature = "openapi", schema(example = json!(
     {"email": "user@example.com", "otp_code": "123456"})))]
 pub struct VerifyOtpRequest {
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::email, required = true))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::email, required = true))]
     pub email: Field,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fields::passcode, required = true))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::passcode, required = true))]
     pub otp_code: Field,
 }
 

@@ -2,8 +2,6 @@
 //! outcome enum, and the body rejections every route shares. The local server serves it; the
 //! Lambda functions do not carry it (feature `openapi`).
 
-pub mod fields;
-
 use std::collections::BTreeMap;
 
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
@@ -17,45 +15,13 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::http::body::{BodyRejection, Contract};
 use crate::http::request_otp::{AuthOk, RequestOtpRequest};
+use crate::http::schema::{self, register, Outcome, Outcomes, Schemas};
 use crate::http::send_code::{SendCodeOk, SendCodeRequest};
 use crate::http::sending::SendReply;
 use crate::http::verify_code::{VerifyCodeReply, VerifyCodeRequest};
 use crate::http::verify_otp::{VerifyOtpReply, VerifyOtpRequest};
 use crate::http::{request_otp, send_code, verify_code, verify_otp};
 use crate::settings::Policy;
-
-type Schemas = Vec<(String, RefOr<Schema>)>;
-
-/// One documented outcome: status, description, body type, and whether `Retry-After` is sent.
-pub struct Outcome {
-    status: u16,
-    description: &'static str,
-    retry_after: bool,
-    body: String,
-    register: fn(&mut Schemas),
-}
-
-fn register<B: ToSchema>(out: &mut Schemas) {
-    out.push((B::name().into_owned(), B::schema()));
-    B::schemas(out);
-}
-
-impl Outcome {
-    pub fn of<B: ToSchema>(status: u16, description: &'static str, retry_after: bool) -> Self {
-        Self {
-            status,
-            description,
-            retry_after,
-            body: B::name().into_owned(),
-            register: register::<B>,
-        }
-    }
-}
-
-/// Implemented by every `outcomes!` enum.
-pub trait Outcomes {
-    fn outcomes() -> Vec<Outcome>;
-}
 
 struct RouteDoc {
     path: &'static str,
@@ -195,7 +161,7 @@ pub fn document(policy: &Policy) -> OpenApi {
         &mut schemas,
     );
     for (_, schema) in &mut schemas {
-        fields::set_code_length(schema, policy.code_length);
+        schema::set_code_length(schema, policy.code_length);
     }
     let tag = |name: &str, description: &str| {
         let mut tag = Tag::new(name);

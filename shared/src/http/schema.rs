@@ -1,4 +1,6 @@
-//! Schemas of the request fields, stated from the constants the domain parsers use.
+//! The documentation side of the contract (feature `openapi`): schemas of the request fields,
+//! stated from the constants the domain parsers use, and the outcomes an `outcomes!` enum
+//! declares. `crate::openapi` assembles the document from these; nothing here imports it.
 
 use serde_json::json;
 use utoipa::openapi::schema::{
@@ -6,6 +8,7 @@ use utoipa::openapi::schema::{
     Type,
 };
 use utoipa::openapi::RefOr;
+use utoipa::ToSchema;
 
 use crate::domain::{
     Channel, Passcode, EMAIL_MAX_CHARS, PHONE_PATTERN, PURPOSE_PATTERN, USER_ID_MAX_CHARS,
@@ -97,4 +100,39 @@ pub fn set_code_length(schema: &mut RefOr<Schema>, length: usize) {
             }
         }
     }
+}
+
+pub type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// One documented outcome: status, description, body type, and whether `Retry-After` is sent.
+pub struct Outcome {
+    pub status: u16,
+    pub description: &'static str,
+    pub retry_after: bool,
+    /// The body's schema name.
+    pub body: String,
+    /// Adds the body's schema (and the schemas it refers to) to a component list.
+    pub register: fn(&mut Schemas),
+}
+
+pub fn register<B: ToSchema>(out: &mut Schemas) {
+    out.push((B::name().into_owned(), B::schema()));
+    B::schemas(out);
+}
+
+impl Outcome {
+    pub fn of<B: ToSchema>(status: u16, description: &'static str, retry_after: bool) -> Self {
+        Self {
+            status,
+            description,
+            retry_after,
+            body: B::name().into_owned(),
+            register: register::<B>,
+        }
+    }
+}
+
+/// Implemented by every `outcomes!` enum.
+pub trait Outcomes {
+    fn outcomes() -> Vec<Outcome>;
 }

@@ -35,7 +35,7 @@ deploy-checks: $(VENV)/.installed
 	$(SAM_ENV) sam build
 	test -x .aws-sam/build/SendCodeFunction/bootstrap
 	test -x .aws-sam/build/VerifyCodeFunction/bootstrap
-	@ls -l .aws-sam/build/*/bootstrap
+	$(VENV)/bin/python -m unittest -v tests/artifacts_test.py
 
 # moto on 127.0.0.1:5005 with the OTP table; prints the environment for `make run`.
 dynamodb-local: $(VENV)/.installed

@@ -1,10 +1,12 @@
 """What `sam build` ships (run after it in make test): each function's bootstrap holds only the
 code its routes need. verify-code is built without the delivery features, so neither Twilio's
-request code nor SES's client is in it; send-code has both. Sizes are printed for the record."""
+request code nor SES's client is in it; send-code has both. The AWS-LC library those builds link
+was compiled without CPU-jitter entropy (.cargo/config.toml). Sizes are printed for the record."""
 import pathlib
 import unittest
 
-BUILD = pathlib.Path(__file__).resolve().parent.parent / ".aws-sam" / "build"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".aws-sam" / "build"
 # Strings only the delivery code carries: the Twilio Messages API path, and SES's operation name.
 TWILIO = b"Messages.json"
 SES = b"SendEmail"
@@ -17,7 +19,19 @@ def bootstrap(function):
     return path.read_bytes()
 
 
+def cross_built_aws_lc():
+    """The AWS-LC static libraries cargo lambda built for the Lambda target (sam build's)."""
+    return sorted(ROOT.glob("target/*-unknown-linux-gnu/release/build/aws-lc-sys-*/out/**/*.a"))
+
+
 class Artifacts(unittest.TestCase):
+    def test_aws_lc_is_built_without_jitter_entropy(self):
+        libraries = cross_built_aws_lc()
+        self.assertTrue(libraries, "no AWS-LC library under target/<lambda target>: run sam build")
+        for library in libraries:
+            # jitterentropy's entry point; its symbol is in the archive when the code is built in.
+            self.assertNotIn(b"jent_entropy_init", library.read_bytes(), library)
+
     def test_verify_code_links_no_delivery_code(self):
         binary = bootstrap("VerifyCodeFunction")
         self.assertNotIn(TWILIO, binary)

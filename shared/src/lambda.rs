@@ -3,7 +3,6 @@
 //! Lambda error is only a failed init.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use lambda_http::request::RequestContext;
@@ -77,8 +76,6 @@ pub async fn run(routes: Routes) -> Result<(), Error> {
             return Err(error.into());
         }
     };
-    // Bounded: a slow provider must not hold the init phase; the first request then connects.
-    let _ = tokio::time::timeout(Duration::from_secs(1), engine.senders().warm_up()).await;
     let router = http::router(engine, routes);
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let router = router.clone();

@@ -2,7 +2,6 @@
 //! string is the value; a JSON object holds it under a named field (as the console's key/value
 //! form stores it).
 
-use aws_config::SdkConfig;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
@@ -49,12 +48,15 @@ impl SecretValue {
     }
 }
 
-pub async fn read(aws: &SdkConfig, arn: &str) -> Result<SecretValue, SecretError> {
+pub async fn read(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<SecretValue, SecretError> {
     let error = |reason: String| SecretError {
         arn: arn.to_owned(),
         reason,
     };
-    let output = aws_sdk_secretsmanager::Client::new(aws)
+    let output = client
         .get_secret_value()
         .secret_id(arn)
         .send()

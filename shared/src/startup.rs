@@ -26,8 +26,6 @@ pub enum InitError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("cannot build an HTTP client")]
-    Client(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{channel} delivery is configured, but this build has no {provider} support")]
     NotBuiltIn {
         channel: &'static str,
@@ -44,13 +42,25 @@ pub struct Overrides {
 }
 
 /// The AWS SDK configuration, loaded the first time a part needs it: a purely local run never
-/// loads it, and no part has to know whether another one did.
+/// loads it, and no part has to know whether another one did. The secrets client is shared, so
+/// reading the key and the Twilio token costs one connection, not two.
 #[derive(Default)]
-struct Aws(OnceCell<SdkConfig>);
+struct Aws {
+    config: OnceCell<SdkConfig>,
+    secrets: OnceCell<aws_sdk_secretsmanager::Client>,
+}
 
 impl Aws {
     async fn config(&self) -> &SdkConfig {
-        self.0.get_or_init(crate::aws::load).await
+        self.config.get_or_init(crate::aws::load).await
+    }
+
+    async fn read_secret(&self, arn: &str) -> Result<secrets::SecretValue, SecretError> {
+        let client = self
+            .secrets
+            .get_or_init(|| async { aws_sdk_secretsmanager::Client::new(self.config().await) })
+            .await;
+        secrets::read(client, arn).await
     }
 }
 
@@ -64,7 +74,16 @@ pub async fn build_with(
     overrides: Overrides,
 ) -> Result<Engine, InitError> {
     let aws = Aws::default();
-    let hasher = CodeHasher::new(&key_ring_from(&settings.keys, &aws).await?);
+    // A unit that serves no send route links and builds no delivery code. The key and the
+    // senders may each read a secret: both reads go out together.
+    let (ring, senders) = tokio::join!(key_ring_from(&settings.keys, &aws), async {
+        if routes.sends() {
+            senders(&settings, overrides.sms, overrides.email, &aws).await
+        } else {
+            Ok(Senders::default())
+        }
+    });
+    let (hasher, senders) = (CodeHasher::new(&ring?), senders?);
     let store: Arc<dyn OtpStore> = match &settings.store {
         StoreSettings::Memory => Arc::new(MemoryStore::new()),
         StoreSettings::DynamoDb { table } => Arc::new(DynamoStore::new(
@@ -72,12 +91,6 @@ pub async fn build_with(
             table.clone(),
             hasher.clone(),
         )),
-    };
-    // A unit that serves no send route links and builds no delivery code.
-    let senders = if routes.sends() {
-        senders(&settings, overrides.sms, overrides.email, &aws).await?
-    } else {
-        Senders::default()
     };
     let engine = Engine::new(EngineParts {
         store,
@@ -108,7 +121,7 @@ async fn key_ring_from(source: &KeySource, aws: &Aws) -> Result<KeyRing, InitErr
         }
         // The production way: the key never sits in an environment variable.
         KeySource::Secret { arn, pseudonym } => {
-            let secret = secrets::read(aws.config().await, arn).await?;
+            let secret = aws.read_secret(arn).await?;
             let ring = secret.field(arn, &["key"])?;
             let pseudonym = pseudonym.clone().or_else(|| {
                 secret
@@ -155,13 +168,12 @@ async fn twilio_sender(
     use crate::settings::Secret;
     let token = match &settings.auth_token {
         Secret::Value(token) => token.clone(),
-        Secret::Arn(arn) => secrets::read(aws.config().await, arn)
+        Secret::Arn(arn) => aws
+            .read_secret(arn)
             .await?
             .field(arn, &["auth_token", "token", "value"])?,
     };
-    let sender = crate::sender::TwilioSender::new(settings, token)
-        .map_err(|e| InitError::Client(Box::new(e)))?;
-    Ok(Arc::new(sender))
+    Ok(Arc::new(crate::sender::TwilioSender::new(settings, token)))
 }
 
 #[cfg(not(feature = "twilio"))]

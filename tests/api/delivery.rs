@@ -452,17 +452,18 @@ async fn lambda_init_picks_twilio_and_ses_from_the_environment() {
 }
 
 #[tokio::test]
-async fn twilio_warm_up_opens_a_connection_without_sending() {
-    // GIVEN Twilio configured
+async fn twilio_is_not_contacted_before_the_first_sms() {
+    // GIVEN Twilio configured for a function
     let twilio = MockServer::start().await;
     twilio_fake::mount(&twilio, Outcome::Created, 0).await;
     let app = app_with_twilio(&twilio_env(&twilio.uri())).await;
-    // WHEN the function's init warms the senders up
-    app.engine.senders().warm_up().await;
-    // THEN Twilio saw a request, and it was not a message
-    let requests = twilio.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].method.as_str(), "HEAD");
+    // WHEN a code goes out by email
+    let reply = app
+        .post("/auth/request-otp", json!({"email": "a@example.com"}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    // THEN nothing reached Twilio: its client is set up by the first SMS, not at init
+    assert!(twilio.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -68,10 +68,6 @@ pub trait Sender: Send + Sync {
 
     /// For the start-up line that says who serves each channel; never a secret.
     fn describe(&self) -> String;
-
-    /// Opens the connections the sender will need, where that is cheap and needs no extra
-    /// permission; called during a function's init so the first request skips the handshake.
-    async fn warm_up(&self) {}
 }
 
 /// The sender for each channel; `None` means the channel is not offered.
@@ -86,12 +82,6 @@ impl Senders {
         match channel {
             Channel::Sms => self.sms.as_ref(),
             Channel::Email => self.email.as_ref(),
-        }
-    }
-
-    pub async fn warm_up(&self) {
-        for sender in [&self.sms, &self.email].into_iter().flatten() {
-            sender.warm_up().await;
         }
     }
 

@@ -1,5 +1,8 @@
 //! SMS through Twilio's Messages API with plain `reqwest` (rustls, no OpenSSL).
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -9,7 +12,11 @@ use crate::domain::{Channel, Destination};
 use crate::settings::{TwilioFrom, TwilioSettings};
 
 pub struct TwilioSender {
-    client: reqwest::Client,
+    /// Built on the first message, not at init: its TLS set-up (the root certificates) is not
+    /// needed before a request asks for an SMS, so a cold start never pays for it otherwise.
+    client: OnceLock<Result<reqwest::Client, String>>,
+    connect_timeout: Duration,
+    timeout: Duration,
     messages_url: String,
     account_sid: String,
     auth_token: SecretString,
@@ -27,31 +34,46 @@ struct TwilioError {
 const CONNECT_ATTEMPTS: usize = 2;
 
 impl TwilioSender {
-    pub fn new(config: &TwilioSettings, auth_token: SecretString) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(config: &TwilioSettings, auth_token: SecretString) -> Self {
         let messages_url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             config.api_base_url.trim_end_matches('/'),
             config.account_sid
         );
-        Ok(Self {
-            client,
+        Self {
+            client: OnceLock::new(),
+            connect_timeout: config.connect_timeout,
+            timeout: config.timeout,
             messages_url,
             account_sid: config.account_sid.clone(),
             auth_token,
             from: config.from.clone(),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, DeliveryError> {
+        let built = self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.timeout)
+                .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| crate::telemetry::error_chain(&e))
+        });
+        built.as_ref().map_err(|reason| DeliveryError::Unavailable {
+            channel: Channel::Sms,
+            reason: format!("cannot build the HTTP client: {reason}"),
         })
     }
 
-    async fn post(&self, form: &[(&str, &str)]) -> Result<reqwest::Response, reqwest::Error> {
+    async fn post(
+        &self,
+        client: &reqwest::Client,
+        form: &[(&str, &str)],
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let mut attempt = 1;
         loop {
-            let result = self
-                .client
+            let result = client
                 .post(&self.messages_url)
                 .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
                 .form(form)
@@ -106,7 +128,7 @@ impl Sender for TwilioSender {
         }
         // reqwest's errors carry the URL (account SID, no secret) and the cause; never the body.
         let response = self
-            .post(&form)
+            .post(self.client()?, &form)
             .await
             .map_err(|e| DeliveryError::Failed(Box::new(e.without_url())))?;
         let status = response.status();
@@ -133,14 +155,6 @@ impl Sender for TwilioSender {
         Err(DeliveryError::Failed(
             format!("Twilio answered {status} (code {code:?})").into(),
         ))
-    }
-
-    /// Opens the TLS connection now (kept in the client's pool), so the first real send does
-    /// not pay the handshake. Any answer, even 401, means the connection is up.
-    async fn warm_up(&self) {
-        if let Err(error) = self.client.head(&self.messages_url).send().await {
-            tracing::debug!(error = %error.without_url(), "twilio warm-up failed");
-        }
     }
 
     fn describe(&self) -> String {

@@ -5,7 +5,7 @@
 use serde_json::json;
 use utoipa::openapi::schema::{
     Array, ArrayBuilder, KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
-    Type,
+    SchemaType, Type,
 };
 use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
@@ -19,6 +19,13 @@ fn text(description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .description(Some(description))
+}
+
+/// An optional field: absent and `null` both mean "not given".
+fn optional(field: ObjectBuilder) -> Object {
+    field
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .build()
 }
 
 pub fn user_id() -> Object {
@@ -36,25 +43,39 @@ pub fn method() -> Object {
 }
 
 pub fn phone() -> Object {
-    text("Required for `sms`: E.164, and a number libphonenumber considers valid.")
-        .pattern(Some(PHONE_PATTERN))
-        .examples([json!("+14155552671")])
-        .build()
+    optional(
+        text("Required for `sms`: E.164, and a number libphonenumber considers valid.")
+            .pattern(Some(PHONE_PATTERN))
+            .examples([json!("+14155552671")]),
+    )
 }
 
-pub fn email() -> Object {
-    text("An address like user@example.com (no display name, no IP literal).")
+fn address(description: &str) -> ObjectBuilder {
+    text(description)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
         .max_length(Some(EMAIL_MAX_CHARS))
         .examples([json!("user@example.com")])
-        .build()
+}
+
+pub fn email() -> Object {
+    address("An address like user@example.com (no display name, no IP literal).").build()
+}
+
+/// The address of `/send-code`, needed only when `method` is `email`.
+pub fn email_for_method() -> Object {
+    optional(address(
+        "Required for `email`: an address like user@example.com (no display name, no IP literal).",
+    ))
 }
 
 pub fn purpose() -> Object {
-    text("Scopes the code: a code sent for `login` does not verify `reset`. Default `default`.")
+    optional(
+        text(
+            "Scopes the code: a code sent for `login` does not verify `reset`. Default `default`.",
+        )
         .pattern(Some(PURPOSE_PATTERN))
-        .examples([json!("login")])
-        .build()
+        .examples([json!("login")]),
+    )
 }
 
 fn passcode_with(length: usize) -> Object {

@@ -29,7 +29,7 @@ pub struct SendCodeRequest {
     pub method: Field,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::phone, required = false))]
     pub phone: Field,
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::email, required = false))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::email_for_method, required = false))]
     pub email: Field,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::purpose, required = false))]
     pub purpose: Field,

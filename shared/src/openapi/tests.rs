@@ -127,3 +127,30 @@ fn every_referenced_schema_is_defined() {
         );
     }
 }
+
+#[test]
+fn optional_fields_accept_null_as_the_api_does() {
+    // The API treats `null` like an absent optional field; the schema must say so.
+    for (schema_name, field) in [
+        ("SendCodeRequest", "phone"),
+        ("SendCodeRequest", "email"),
+        ("SendCodeRequest", "purpose"),
+        ("VerifyCodeRequest", "purpose"),
+    ] {
+        let property = &schema(schema_name)["properties"][field];
+        assert_eq!(
+            property["type"],
+            json!(["string", "null"]),
+            "{schema_name}.{field}"
+        );
+    }
+    for (schema_name, field) in [
+        ("SendCodeRequest", "user_id"),
+        ("VerifyCodeRequest", "passcode"),
+        ("RequestOtpRequest", "email"),
+        ("VerifyOtpRequest", "otp_code"),
+    ] {
+        let property = &schema(schema_name)["properties"][field];
+        assert_eq!(property["type"], json!("string"), "{schema_name}.{field}");
+    }
+}

@@ -13,6 +13,8 @@ function:
 
 Compared in the same run with a hello-world `lambda_http` binary built with the same profile.
 Needs root (it writes /sys/fs/cgroup/cpu); it says so and stops otherwise.
+LAMBDA_BENCH_KEY_FROM_SECRET=1 reads the HMAC key from Secrets Manager at init, as deployed;
+LAMBDA_BENCH_LOG=FILE keeps the functions' logs (their "function ready" line times the init).
 """
 import json
 import os
@@ -142,8 +144,10 @@ def start_once(binary, event, env, share):
     thread.start()
     run_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
     started = time.perf_counter()
+    log = os.environ.get("LAMBDA_BENCH_LOG")
+    stderr = open(log, "ab") if log else subprocess.DEVNULL
     process = subprocess.Popen([str(binary)], env=run_env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, preexec_fn=share.join)
+                               stderr=stderr, preexec_fn=share.join)
     try:
         if not server.state["responded"].wait(60):
             raise RuntimeError(f"{binary.name} gave no response")
@@ -157,6 +161,8 @@ def start_once(binary, event, env, share):
         server.state["done"].set()
         process.kill()
         process.wait()
+        if log:
+            stderr.close()
         server.shutdown()
         server.server_close()
 
@@ -177,6 +183,12 @@ def main():
         "OTP_TABLE_NAME": table, "OTP_HASH_KEY": "ab" * 32,
         "EMAIL_FROM": "no-reply@bench.example.com", "RUST_LOG": "warn",
     }
+    if os.environ.get("LAMBDA_BENCH_KEY_FROM_SECRET"):
+        # As the template deploys it: the key is read from Secrets Manager at init (over TLS).
+        del env["OTP_HASH_KEY"]
+        env["OTP_HASH_KEY_SECRET_ARN"] = otp_aws.client("secretsmanager", ENDPOINT).create_secret(
+            Name=f"otp-bench-key-{os.getpid()}", SecretString="ab" * 32)["ARN"]
+        env["RUST_LOG"] = "info"
     events = ROOT / "events"
     subjects = [
         ("hello_lambda (baseline)", RELEASE / "examples" / "hello_lambda", events / "verify-code.json", 200),

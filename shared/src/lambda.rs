@@ -60,9 +60,12 @@ pub async fn handle_event(router: Router, request: Request) -> axum::response::R
 
 /// The whole `main` of a function: settings and clients once, then events.
 pub async fn run(routes: Routes) -> Result<(), Error> {
+    let started = std::time::Instant::now();
     crate::telemetry::init_lambda_tracing();
     crate::aws::prefer_single_ca_bundle();
-    let built = match Settings::from_env(Runtime::Lambda) {
+    let settings = Settings::from_env(Runtime::Lambda);
+    let parsed = started.elapsed();
+    let built = match settings {
         Ok(settings) => crate::startup::build(settings, routes)
             .await
             .map_err(|e| e.to_string()),
@@ -77,6 +80,13 @@ pub async fn run(routes: Routes) -> Result<(), Error> {
         }
     };
     let router = http::router(engine, routes);
+    // What the cold start spent before the first event could be taken (settings, keys - a
+    // Secrets Manager read when the key is a secret - and clients); the rest is per request.
+    tracing::info!(
+        settings_ms = parsed.as_secs_f64() * 1e3,
+        init_ms = started.elapsed().as_secs_f64() * 1e3,
+        "function ready"
+    );
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let router = router.clone();
         async move { Ok::<_, std::convert::Infallible>(handle_event(router, request).await) }

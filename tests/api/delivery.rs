@@ -236,7 +236,7 @@ async fn twilio_configuration_is_checked_at_init() {
 // ---- SES and Secrets Manager through moto ----
 
 async fn aws() -> aws_config::SdkConfig {
-    crate::dynamo::require_moto();
+    crate::moto_peer::require_moto();
     otp_core::aws::load().await
 }
 
@@ -251,7 +251,7 @@ async fn verified_identity(sdk: &aws_config::SdkConfig, identity: &str) {
 
 /// Messages moto's SES holds for `recipient`, from its inspection API.
 async fn ses_messages_to(recipient: &str) -> Vec<Value> {
-    let endpoint = crate::dynamo::require_moto();
+    let endpoint = crate::moto_peer::require_moto();
     let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
         .await
         .unwrap()

@@ -127,7 +127,7 @@ impl TestAppBuilder {
         let email = RecordingSender::new();
         let clock = Arc::new(ManualClock::new(START));
         if setup == Setup::TcpDynamo {
-            let table = crate::dynamo::create_table(&crate::dynamo::client().await).await;
+            let table = crate::moto_peer::create_table(&crate::moto_peer::client().await).await;
             self.settings.store = StoreSettings::DynamoDb { table };
         }
         if !self.email_channel {

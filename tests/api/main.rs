@@ -3,13 +3,13 @@
 mod auth_routes;
 mod concurrency;
 mod delivery;
-mod dynamo;
-mod dynamo_store;
 mod helpers;
 mod lambda_events;
 mod local_binary;
+mod moto_peer;
 mod openapi_doc;
 mod protocol;
 mod send;
+mod store_conformance;
 mod twilio_fake;
 mod verify;

@@ -19,8 +19,8 @@ use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
 use tower::ServiceExt as _;
 
-use crate::dynamo;
 use crate::helpers::{wrong_code, PHONE, START as NOW};
+use crate::moto_peer;
 
 const TTL: u64 = 300;
 const COOLDOWN: u64 = 30;
@@ -46,7 +46,7 @@ async fn memory_store() -> Subject {
 async fn dynamodb_store() -> Subject {
     let hasher = random_hasher();
     Subject {
-        store: Arc::new(dynamo::store(hasher.clone()).await),
+        store: Arc::new(moto_peer::store(hasher.clone()).await),
         hasher,
     }
 }
@@ -250,7 +250,7 @@ conformance!(
 #[tokio::test]
 async fn the_table_holds_no_user_id_address_or_code() {
     let hasher = random_hasher();
-    let store = dynamo::store(hasher.clone()).await;
+    let store = moto_peer::store(hasher.clone()).await;
     let engine = engine_on(Arc::new(store), hasher).0;
     let email = otp_core::domain::Email::parse("carol@example.com").unwrap();
     let request = SendRequest {
@@ -258,7 +258,7 @@ async fn the_table_holds_no_user_id_address_or_code() {
         destination: Destination::Email(email),
     };
     engine.send(request).await.unwrap();
-    let client = dynamo::client().await;
+    let client = moto_peer::client().await;
     let tables = client.list_tables().send().await.unwrap();
     let table = tables.table_names().last().unwrap().clone();
     let items = client.scan().table_name(&table).send().await.unwrap();
@@ -309,7 +309,7 @@ fn failed() -> DeliveryError {
 async fn every_operation_is_one_dynamodb_request() {
     // GIVEN an engine on a DynamoDB store whose client counts its HTTP requests
     let hasher = random_hasher();
-    let (store, requests) = dynamo::counted_store(hasher.clone()).await;
+    let (store, requests) = moto_peer::counted_store(hasher.clone()).await;
     let (engine, sms) = engine_on(Arc::new(store), hasher);
     let k = key("default", "u");
 
@@ -363,7 +363,7 @@ async fn every_operation_is_one_dynamodb_request() {
 #[tokio::test]
 async fn expired_item_still_in_the_table_is_refused_in_one_request() {
     let hasher = random_hasher();
-    let (store, requests) = dynamo::counted_store(hasher.clone()).await;
+    let (store, requests) = moto_peer::counted_store(hasher.clone()).await;
     let clock = Arc::new(ManualClock::new(NOW));
     let sms = RecordingSender::new();
     let senders = Senders {
@@ -392,7 +392,7 @@ async fn expired_item_still_in_the_table_is_refused_in_one_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_concurrent_right_codes_succeed_once_on_dynamodb() {
     let hasher = random_hasher();
-    let (engine, sms) = engine_on(Arc::new(dynamo::store(hasher.clone()).await), hasher);
+    let (engine, sms) = engine_on(Arc::new(moto_peer::store(hasher.clone()).await), hasher);
     engine.send(sms_request("u")).await.unwrap();
     let guess = passcode(&sms.last_code_to(PHONE).unwrap());
     let k = key("default", "u");
@@ -411,7 +411,7 @@ async fn hundred_concurrent_right_codes_succeed_once_on_dynamodb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_concurrent_wrong_codes_count_exactly_max_on_dynamodb() {
     let hasher = random_hasher();
-    let (engine, sms) = engine_on(Arc::new(dynamo::store(hasher.clone()).await), hasher);
+    let (engine, sms) = engine_on(Arc::new(moto_peer::store(hasher.clone()).await), hasher);
     engine.send(sms_request("u")).await.unwrap();
     let code = sms.last_code_to(PHONE).unwrap();
     let wrong = passcode(&wrong_code(&code));
@@ -440,8 +440,8 @@ async fn hundred_concurrent_wrong_codes_count_exactly_max_on_dynamodb() {
 #[tokio::test]
 async fn unreachable_dynamodb_is_503_store_unavailable_with_nothing_sent() {
     // GIVEN a store whose endpoint refuses connections
-    dynamo::require_moto();
-    let base = dynamo::client().await;
+    moto_peer::require_moto();
+    let base = moto_peer::client().await;
     let config = base
         .config()
         .to_builder()
@@ -490,7 +490,7 @@ async fn unreachable_dynamodb_is_503_store_unavailable_with_nothing_sent() {
 async fn a_retried_request_whose_answer_was_lost_is_applied_once() {
     // GIVEN a DynamoDB client that loses the answer to an applied request, so the SDK retries
     let hasher = random_hasher();
-    let (store, lose, requests) = dynamo::lossy_store(hasher.clone()).await;
+    let (store, lose, requests) = moto_peer::lossy_store(hasher.clone()).await;
     let (engine, sms) = engine_on(Arc::new(store), hasher);
     let k = key("default", "u");
 
@@ -592,8 +592,8 @@ async fn rotating_the_code_key_keeps_pending_codes_valid_on_memory() {
 
 #[tokio::test]
 async fn rotating_the_code_key_keeps_pending_codes_valid_on_dynamodb() {
-    let client = dynamo::client().await;
-    let table = dynamo::create_table(&client).await;
+    let client = moto_peer::client().await;
+    let table = moto_peer::create_table(&client).await;
     rotation_keeps_pending_codes_valid(|hasher| {
         Arc::new(DynamoStore::new(client.clone(), table.clone(), hasher)) as Arc<dyn OtpStore>
     })
@@ -605,8 +605,8 @@ async fn an_item_used_before_the_key_ring_stays_used() {
     // GIVEN an item as the previous release wrote it once its code was used: the guess in the
     // single-hash attribute `last_guess`, equal to the code's hash
     let hasher = random_hasher();
-    let client = dynamo::client().await;
-    let table = dynamo::create_table(&client).await;
+    let client = moto_peer::client().await;
+    let table = moto_peer::create_table(&client).await;
     let store = DynamoStore::new(client.clone(), table.clone(), hasher.clone());
     let subject = Subject {
         store: Arc::new(DynamoStore::new(

@@ -28,12 +28,8 @@ start() {
   local name=$1; shift
   PORT=0 "$@" >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" &
   pids+=($!)
-  for _ in $(seq 100); do
-    URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$OUT/$name.stdout" | head -1 || true)
-    [ -n "$URL" ] && return 0
-    sleep 0.1
-  done
-  echo "$name did not start:"; cat "$OUT/$name.stderr"; exit 1
+  URL=$(python3 scripts/peers.py url "$OUT/$name.stdout" "$!") \
+    || { echo "$name did not start:"; cat "$OUT/$name.stderr"; exit 1; }
 }
 
 # measure NAME: wrk against $URL; prints "req/s p99_us".

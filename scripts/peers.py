@@ -67,3 +67,30 @@ def stop(process, grace=20):
         process.wait()
     except ProcessLookupError:
         pass
+
+
+def printed_url(path, pid, timeout=30):
+    """The first http://127.0.0.1:PORT the process `pid` writes to `path`, once it is there."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(path) as f:
+                for word in f.read().split():
+                    if word.startswith("http://127.0.0.1:"):
+                        return word
+        except OSError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            sys.exit(f"peers: process {pid} exited before printing its URL (see {path})")
+        time.sleep(0.1)
+    sys.exit(f"peers: process {pid} printed no URL in {timeout} s (see {path})")
+
+
+if __name__ == "__main__":
+    # For shell scripts: `peers.py url FILE PID` prints the URL the server wrote to FILE.
+    if len(sys.argv) == 4 and sys.argv[1] == "url":
+        print(printed_url(sys.argv[2], int(sys.argv[3])))
+    else:
+        sys.exit("usage: peers.py url FILE PID")

@@ -28,13 +28,9 @@ run() {
   fi
   env "${env[@]}" "$SERVER" >"$log.server.out" 2>"$log.server.err" &
   SERVER_PID=$!
-  local url=
-  for _ in $(seq 100); do
-    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$log.server.out" | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { echo "server did not start:"; cat "$log.server.err"; exit 1; }
+  local url
+  url=$(python3 scripts/peers.py url "$log.server.out" "$SERVER_PID") \
+    || { echo "server did not start:"; cat "$log.server.err"; exit 1; }
   grep -q "store: $( [ "$store" = dynamodb ] && echo DynamoDB || echo in-memory)" "$log.server.out"
 
   echo "schemathesis: $store store at $url"

@@ -145,9 +145,11 @@ def start_once(binary, event, env, share):
     run_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
     started = time.perf_counter()
     log = os.environ.get("LAMBDA_BENCH_LOG")
-    stderr = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen([str(binary)], env=run_env, stdout=subprocess.DEVNULL,
-                               stderr=stderr, preexec_fn=share.join)
+    # Functions log to stdout, as on Lambda. After its measured response, a function's next poll
+    # gets a bare 503 and lambda_runtime panics on the missing request id: expected, it is killed.
+    output = open(log, "ab") if log else subprocess.DEVNULL
+    process = subprocess.Popen([str(binary)], env=run_env, stdout=output,
+                               stderr=output, preexec_fn=share.join)
     try:
         if not server.state["responded"].wait(60):
             raise RuntimeError(f"{binary.name} gave no response")
@@ -162,7 +164,7 @@ def start_once(binary, event, env, share):
         process.kill()
         process.wait()
         if log:
-            stderr.close()
+            output.close()
         server.shutdown()
         server.server_close()
 

@@ -48,12 +48,7 @@ pub enum VerifyOutcome {
 }
 
 pub struct Engine {
-    store: Arc<dyn OtpStore>,
-    senders: Senders,
-    hasher: CodeHasher,
-    policy: Policy,
-    brand: Option<String>,
-    clock: Arc<dyn Clock>,
+    parts: EngineParts,
 }
 
 /// What an engine is made of; [`crate::startup`] assembles it from the settings.
@@ -68,39 +63,24 @@ pub struct EngineParts {
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
-        let EngineParts {
-            store,
-            senders,
-            hasher,
-            policy,
-            brand,
-            clock,
-        } = parts;
-        Self {
-            store,
-            senders,
-            hasher,
-            policy,
-            brand,
-            clock,
-        }
+        Self { parts }
     }
 
     /// `store: ...; delivery: ...`, for the start-up line.
     pub fn describe(&self) -> String {
         format!(
             "store: {}; delivery: {}",
-            self.store.describe(),
-            self.senders.describe()
+            self.parts.store.describe(),
+            self.parts.senders.describe()
         )
     }
 
     pub fn policy(&self) -> &Policy {
-        &self.policy
+        &self.parts.policy
     }
 
     pub fn senders(&self) -> &Senders {
-        &self.senders
+        &self.parts.senders
     }
 
     /// Stores a fresh code (replacing any previous one) and delivers it. If delivery fails, the
@@ -109,7 +89,7 @@ impl Engine {
         let SendRequest { key, destination } = request;
         let channel = destination.channel();
         // Checked before anything is written: a channel we cannot serve must not cost a cooldown.
-        let Some(sender) = self.senders.for_channel(channel) else {
+        let Some(sender) = self.parts.senders.for_channel(channel) else {
             tracing::warn!(
                 channel = channel.as_str(),
                 "send refused: no sender configured"
@@ -117,22 +97,26 @@ impl Engine {
             return Err(SendError::ChannelUnavailable(channel));
         };
 
-        let code = OneTimeCode::generate(self.policy.code_length);
-        let code_hash = self.hasher.hash_code(&key.purpose, &key.user_id, &code);
-        let now = self.clock.now();
+        let code = OneTimeCode::generate(self.parts.policy.code_length);
+        let code_hash = self
+            .parts
+            .hasher
+            .hash_code(&key.purpose, &key.user_id, &code);
+        let now = self.parts.clock.now();
         let record = OtpRecord {
             code_hash: code_hash.clone(),
             channel,
             sent_at: now,
-            expires_at: now + self.policy.ttl_secs,
+            expires_at: now + self.parts.policy.ttl_secs,
             attempts: 0,
             last_guess: None,
         };
         let user = mask::user_id(key.user_id.as_str());
         let purpose = key.purpose.as_str();
         let stored = self
+            .parts
             .store
-            .put_unless_cooling_down(&key, &record, now, self.policy.cooldown_secs)
+            .put_unless_cooling_down(&key, &record, now, self.parts.policy.cooldown_secs)
             .await
             .inspect_err(log_store_error)?;
         match stored {
@@ -146,8 +130,8 @@ impl Engine {
         let message = Message {
             destination,
             code,
-            ttl_secs: self.policy.ttl_secs,
-            brand: self.brand.clone(),
+            ttl_secs: self.parts.policy.ttl_secs,
+            brand: self.parts.brand.clone(),
         };
         let to = message.destination.masked();
         match sender.send(&message).await {
@@ -155,7 +139,7 @@ impl Engine {
                 tracing::info!(%user, purpose, channel = channel.as_str(), %to, "code sent");
                 Ok(Sent {
                     channel,
-                    expires_in: self.policy.ttl_secs,
+                    expires_in: self.parts.policy.ttl_secs,
                 })
             }
             Err(error) => {
@@ -163,7 +147,7 @@ impl Engine {
                     %user, purpose, channel = channel.as_str(), %to,
                     error = %error_chain(&error), "delivery failed; removing the stored code"
                 );
-                if let Err(store_error) = self.store.delete_if_holds(&key, &code_hash).await {
+                if let Err(store_error) = self.parts.store.delete_if_holds(&key, &code_hash).await {
                     // The undelivered code stays until it expires; nobody knows it, so it grants
                     // nothing, but the user must wait out the cooldown. Loud, because rare.
                     tracing::error!(
@@ -185,11 +169,13 @@ impl Engine {
         passcode: &Passcode,
     ) -> Result<VerifyOutcome, StoreError> {
         let guesses = self
+            .parts
             .hasher
             .guess_hashes(&key.purpose, &key.user_id, passcode);
-        let now = self.clock.now();
-        let max = self.policy.max_attempts;
+        let now = self.parts.clock.now();
+        let max = self.parts.policy.max_attempts;
         let recorded = self
+            .parts
             .store
             .record_guess(key, &guesses, now, max)
             .await

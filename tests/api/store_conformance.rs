@@ -405,7 +405,21 @@ async fn hundred_concurrent_right_codes_succeed_once_on_dynamodb() {
         .iter()
         .filter(|o| matches!(o, Ok(VerifyOutcome::NotFound)))
         .count();
-    assert_eq!((verified, gone), (1, 99));
+    let errors: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.as_ref()
+                .err()
+                .map(|e| otp_core::telemetry::error_chain(e))
+        })
+        .collect();
+    assert_eq!(
+        (verified, gone),
+        (1, 99),
+        "{} store errors (moto timing out on an overloaded host?): {:?}",
+        errors.len(),
+        errors.first()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

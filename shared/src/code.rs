@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::domain::{Passcode, Purpose, UserId};
+use crate::domain::{Destination, Passcode, RecordKey, UserId};
 use crate::keys::{HashKey, KeyRing};
 
 /// A freshly generated code. It leaves the process only inside the message to the user.
@@ -38,7 +38,7 @@ impl fmt::Debug for OneTimeCode {
 
 pub const HASH_LEN: usize = 32;
 
-/// HMAC-SHA256 of (purpose, user id, code). Deliberately not `PartialEq`: comparisons go
+/// HMAC-SHA256 of (record scope, user id, code). Deliberately not `PartialEq`: comparisons go
 /// through [`CodeHash::ct_eq`] so no caller can compare in variable time by accident.
 #[derive(Clone)]
 pub struct CodeHash([u8; HASH_LEN]);
@@ -50,6 +50,12 @@ impl CodeHash {
 
     pub fn as_bytes(&self) -> &[u8; HASH_LEN] {
         &self.0
+    }
+
+    /// All zeros: stands in where an old record has no hash; no HMAC output is expected to
+    /// equal it.
+    pub fn nothing() -> Self {
+        Self([0; HASH_LEN])
     }
 
     pub fn ct_eq(&self, other: &CodeHash) -> bool {
@@ -84,33 +90,60 @@ impl CodeHasher {
         }
     }
 
-    /// The NUL separators make the input unambiguous: a purpose has no NUL, a code is digits.
-    fn hash_with(mac: &Hmac<Sha256>, purpose: &Purpose, user_id: &UserId, code: &str) -> CodeHash {
+    /// The NUL separators make the input unambiguous: a scope has no NUL, a code is digits.
+    fn hash_with(mac: &Hmac<Sha256>, scope: &str, user_id: &UserId, code: &str) -> CodeHash {
         let mut mac = mac.clone();
-        mac.update(purpose.as_str().as_bytes());
+        mac.update(scope.as_bytes());
         mac.update(&[0]);
         mac.update(user_id.as_str().as_bytes());
         mac.update(&[0]);
         mac.update(code.as_bytes());
-        let mut out = [0u8; HASH_LEN];
-        out.copy_from_slice(&mac.finalize().into_bytes());
-        CodeHash(out)
+        CodeHash(mac.finalize().into_bytes().into())
     }
 
-    /// The hash a new code is stored as: under the current key.
-    pub fn hash_code(&self, purpose: &Purpose, user_id: &UserId, code: &OneTimeCode) -> CodeHash {
-        Self::hash_with(&self.code_keys[0], purpose, user_id, code.expose())
+    fn under_every_key(&self, key: &RecordKey, code: &str) -> Guesses {
+        let scope = key.scope();
+        Guesses(
+            self.code_keys
+                .iter()
+                .map(|mac| Self::hash_with(mac, &scope, &key.user_id, code))
+                .collect(),
+        )
+    }
+
+    /// The hash a new code is stored as: under the current key. The record space is part of
+    /// the input, so a code of one space is meaningless in the other.
+    pub fn hash_code(&self, key: &RecordKey, code: &OneTimeCode) -> CodeHash {
+        Self::hash_with(
+            &self.code_keys[0],
+            &key.scope(),
+            &key.user_id,
+            code.expose(),
+        )
     }
 
     /// The guess under every code key, current first: a pending code made with a previous key
     /// matches one of them, so it keeps working until it expires.
-    pub fn guess_hashes(&self, purpose: &Purpose, user_id: &UserId, guess: &Passcode) -> Guesses {
-        Guesses(
-            self.code_keys
-                .iter()
-                .map(|mac| Self::hash_with(mac, purpose, user_id, guess.expose()))
-                .collect(),
-        )
+    pub fn guess_hashes(&self, key: &RecordKey, guess: &Passcode) -> Guesses {
+        self.under_every_key(key, guess.expose())
+    }
+
+    /// A new code under every code key, as any right guess will hash it: a store can then
+    /// recognise a right guess by a single lookup (see the DynamoDB store's lockout).
+    pub fn code_markers(&self, key: &RecordKey, code: &OneTimeCode) -> Guesses {
+        self.under_every_key(key, code.expose())
+    }
+
+    /// A keyed hash of where a code went, kept with the record so a check can prove the code
+    /// went to a given address without the address being stored. Addresses compare
+    /// case-insensitively; phone numbers are already canonical E.164.
+    pub fn destination_hash(&self, destination: &Destination) -> CodeHash {
+        let mut mac = self.pseudonym_key.clone();
+        mac.update(b"DEST\0");
+        mac.update(destination.channel().as_str().as_bytes());
+        mac.update(&[0]);
+        mac.update(destination.address().to_lowercase().as_bytes());
+        CodeHash(mac.finalize().into_bytes().into())
     }
 
     /// A keyed, stable stand-in for a user id in storage keys, so that no address or phone
@@ -162,16 +195,17 @@ mod tests {
         KeyRing::parse(&keys.join(","), None).unwrap()
     }
 
-    fn ids() -> (Purpose, UserId) {
-        (
-            Purpose::parse("login").unwrap(),
-            UserId::parse("u1").unwrap(),
-        )
+    fn ids() -> (&'static str, UserId) {
+        ("login", UserId::parse("u1").unwrap())
     }
 
     fn guess(h: &CodeHasher, code: &str) -> Guesses {
-        let (purpose, user) = ids();
-        h.guess_hashes(&purpose, &user, &Passcode::parse(code, code.len()).unwrap())
+        let key = RecordKey::new(
+            crate::domain::Space::Backend,
+            crate::domain::Purpose::parse("login").unwrap(),
+            UserId::parse("u1").unwrap(),
+        );
+        h.guess_hashes(&key, &Passcode::parse(code, code.len()).unwrap())
     }
 
     #[test]
@@ -203,7 +237,7 @@ mod tests {
         // An independent computation of the same construction.
         let h = CodeHasher::new(&ring(&[&"0b".repeat(32)]));
         let (purpose, user) = ids();
-        let hash = CodeHasher::hash_with(&h.code_keys[0], &purpose, &user, "123456");
+        let hash = CodeHasher::hash_with(&h.code_keys[0], purpose, &user, "123456");
         let mut mac = Hmac::<Sha256>::new_from_slice(&[0x0b; 32]).unwrap();
         mac.update(b"login\x00u1\x00123456");
         assert_eq!(hash.as_bytes()[..], mac.finalize().into_bytes()[..]);
@@ -214,13 +248,14 @@ mod tests {
         let h = CodeHasher::new(&ring(&[&"ab".repeat(32)]));
         let mac = &h.code_keys[0];
         let (login, u1) = ids();
-        let reset = Purpose::parse("reset").unwrap();
+        let reset = "reset";
         let u2 = UserId::parse("u2").unwrap();
-        let base = CodeHasher::hash_with(mac, &login, &u1, "123456");
-        assert!(base.ct_eq(&CodeHasher::hash_with(mac, &login, &u1, "123456")));
-        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, &reset, &u1, "123456")));
-        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, &login, &u2, "123456")));
-        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, &login, &u1, "123457")));
+        let base = CodeHasher::hash_with(mac, login, &u1, "123456");
+        assert!(base.ct_eq(&CodeHasher::hash_with(mac, login, &u1, "123456")));
+        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, reset, &u1, "123456")));
+        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, login, &u2, "123456")));
+        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, login, &u1, "123457")));
+        assert!(!base.ct_eq(&CodeHasher::hash_with(mac, "public:login", &u1, "123456")));
         let other = CodeHasher::new(&KeyRing::single(HashKey::random()));
         assert!(!guess(&other, "123456").matches(&base));
     }
@@ -231,18 +266,29 @@ mod tests {
         let (a, b) = ("aa".repeat(32), "bb".repeat(32));
         let before = CodeHasher::new(&ring(&[&a]));
         let (purpose, user) = ids();
-        let stored = CodeHasher::hash_with(&before.code_keys[0], &purpose, &user, "123456");
+        let stored = CodeHasher::hash_with(&before.code_keys[0], purpose, &user, "123456");
         // WHEN B becomes current and A previous
         let after = CodeHasher::new(&ring(&[&b, &a]));
         // THEN the right guess still matches, a wrong one does not, and new codes use B
         assert!(guess(&after, "123456").matches(&stored));
         assert!(!guess(&after, "123457").matches(&stored));
         assert_eq!(guess(&after, "123456").hashes().len(), 2);
-        let new = CodeHasher::hash_with(&after.code_keys[0], &purpose, &user, "123456");
+        let new = CodeHasher::hash_with(&after.code_keys[0], purpose, &user, "123456");
         assert!(!new.ct_eq(&stored));
         // AND once A is dropped, A's codes no longer verify
         let dropped = CodeHasher::new(&KeyRing::parse(&b, Some(&a)).unwrap());
         assert!(!guess(&dropped, "123456").matches(&stored));
+    }
+
+    #[test]
+    fn destinations_hash_apart_and_ignore_address_case() {
+        use crate::domain::{Email, PhoneE164};
+        let h = CodeHasher::new(&ring(&[&"ab".repeat(32)]));
+        let email = |raw| h.destination_hash(&Destination::Email(Email::parse(raw).unwrap()));
+        let phone = |raw| h.destination_hash(&Destination::Sms(PhoneE164::parse(raw).unwrap()));
+        assert!(email("Bob@Example.com").ct_eq(&email("bob@example.com")));
+        assert!(!email("bob@example.com").ct_eq(&email("rob@example.com")));
+        assert!(!phone("+14155552671").ct_eq(&phone("+14155552672")));
     }
 
     #[test]

@@ -171,6 +171,7 @@ impl Email {
 
 /// What the user typed: exactly the configured number of ASCII digits. Held as a secret so it
 /// cannot end up in a log line by accident.
+#[derive(Clone)]
 pub struct Passcode(SecretString);
 
 impl Passcode {
@@ -256,6 +257,44 @@ impl Destination {
     }
 }
 
+/// Which callers' codes a record belongs to. A code requested through one family of routes can
+/// only be checked through the same family: the backend routes (`/send-code`, `/verify-code`,
+/// called by an authenticated server) and the public routes (`/auth/*`, called by browsers) never
+/// see each other's codes, even for the same user id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Space {
+    Backend,
+    Public,
+}
+
+/// Identifies one pending code: a user's code for one purpose, in one record space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    pub space: Space,
+    pub purpose: Purpose,
+    pub user_id: UserId,
+}
+
+impl RecordKey {
+    pub fn new(space: Space, purpose: Purpose, user_id: UserId) -> Self {
+        Self {
+            space,
+            purpose,
+            user_id,
+        }
+    }
+
+    /// What separates records and their hashes: the purpose, prefixed with `public:` in the
+    /// public space. A purpose has no `:`, so the two spaces can never produce the same scope;
+    /// the backend space keeps the bare purpose, so its records and hashes are unchanged.
+    pub fn scope(&self) -> std::borrow::Cow<'_, str> {
+        match self.space {
+            Space::Backend => std::borrow::Cow::Borrowed(self.purpose.as_str()),
+            Space::Public => std::borrow::Cow::Owned(format!("public:{}", self.purpose.as_str())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +368,20 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn the_spaces_never_share_a_scope() {
+        let key = |space| {
+            RecordKey::new(
+                space,
+                Purpose::parse("login").unwrap(),
+                UserId::parse("u").unwrap(),
+            )
+        };
+        assert_eq!(key(Space::Backend).scope(), "login");
+        assert_eq!(key(Space::Public).scope(), "public:login");
+        assert!(Purpose::parse("public:login").is_err());
     }
 
     #[test]

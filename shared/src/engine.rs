@@ -8,7 +8,9 @@ use crate::domain::{Channel, Destination, Passcode};
 use crate::mask;
 use crate::sender::{DeliveryError, Message, Senders};
 use crate::settings::Policy;
-use crate::store::{GuessOutcome, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError};
+use crate::store::{
+    GuessAttempt, GuessOutcome, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError,
+};
 use crate::telemetry::error_chain;
 
 #[derive(Debug)]
@@ -23,10 +25,20 @@ pub struct Sent {
     pub expires_in: u64,
 }
 
+/// A guess at a user's code; with `destination`, only a code sent there can match.
+#[derive(Debug)]
+pub struct VerifyRequest {
+    pub key: RecordKey,
+    pub passcode: Passcode,
+    pub destination: Option<Destination>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error("a code was sent {0} seconds too recently")]
     CoolingDown(u64),
+    #[error("the user is locked out for {0} more seconds")]
+    Locked(u64),
     #[error("no sender is configured for {}", .0.as_str())]
     ChannelUnavailable(Channel),
     #[error(transparent)]
@@ -37,14 +49,27 @@ pub enum SendError {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum VerifyOutcome {
-    Verified,
+    /// The code was right; it is now used. Where it had been sent, masked.
+    Verified {
+        channel: Channel,
+        sent_to: String,
+    },
     WrongCode {
+        /// The fewer of the code's attempts left and the user's failures left before lockout.
         attempts_remaining: u32,
     },
-    /// Never sent, already used, or replaced by a newer code.
+    /// Never sent, already used, withdrawn after a failed delivery, or written by a version
+    /// without lockout (a newer code is needed).
     NotFound,
     Expired,
     TooManyAttempts,
+    /// Too many wrong guesses across codes; nothing is checked until the window passes. The
+    /// guess that reaches the threshold is answered this way too.
+    Locked {
+        retry_after: u64,
+    },
+    /// The caller named a destination and the code was sent elsewhere; the guess was not taken.
+    WrongDestination,
 }
 
 pub struct Engine {
@@ -97,26 +122,30 @@ impl Engine {
             return Err(SendError::ChannelUnavailable(channel));
         };
 
-        let code = OneTimeCode::generate(self.parts.policy.code_length);
-        let code_hash = self
-            .parts
-            .hasher
-            .hash_code(&key.purpose, &key.user_id, &code);
+        let policy = &self.parts.policy;
+        let code = OneTimeCode::generate(policy.code_length);
+        let hasher = &self.parts.hasher;
         let now = self.parts.clock.now();
-        let record = OtpRecord {
-            code_hash: code_hash.clone(),
-            channel,
-            sent_at: now,
-            expires_at: now + self.parts.policy.ttl_secs,
-            attempts: 0,
-            last_guess: None,
+        let new_code = NewCode {
+            record: OtpRecord {
+                code_hash: hasher.hash_code(&key, &code),
+                channel,
+                destination_hash: hasher.destination_hash(&destination),
+                sent_to: destination.masked(),
+                sent_at: now,
+                expires_at: now + policy.ttl_secs,
+                attempts: 0,
+                last_guess: None,
+                failures: None,
+            },
+            markers: hasher.code_markers(&key, &code),
         };
         let user = mask::user_id(key.user_id.as_str());
         let purpose = key.purpose.as_str();
         let stored = self
             .parts
             .store
-            .put_unless_cooling_down(&key, &record, now, self.parts.policy.cooldown_secs)
+            .put_unless_blocked(&key, &new_code, now, policy)
             .await
             .inspect_err(log_store_error)?;
         match stored {
@@ -125,7 +154,12 @@ impl Engine {
                 tracing::info!(%user, purpose, retry_after, "send refused: cooldown");
                 return Err(SendError::CoolingDown(retry_after));
             }
+            PutOutcome::Locked { retry_after } => {
+                tracing::warn!(%user, purpose, retry_after, "send refused: locked out");
+                return Err(SendError::Locked(retry_after));
+            }
         }
+        let code_hash = new_code.record.code_hash;
 
         let message = Message {
             destination,
@@ -147,7 +181,8 @@ impl Engine {
                     %user, purpose, channel = channel.as_str(), %to,
                     error = %error_chain(&error), "delivery failed; removing the stored code"
                 );
-                if let Err(store_error) = self.parts.store.delete_if_holds(&key, &code_hash).await {
+                if let Err(store_error) = self.parts.store.withdraw_if_holds(&key, &code_hash).await
+                {
                     // The undelivered code stays until it expires; nobody knows it, so it grants
                     // nothing, but the user must wait out the cooldown. Loud, because rare.
                     tracing::error!(
@@ -160,47 +195,91 @@ impl Engine {
         }
     }
 
-    /// Checks a guess. The attempt is reserved and the guess recorded in one atomic store step
-    /// *before* the outcome is known, so concurrent guesses can never exceed the cap and the
-    /// right code can succeed only once.
-    pub async fn verify(
-        &self,
-        key: &RecordKey,
-        passcode: &Passcode,
-    ) -> Result<VerifyOutcome, StoreError> {
-        let guesses = self
-            .parts
-            .hasher
-            .guess_hashes(&key.purpose, &key.user_id, passcode);
+    /// Checks a guess. The attempt is reserved, the guess recorded and the user's failures
+    /// updated in one atomic store step *before* the outcome is known, so concurrent guesses can
+    /// never exceed the caps and the right code can succeed only once.
+    pub async fn verify(&self, request: &VerifyRequest) -> Result<VerifyOutcome, StoreError> {
+        let VerifyRequest {
+            key,
+            passcode,
+            destination,
+        } = request;
+        let hasher = &self.parts.hasher;
+        let guesses = hasher.guess_hashes(key, passcode);
+        let destination = destination.as_ref().map(|d| hasher.destination_hash(d));
+        let attempt = GuessAttempt {
+            guesses: &guesses,
+            destination: destination.as_ref(),
+        };
         let now = self.parts.clock.now();
-        let max = self.parts.policy.max_attempts;
+        let policy = &self.parts.policy;
         let recorded = self
             .parts
             .store
-            .record_guess(key, &guesses, now, max)
+            .record_guess(key, &attempt, now, policy)
             .await
             .inspect_err(log_store_error)?;
         let outcome = match recorded {
-            GuessOutcome::Recorded(after) if after.is_consumed() => VerifyOutcome::Verified,
-            GuessOutcome::Recorded(after) => VerifyOutcome::WrongCode {
-                attempts_remaining: max.saturating_sub(after.attempts),
+            GuessOutcome::Recorded(after) if after.is_consumed() => VerifyOutcome::Verified {
+                channel: after.channel,
+                sent_to: after.sent_to,
+            },
+            GuessOutcome::Recorded(after) => match after.locked_for(now, policy) {
+                Some(retry_after) => VerifyOutcome::Locked { retry_after },
+                None => VerifyOutcome::WrongCode {
+                    attempts_remaining: policy
+                        .max_attempts
+                        .saturating_sub(after.attempts)
+                        .min(after.failures_left(now, policy)),
+                },
             },
             GuessOutcome::Refused(None) => VerifyOutcome::NotFound,
-            GuessOutcome::Refused(Some(before)) if before.is_consumed() => VerifyOutcome::NotFound,
-            GuessOutcome::Refused(Some(before)) if before.is_expired(now) => VerifyOutcome::Expired,
-            GuessOutcome::Refused(Some(_)) => VerifyOutcome::TooManyAttempts,
+            GuessOutcome::Refused(Some(before)) => refusal(&before, now, policy, &attempt),
         };
         let user = mask::user_id(key.user_id.as_str());
         let purpose = key.purpose.as_str();
         match &outcome {
-            VerifyOutcome::Verified => tracing::info!(%user, purpose, "code verified"),
+            VerifyOutcome::Verified { .. } => tracing::info!(%user, purpose, "code verified"),
             VerifyOutcome::TooManyAttempts => {
                 tracing::warn!(%user, purpose, "verify refused: attempts exhausted")
+            }
+            VerifyOutcome::Locked { retry_after } => {
+                tracing::warn!(%user, purpose, retry_after, "verify refused: locked out")
+            }
+            VerifyOutcome::WrongDestination => {
+                tracing::warn!(%user, purpose, "verify refused: code sent elsewhere")
             }
             other => tracing::debug!(%user, purpose, outcome = ?other, "verify refused"),
         }
         Ok(outcome)
     }
+}
+
+/// Why a record refused a guess. A lockout is named first: whatever else is wrong, the user
+/// must wait it out.
+fn refusal(
+    before: &OtpRecord,
+    now: u64,
+    policy: &Policy,
+    attempt: &GuessAttempt<'_>,
+) -> VerifyOutcome {
+    if let Some(retry_after) = before.locked_for(now, policy) {
+        return VerifyOutcome::Locked { retry_after };
+    }
+    if before.failures.is_none() || before.is_consumed() {
+        return VerifyOutcome::NotFound;
+    }
+    if before.is_expired(now) {
+        return VerifyOutcome::Expired;
+    }
+    if attempt.destination.is_some_and(|d| !before.was_sent_to(d)) {
+        return VerifyOutcome::WrongDestination;
+    }
+    if before.attempts >= policy.max_attempts {
+        return VerifyOutcome::TooManyAttempts;
+    }
+    // Refused by a condition we cannot see from here (a concurrent change): nothing to guess.
+    VerifyOutcome::NotFound
 }
 
 fn log_store_error(error: &StoreError) {

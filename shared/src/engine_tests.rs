@@ -6,10 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::*;
-use crate::code::{CodeHash, Guesses};
-use crate::domain::{Email, PhoneE164, Purpose, UserId};
+use crate::code::CodeHash;
+use crate::domain::{Email, PhoneE164, Purpose, Space, UserId};
 use crate::keys::{HashKey, KeyRing};
 use crate::store::MemoryStore;
+use crate::store::{GuessAttempt, NewCode};
 use crate::testing::{ManualClock, RecordingSender};
 
 const PHONE: &str = "+14155552671";
@@ -50,13 +51,25 @@ fn fixture() -> Fixture {
 }
 
 fn key(user: &str) -> RecordKey {
-    RecordKey::new(Purpose::default(), UserId::parse(user).unwrap())
+    RecordKey::new(
+        Space::Backend,
+        Purpose::default(),
+        UserId::parse(user).unwrap(),
+    )
 }
 
 fn sms(user: &str) -> SendRequest {
     SendRequest {
         key: key(user),
         destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+    }
+}
+
+fn guess(user: &str, passcode: &Passcode) -> VerifyRequest {
+    VerifyRequest {
+        key: key(user),
+        passcode: passcode.clone(),
+        destination: None,
     }
 }
 
@@ -102,21 +115,24 @@ async fn verify_outcomes_in_order() {
     )
     .unwrap();
     assert_eq!(
-        f.engine.verify(&key("u"), &wrong).await.unwrap(),
+        f.engine.verify(&guess("u", &wrong)).await.unwrap(),
         VerifyOutcome::WrongCode {
             attempts_remaining: 2
         }
     );
     assert_eq!(
-        f.engine.verify(&key("u"), &right).await.unwrap(),
-        VerifyOutcome::Verified
+        f.engine.verify(&guess("u", &right)).await.unwrap(),
+        VerifyOutcome::Verified {
+            channel: Channel::Sms,
+            sent_to: "+1******2671".to_owned()
+        }
     );
     assert_eq!(
-        f.engine.verify(&key("u"), &right).await.unwrap(),
+        f.engine.verify(&guess("u", &right)).await.unwrap(),
         VerifyOutcome::NotFound
     );
     assert_eq!(
-        f.engine.verify(&key("v"), &right).await.unwrap(),
+        f.engine.verify(&guess("v", &right)).await.unwrap(),
         VerifyOutcome::NotFound
     );
 }
@@ -127,11 +143,11 @@ async fn expiry_beats_exhaustion_in_the_reported_reason() {
     f.engine.send(sms("u")).await.unwrap();
     let wrong = Passcode::parse("000000", 6).unwrap();
     for _ in 0..3 {
-        f.engine.verify(&key("u"), &wrong).await.unwrap();
+        f.engine.verify(&guess("u", &wrong)).await.unwrap();
     }
     f.clock.advance(300);
     assert_eq!(
-        f.engine.verify(&key("u"), &code(&f)).await.unwrap(),
+        f.engine.verify(&guess("u", &code(&f))).await.unwrap(),
         VerifyOutcome::Expired
     );
 }
@@ -153,14 +169,16 @@ async fn unavailable_channel_writes_nothing() {
 }
 
 #[tokio::test]
-async fn failed_delivery_removes_the_code() {
+async fn failed_delivery_removes_the_code_and_its_cooldown() {
     let f = fixture();
     f.sms.fail_with(|| DeliveryError::Failed("down".into()));
     assert!(matches!(
         f.engine.send(sms("u")).await.unwrap_err(),
         SendError::Delivery(DeliveryError::Failed(_))
     ));
-    assert!(f.store.is_empty());
+    assert!(f.store.get(&key("u")).is_none());
+    f.sms.succeed();
+    assert!(f.engine.send(sms("u")).await.is_ok());
 }
 
 /// A memory store whose delete fails, to reach the engine's "could not compensate" path.
@@ -168,19 +186,17 @@ struct DeleteFails(Arc<MemoryStore>, AtomicBool);
 
 #[async_trait]
 impl OtpStore for DeleteFails {
-    async fn put_unless_cooling_down(
+    async fn put_unless_blocked(
         &self,
         key: &RecordKey,
-        record: &OtpRecord,
+        code: &NewCode,
         now: u64,
-        cooldown_secs: u64,
+        policy: &Policy,
     ) -> Result<PutOutcome, StoreError> {
-        self.0
-            .put_unless_cooling_down(key, record, now, cooldown_secs)
-            .await
+        self.0.put_unless_blocked(key, code, now, policy).await
     }
 
-    async fn delete_if_holds(&self, _: &RecordKey, _: &CodeHash) -> Result<bool, StoreError> {
+    async fn withdraw_if_holds(&self, _: &RecordKey, _: &CodeHash) -> Result<bool, StoreError> {
         self.1.store(true, Ordering::SeqCst);
         Err(StoreError::Unavailable("gone".into()))
     }
@@ -192,11 +208,11 @@ impl OtpStore for DeleteFails {
     async fn record_guess(
         &self,
         key: &RecordKey,
-        guess: &Guesses,
+        guess: &GuessAttempt<'_>,
         now: u64,
-        max_attempts: u32,
+        policy: &Policy,
     ) -> Result<GuessOutcome, StoreError> {
-        self.0.record_guess(key, guess, now, max_attempts).await
+        self.0.record_guess(key, guess, now, policy).await
     }
 }
 

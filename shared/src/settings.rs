@@ -53,6 +53,9 @@ pub const TTL_SECONDS: Setting = Setting::new("OTP_TTL_SECONDS", 300, 30..=3600)
 pub const MAX_ATTEMPTS: Setting = Setting::new("OTP_MAX_ATTEMPTS", 3, 1..=10);
 pub const RESEND_COOLDOWN_SECONDS: Setting =
     Setting::new("OTP_RESEND_COOLDOWN_SECONDS", 30, 0..=3600);
+pub const LOCKOUT_FAILURES: Setting = Setting::new("OTP_LOCKOUT_FAILURES", 10, 3..=100);
+pub const LOCKOUT_WINDOW_SECONDS: Setting =
+    Setting::new("OTP_LOCKOUT_WINDOW_SECONDS", 3600, 60..=86_400);
 pub const TWILIO_TIMEOUT_MS: Setting = Setting::new("TWILIO_TIMEOUT_MS", 5000, 500..=10_000);
 
 pub const HASH_KEY: &str = "OTP_HASH_KEY";
@@ -98,6 +101,42 @@ pub struct Policy {
     pub ttl_secs: u64,
     pub max_attempts: u32,
     pub cooldown_secs: u64,
+    /// Wrong guesses, across codes, that lock a user (per record space and purpose)...
+    pub lockout_failures: u32,
+    /// ...when they all fall within this many seconds; the lock lasts until the oldest of them
+    /// is this old.
+    pub lockout_window_secs: u64,
+}
+
+impl Policy {
+    /// How long a record must outlive its last write: the code's lifetime, its cooldown and
+    /// the lockout window all need it. The store's TTL deletion may remove it after that.
+    pub fn keep_record_secs(&self) -> u64 {
+        self.ttl_secs
+            .max(self.cooldown_secs)
+            .max(self.lockout_window_secs)
+    }
+
+    /// Weaker-than-recommended choices, each with the standard it weakens, for the start-up
+    /// warnings.
+    pub fn weaknesses(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if self.code_length < 6 {
+            found.push(format!(
+                "OTP_CODE_LENGTH={} is below 6 digits: NIST SP 800-63B \u{a7}5.1.3 and OWASP ASVS \
+                 2.7.6 ask for at least 20 bits of entropy (6 random digits)",
+                self.code_length
+            ));
+        }
+        if self.ttl_secs > 600 {
+            found.push(format!(
+                "OTP_TTL_SECONDS={} is over 600: OWASP ASVS 2.7.2 and NIST SP 800-63B \u{a7}5.1.3 \
+                 expect out-of-band codes to expire within 10 minutes",
+                self.ttl_secs
+            ));
+        }
+        found
+    }
 }
 
 impl Default for Policy {
@@ -107,6 +146,8 @@ impl Default for Policy {
             ttl_secs: TTL_SECONDS.default,
             max_attempts: MAX_ATTEMPTS.default as u32,
             cooldown_secs: RESEND_COOLDOWN_SECONDS.default,
+            lockout_failures: LOCKOUT_FAILURES.default as u32,
+            lockout_window_secs: LOCKOUT_WINDOW_SECONDS.default,
         }
     }
 }
@@ -210,6 +251,8 @@ impl Settings {
                 ttl_secs: TTL_SECONDS.read(&env)?,
                 max_attempts: MAX_ATTEMPTS.read(&env)? as u32,
                 cooldown_secs: RESEND_COOLDOWN_SECONDS.read(&env)?,
+                lockout_failures: LOCKOUT_FAILURES.read(&env)? as u32,
+                lockout_window_secs: LOCKOUT_WINDOW_SECONDS.read(&env)?,
             },
             brand: brand(&env)?,
             keys: keys(runtime, &env)?,
@@ -406,6 +449,11 @@ mod tests {
             ),
             (6, 300, 3, 30)
         );
+        assert_eq!(
+            (s.policy.lockout_failures, s.policy.lockout_window_secs),
+            (10, 3600)
+        );
+        assert!(s.policy.weaknesses().is_empty());
         assert!(matches!(s.keys, KeySource::Random));
         assert_eq!(s.store, StoreSettings::Memory);
         assert!(s.brand.is_none() && s.delivery.sms.is_none() && s.delivery.email.is_none());
@@ -419,6 +467,12 @@ mod tests {
             ("OTP_TTL_SECONDS", ["30", "3600"], ["29", "3601"]),
             ("OTP_MAX_ATTEMPTS", ["1", "10"], ["0", "11"]),
             ("OTP_RESEND_COOLDOWN_SECONDS", ["0", "3600"], ["-1", "3601"]),
+            ("OTP_LOCKOUT_FAILURES", ["3", "100"], ["2", "101"]),
+            (
+                "OTP_LOCKOUT_WINDOW_SECONDS",
+                ["60", "86400"],
+                ["59", "86401"],
+            ),
         ] {
             for value in ok {
                 assert!(local(&[(var, value)]).is_ok(), "{var}={value}");
@@ -428,6 +482,23 @@ mod tests {
                 assert!(error.starts_with(var), "{error}");
             }
         }
+    }
+
+    #[test]
+    fn weak_policies_are_named_with_the_standard_they_weaken() {
+        let s = local(&[("OTP_CODE_LENGTH", "4"), ("OTP_TTL_SECONDS", "900")]).unwrap();
+        let found = s.policy.weaknesses();
+        assert_eq!(found.len(), 2);
+        assert!(found[0].contains("ASVS 2.7.6"), "{found:?}");
+        assert!(found[1].contains("ASVS 2.7.2"), "{found:?}");
+        // A cooldown longer than the code's life is kept as set, and the record lives for it.
+        let s = local(&[
+            ("OTP_RESEND_COOLDOWN_SECONDS", "900"),
+            ("OTP_LOCKOUT_WINDOW_SECONDS", "600"),
+        ])
+        .unwrap();
+        assert_eq!(s.policy.cooldown_secs, 900);
+        assert_eq!(s.policy.keep_record_secs(), 900);
     }
 
     #[test]

@@ -110,7 +110,7 @@ every_setup! {
 }
 
 #[tokio::test]
-async fn used_or_expired_codes_never_block_a_new_send() {
+async fn a_used_code_frees_the_cooldown_and_an_expired_one_does_not() {
     let app = TestApp::spawn(crate::helpers::Setup::Router).await;
     app.send_sms("u").await;
     assert_eq!(app.verify("u", &app.last_sms_code()).await.status, 200);
@@ -129,11 +129,15 @@ async fn used_or_expired_codes_never_block_a_new_send() {
         .await;
     app.send_sms("u").await;
     app.clock.advance(300);
+    let reply = app.send_sms("u").await;
     assert_eq!(
-        app.send_sms("u").await.status,
-        200,
-        "expired code does not block"
+        (reply.status, reply.error()),
+        (429, "cooldown"),
+        "a cooldown longer than the code's life is kept"
     );
+    assert_eq!(reply.headers["retry-after"], "3300");
+    app.clock.advance(3300);
+    assert_eq!(app.send_sms("u").await.status, 200);
 }
 
 every_setup! {

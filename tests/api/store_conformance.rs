@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use otp_core::code::{CodeHash, CodeHasher, Guesses};
-use otp_core::domain::{Channel, Destination, Passcode, PhoneE164, Purpose, UserId};
-use otp_core::engine::{EngineParts, SendRequest, VerifyOutcome};
+use otp_core::domain::{Channel, Destination, Passcode, PhoneE164, Purpose, Space, UserId};
+use otp_core::engine::{EngineParts, SendRequest, VerifyOutcome, VerifyRequest};
 use otp_core::http::{router, Routes};
 use otp_core::keys::{HashKey, KeyRing};
 use otp_core::sender::{DeliveryError, Senders};
 use otp_core::settings::Policy;
 use otp_core::store::{
-    DynamoStore, GuessOutcome, MemoryStore, OtpRecord, OtpStore, PutOutcome, RecordKey,
+    DynamoStore, GuessAttempt, GuessOutcome, MemoryStore, NewCode, OtpRecord, OtpStore, PutOutcome,
+    RecordKey,
 };
 use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
@@ -53,18 +54,43 @@ async fn dynamodb_store() -> Subject {
 
 fn key(purpose: &str, user: &str) -> RecordKey {
     RecordKey::new(
+        Space::Backend,
         Purpose::parse(purpose).unwrap(),
         UserId::parse(user).unwrap(),
     )
 }
 
+/// The policy of these tests, with `cooldown`.
+fn rules(cooldown: u64) -> Policy {
+    Policy {
+        max_attempts: MAX,
+        cooldown_secs: cooldown,
+        ..Policy::default()
+    }
+}
+
+/// The masked form of `PHONE`.
+const SENT_TO: &str = "+1******2671";
+
+fn verified() -> VerifyOutcome {
+    VerifyOutcome::Verified {
+        channel: Channel::Sms,
+        sent_to: SENT_TO.to_owned(),
+    }
+}
+
+fn request(key: &RecordKey, passcode: &Passcode) -> VerifyRequest {
+    VerifyRequest {
+        key: key.clone(),
+        passcode: passcode.clone(),
+        destination: None,
+    }
+}
+
 impl Subject {
     fn guesses(&self, key: &RecordKey, code: &str) -> Guesses {
-        self.hasher.guess_hashes(
-            &key.purpose,
-            &key.user_id,
-            &Passcode::parse(code, code.len()).unwrap(),
-        )
+        self.hasher
+            .guess_hashes(key, &Passcode::parse(code, code.len()).unwrap())
     }
 
     /// The hash a code made with the current key is stored as.
@@ -72,26 +98,56 @@ impl Subject {
         self.guesses(key, code).hashes()[0].clone()
     }
 
+    fn new_code(&self, key: &RecordKey, code: &str, at: u64) -> NewCode {
+        let phone = Destination::Sms(PhoneE164::parse(PHONE).unwrap());
+        NewCode {
+            record: OtpRecord {
+                code_hash: self.hash(key, code),
+                channel: Channel::Sms,
+                destination_hash: self.hasher.destination_hash(&phone),
+                sent_to: phone.masked(),
+                sent_at: at,
+                expires_at: at + TTL,
+                attempts: 0,
+                last_guess: None,
+                failures: None,
+            },
+            markers: self.guesses(key, code),
+        }
+    }
+
+    async fn put_with(&self, key: &RecordKey, code: &str, at: u64, policy: &Policy) -> PutOutcome {
+        self.store
+            .put_unless_blocked(key, &self.new_code(key, code, at), at, policy)
+            .await
+            .unwrap()
+    }
+
     async fn put(&self, key: &RecordKey, code: &str, at: u64, cooldown: u64) -> PutOutcome {
-        let record = OtpRecord {
-            code_hash: self.hash(key, code),
-            channel: Channel::Sms,
-            sent_at: at,
-            expires_at: at + TTL,
-            attempts: 0,
-            last_guess: None,
+        self.put_with(key, code, at, &rules(cooldown)).await
+    }
+
+    async fn guess_with(
+        &self,
+        key: &RecordKey,
+        code: &str,
+        at: u64,
+        destination: Option<&CodeHash>,
+        policy: &Policy,
+    ) -> GuessOutcome {
+        let guesses = self.guesses(key, code);
+        let attempt = GuessAttempt {
+            guesses: &guesses,
+            destination,
         };
         self.store
-            .put_unless_cooling_down(key, &record, at, cooldown)
+            .record_guess(key, &attempt, at, policy)
             .await
             .unwrap()
     }
 
     async fn guess(&self, key: &RecordKey, code: &str, at: u64) -> GuessOutcome {
-        self.store
-            .record_guess(key, &self.guesses(key, code), at, MAX)
-            .await
-            .unwrap()
+        self.guess_with(key, code, at, None, &rules(COOLDOWN)).await
     }
 }
 
@@ -163,9 +219,13 @@ async fn expired_but_present_is_refused(s: Subject) {
     assert!(!recorded(s.guess(&k, "000000", NOW + TTL - 1).await).is_consumed());
     let old = refused(s.guess(&k, "111111", NOW + TTL).await).expect("still stored");
     assert!(old.is_expired(NOW + TTL));
-    // An expired code never blocks a new one, whatever the cooldown.
+    // A cooldown longer than the code's life is kept: expiry does not end it.
+    match s.put(&k, "555555", NOW + TTL, 3600).await {
+        PutOutcome::CoolingDown { retry_after } => assert_eq!(retry_after, 3600 - TTL),
+        other => panic!("expected cooldown, got {other:?}"),
+    }
     assert!(matches!(
-        s.put(&k, "555555", NOW + TTL, 3600).await,
+        s.put(&k, "555555", NOW + 3600, 3600).await,
         PutOutcome::Stored
     ));
 }
@@ -201,12 +261,12 @@ async fn purposes_and_users_are_isolated(s: Subject) {
     assert!(recorded(s.guess(&reset, "222222", NOW).await).is_consumed());
 }
 
-async fn compensation_deletes_only_its_own_code(s: Subject) {
+async fn compensation_withdraws_only_its_own_code(s: Subject) {
     let k = key("login", "u");
     s.put(&k, "111111", NOW, COOLDOWN).await;
     assert!(s
         .store
-        .delete_if_holds(&k, &s.hash(&k, "111111"))
+        .withdraw_if_holds(&k, &s.hash(&k, "111111"))
         .await
         .unwrap());
     assert!(refused(s.guess(&k, "111111", NOW).await).is_none());
@@ -215,24 +275,177 @@ async fn compensation_deletes_only_its_own_code(s: Subject) {
     s.put(&k, "777777", NOW, 0).await;
     assert!(!s
         .store
-        .delete_if_holds(&k, &s.hash(&k, "111111"))
+        .withdraw_if_holds(&k, &s.hash(&k, "111111"))
         .await
         .unwrap());
     assert!(recorded(s.guess(&k, "777777", NOW).await).is_consumed());
     assert!(!s
         .store
-        .delete_if_holds(&key("x", "nobody"), &s.hash(&k, "1"))
+        .withdraw_if_holds(&key("x", "nobody"), &s.hash(&k, "1"))
         .await
         .unwrap());
+}
+
+/// Lockout at 5 wrong guesses in 600 s; ten attempts per code so codes do not run out first.
+fn lockout_rules() -> Policy {
+    Policy {
+        max_attempts: 10,
+        cooldown_secs: 0,
+        lockout_failures: 5,
+        lockout_window_secs: 600,
+        ..Policy::default()
+    }
+}
+
+async fn wrong_guesses_across_resends_lock_the_user(s: Subject) {
+    // GIVEN a user who guesses wrong 3 times, gets a new code, and guesses wrong twice more
+    let (k, p) = (key("login", "u"), lockout_rules());
+    s.put_with(&k, "111111", NOW, &p).await;
+    for at in 1..=3 {
+        let after = recorded(s.guess_with(&k, "999999", NOW + at, None, &p).await);
+        assert_eq!(after.failures_left(NOW + at, &p), 5 - at as u32);
+    }
+    assert!(matches!(
+        s.put_with(&k, "222222", NOW + 10, &p).await,
+        PutOutcome::Stored
+    ));
+    let after = recorded(s.guess_with(&k, "999999", NOW + 11, None, &p).await);
+    assert_eq!(after.attempts, 1, "the new code has its own attempts");
+    assert_eq!(
+        after.failures_left(NOW + 11, &p),
+        1,
+        "the resend kept the count"
+    );
+    let after = recorded(s.guess_with(&k, "999999", NOW + 12, None, &p).await);
+    // THEN the fifth locks the user until the first failure is 600 s old
+    assert_eq!(after.locked_for(NOW + 12, &p), Some(600 - 11));
+    // AND while locked even the right code is refused uncounted, and no code can be sent
+    let old = refused(s.guess_with(&k, "222222", NOW + 20, None, &p).await).unwrap();
+    assert_eq!(old.attempts, 2);
+    assert!(matches!(
+        s.put_with(&k, "333333", NOW + 20, &p).await,
+        PutOutcome::Locked { retry_after: 581 }
+    ));
+    // AND once the window has passed, codes are sent and verified again
+    assert!(matches!(
+        s.put_with(&k, "333333", NOW + 601, &p).await,
+        PutOutcome::Stored
+    ));
+    assert!(recorded(s.guess_with(&k, "333333", NOW + 601, None, &p).await).is_consumed());
+}
+
+async fn a_success_clears_the_failures(s: Subject) {
+    let (k, p) = (key("login", "u"), lockout_rules());
+    s.put_with(&k, "111111", NOW, &p).await;
+    for at in 1..=4 {
+        recorded(s.guess_with(&k, "999999", NOW + at, None, &p).await);
+    }
+    let after = recorded(s.guess_with(&k, "111111", NOW + 5, None, &p).await);
+    assert!(after.is_consumed());
+    assert_eq!(after.failures.as_deref(), Some(&[][..]));
+    // A new code: four more wrong guesses do not lock, because the count started over.
+    s.put_with(&k, "222222", NOW + 6, &p).await;
+    for at in 7..=10 {
+        let after = recorded(s.guess_with(&k, "999999", NOW + at, None, &p).await);
+        assert!(after.locked_for(NOW + at, &p).is_none());
+    }
+}
+
+async fn failures_outside_the_window_do_not_count(s: Subject) {
+    let (k, p) = (key("login", "u"), lockout_rules());
+    s.put_with(&k, "111111", NOW, &p).await;
+    for at in [1, 2, 3, 4] {
+        recorded(s.guess_with(&k, "999999", NOW + at, None, &p).await);
+    }
+    // The fifth comes 600 s after the first (at a fresh code): only four lie within 600 s.
+    s.put_with(&k, "222222", NOW + 600, &p).await;
+    let after = recorded(s.guess_with(&k, "999999", NOW + 601, None, &p).await);
+    assert!(after.locked_for(NOW + 601, &p).is_none());
+    assert_eq!(after.failures_left(NOW + 601, &p), 1);
+}
+
+async fn a_guess_naming_another_destination_is_refused_uncounted(s: Subject) {
+    let k = key("login", "u");
+    s.put(&k, "111111", NOW, COOLDOWN).await;
+    let elsewhere = s
+        .hasher
+        .destination_hash(&Destination::Sms(PhoneE164::parse("+14155552672").unwrap()));
+    let here = s
+        .hasher
+        .destination_hash(&Destination::Sms(PhoneE164::parse(PHONE).unwrap()));
+    let policy = rules(COOLDOWN);
+    let old = refused(
+        s.guess_with(&k, "111111", NOW, Some(&elsewhere), &policy)
+            .await,
+    )
+    .unwrap();
+    assert_eq!(old.attempts, 0);
+    assert!(!old.was_sent_to(&elsewhere) && old.was_sent_to(&here));
+    let after = recorded(s.guess_with(&k, "111111", NOW, Some(&here), &policy).await);
+    assert!(after.is_consumed());
+    assert_eq!(after.sent_to, SENT_TO);
+}
+
+async fn a_withdrawn_code_keeps_the_failures(s: Subject) {
+    let (k, p) = (key("login", "u"), lockout_rules());
+    s.put_with(&k, "111111", NOW, &p).await;
+    for at in 1..=4 {
+        recorded(s.guess_with(&k, "999999", NOW + at, None, &p).await);
+    }
+    s.put_with(&k, "222222", NOW + 5, &p).await;
+    assert!(s
+        .store
+        .withdraw_if_holds(&k, &s.hash(&k, "222222"))
+        .await
+        .unwrap());
+    s.put_with(&k, "333333", NOW + 6, &p).await;
+    let after = recorded(s.guess_with(&k, "999999", NOW + 7, None, &p).await);
+    assert!(
+        after.locked_for(NOW + 7, &p).is_some(),
+        "failed deliveries reset nothing"
+    );
+}
+
+async fn concurrent_wrong_guesses_across_resends_never_pass_the_lockout(s: Subject) {
+    // GIVEN 100 requests at once: every fourth a resend, the rest wrong guesses
+    let (k, p) = (key("login", "u"), lockout_rules());
+    s.put_with(&k, "111111", NOW, &p).await;
+    let s = Arc::new(s);
+    let tasks = (0..100u64).map(|i| {
+        let (s, k, p) = (s.clone(), k.clone(), p.clone());
+        tokio::spawn(async move {
+            if i % 4 == 0 {
+                s.put_with(&k, &format!("{:06}", 200_000 + i), NOW + 1, &p)
+                    .await;
+                false
+            } else {
+                matches!(
+                    s.guess_with(&k, "999999", NOW + 1, None, &p).await,
+                    GuessOutcome::Recorded(_)
+                )
+            }
+        })
+    });
+    let counted = join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|counted| *counted.as_ref().unwrap())
+        .count();
+    // THEN exactly the lockout count was taken, and the user is locked
+    assert_eq!(counted, 5);
+    assert!(matches!(
+        s.put_with(&k, "444444", NOW + 2, &p).await,
+        PutOutcome::Locked { .. }
+    ));
 }
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory_conformance {
-            $(#[tokio::test] async fn $case() { super::$case(super::memory_store().await).await })*
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() { super::$case(super::memory_store().await).await })*
         }
         mod dynamodb_conformance {
-            $(#[tokio::test] async fn $case() { super::$case(super::dynamodb_store().await).await })*
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() { super::$case(super::dynamodb_store().await).await })*
         }
     };
 }
@@ -244,7 +457,13 @@ conformance!(
     expired_but_present_is_refused,
     used_code_never_blocks_a_resend,
     purposes_and_users_are_isolated,
-    compensation_deletes_only_its_own_code,
+    compensation_withdraws_only_its_own_code,
+    wrong_guesses_across_resends_lock_the_user,
+    a_success_clears_the_failures,
+    failures_outside_the_window_do_not_count,
+    a_guess_naming_another_destination_is_refused_uncounted,
+    a_withdrawn_code_keeps_the_failures,
+    concurrent_wrong_guesses_across_resends_never_pass_the_lockout,
 );
 
 #[tokio::test]
@@ -254,7 +473,11 @@ async fn the_table_holds_no_user_id_address_or_code() {
     let engine = engine_on(Arc::new(store), hasher).0;
     let email = otp_core::domain::Email::parse("carol@example.com").unwrap();
     let request = SendRequest {
-        key: RecordKey::new(Purpose::default(), UserId::from_email(&email)),
+        key: RecordKey::new(
+            Space::Public,
+            Purpose::default(),
+            UserId::from_email(&email),
+        ),
         destination: Destination::Email(email),
     };
     engine.send(request).await.unwrap();
@@ -265,7 +488,8 @@ async fn the_table_holds_no_user_id_address_or_code() {
     let text = format!("{:?}", items.items());
     assert_eq!(items.items().len(), 1);
     assert!(!text.contains("carol"), "{text}");
-    assert!(text.contains("default#"), "{text}");
+    assert!(text.contains("public:default#"), "{text}");
+    assert!(text.contains("c***@example.com"), "{text}");
 }
 
 fn engine_on(store: Arc<dyn OtpStore>, hasher: CodeHasher) -> (Engine, RecordingSender) {
@@ -326,19 +550,25 @@ async fn every_operation_is_one_dynamodb_request() {
                 attempts_remaining: 2,
             },
         ),
-        (code.clone(), VerifyOutcome::Verified),
+        (code.clone(), verified()),
         (code.clone(), VerifyOutcome::NotFound),
     ];
     for (guess, expected) in outcomes {
         assert_eq!(
-            engine.verify(&k, &passcode(&guess)).await.unwrap(),
+            engine
+                .verify(&request(&k, &passcode(&guess)))
+                .await
+                .unwrap(),
             expected
         );
         assert_eq!(requests.take(), 1, "verify → {expected:?}");
     }
     let unknown = key("default", "nobody");
     assert_eq!(
-        engine.verify(&unknown, &passcode(&code)).await.unwrap(),
+        engine
+            .verify(&request(&unknown, &passcode(&code)))
+            .await
+            .unwrap(),
         VerifyOutcome::NotFound
     );
     assert_eq!(requests.take(), 1, "verify unknown user");
@@ -346,10 +576,16 @@ async fn every_operation_is_one_dynamodb_request() {
     requests.take();
     let x = key("default", "x");
     for _ in 0..MAX {
-        engine.verify(&x, &passcode("000000")).await.unwrap();
+        engine
+            .verify(&request(&x, &passcode("000000")))
+            .await
+            .unwrap();
     }
     requests.take();
-    let exhausted = engine.verify(&x, &passcode("000000")).await.unwrap();
+    let exhausted = engine
+        .verify(&request(&x, &passcode("000000")))
+        .await
+        .unwrap();
     assert_eq!(
         (exhausted, requests.take()),
         (VerifyOutcome::TooManyAttempts, 1)
@@ -383,7 +619,7 @@ async fn expired_item_still_in_the_table_is_refused_in_one_request() {
     requests.take();
     let code = sms.last_code_to(PHONE).unwrap();
     let outcome = engine
-        .verify(&key("default", "u"), &passcode(&code))
+        .verify(&request(&key("default", "u"), &passcode(&code)))
         .await
         .unwrap();
     assert_eq!((outcome, requests.take()), (VerifyOutcome::Expired, 1));
@@ -396,10 +632,11 @@ async fn hundred_concurrent_right_codes_succeed_once_on_dynamodb() {
     engine.send(sms_request("u")).await.unwrap();
     let guess = passcode(&sms.last_code_to(PHONE).unwrap());
     let k = key("default", "u");
-    let outcomes = join_all((0..100).map(|_| engine.verify(&k, &guess))).await;
+    let attempt = request(&k, &guess);
+    let outcomes = join_all((0..100).map(|_| engine.verify(&attempt))).await;
     let verified = outcomes
         .iter()
-        .filter(|o| matches!(o, Ok(VerifyOutcome::Verified)))
+        .filter(|o| matches!(o, Ok(VerifyOutcome::Verified { .. })))
         .count();
     let gone = outcomes
         .iter()
@@ -430,7 +667,8 @@ async fn hundred_concurrent_wrong_codes_count_exactly_max_on_dynamodb() {
     let code = sms.last_code_to(PHONE).unwrap();
     let wrong = passcode(&wrong_code(&code));
     let k = key("default", "u");
-    let outcomes = join_all((0..100).map(|_| engine.verify(&k, &wrong))).await;
+    let attempt = request(&k, &wrong);
+    let outcomes = join_all((0..100).map(|_| engine.verify(&attempt))).await;
     let mut remaining: Vec<u32> = outcomes
         .iter()
         .filter_map(|o| match o {
@@ -446,7 +684,7 @@ async fn hundred_concurrent_wrong_codes_count_exactly_max_on_dynamodb() {
         .count();
     assert_eq!(refused, 97);
     assert_eq!(
-        engine.verify(&k, &passcode(&code)).await.unwrap(),
+        engine.verify(&request(&k, &passcode(&code))).await.unwrap(),
         VerifyOutcome::TooManyAttempts
     );
 }
@@ -520,7 +758,7 @@ async fn a_retried_request_whose_answer_was_lost_is_applied_once() {
     // WHEN a wrong guess's answer is lost, THEN it still counts as one attempt
     lose.lose_next(1);
     let outcome = engine
-        .verify(&k, &passcode(&wrong_code(&code)))
+        .verify(&request(&k, &passcode(&wrong_code(&code))))
         .await
         .unwrap();
     assert_eq!(
@@ -533,10 +771,10 @@ async fn a_retried_request_whose_answer_was_lost_is_applied_once() {
 
     // WHEN the right guess's answer is lost, THEN it is still a success, exactly once
     lose.lose_next(1);
-    let outcome = engine.verify(&k, &passcode(&code)).await.unwrap();
-    assert_eq!(outcome, VerifyOutcome::Verified);
+    let outcome = engine.verify(&request(&k, &passcode(&code))).await.unwrap();
+    assert_eq!(outcome, verified());
     assert_eq!(requests.take(), 2);
-    let replay = engine.verify(&k, &passcode(&code)).await.unwrap();
+    let replay = engine.verify(&request(&k, &passcode(&code))).await.unwrap();
     assert_eq!(replay, VerifyOutcome::NotFound);
 }
 
@@ -560,7 +798,7 @@ async fn rotation_keeps_pending_codes_valid(store_for: impl Fn(CodeHasher) -> Ar
     let k = key("default", "u");
     assert_eq!(
         after
-            .verify(&k, &passcode(&wrong_code(&code_u)))
+            .verify(&request(&k, &passcode(&wrong_code(&code_u))))
             .await
             .unwrap(),
         VerifyOutcome::WrongCode {
@@ -568,11 +806,17 @@ async fn rotation_keeps_pending_codes_valid(store_for: impl Fn(CodeHasher) -> Ar
         }
     );
     assert_eq!(
-        after.verify(&k, &passcode(&code_u)).await.unwrap(),
-        VerifyOutcome::Verified
+        after
+            .verify(&request(&k, &passcode(&code_u)))
+            .await
+            .unwrap(),
+        verified()
     );
     assert_eq!(
-        after.verify(&k, &passcode(&code_u)).await.unwrap(),
+        after
+            .verify(&request(&k, &passcode(&code_u)))
+            .await
+            .unwrap(),
         VerifyOutcome::NotFound
     );
     // AND a new code is made with B, and still verifies once A is retired (name pinned to A)
@@ -583,15 +827,15 @@ async fn rotation_keeps_pending_codes_valid(store_for: impl Fn(CodeHasher) -> Ar
     let (retired, _) = engine_on(store_for(only_b.clone()), only_b);
     assert_eq!(
         retired
-            .verify(&key("default", "v"), &passcode(&code_v))
+            .verify(&request(&key("default", "v"), &passcode(&code_v)))
             .await
             .unwrap(),
-        VerifyOutcome::Verified
+        verified()
     );
     // AND a code made with A no longer verifies once A is gone
     assert!(matches!(
         retired
-            .verify(&key("default", "w"), &passcode(&code_w))
+            .verify(&request(&key("default", "w"), &passcode(&code_w)))
             .await
             .unwrap(),
         VerifyOutcome::WrongCode { .. }
@@ -615,13 +859,12 @@ async fn rotating_the_code_key_keeps_pending_codes_valid_on_dynamodb() {
 }
 
 #[tokio::test]
-async fn an_item_used_before_the_key_ring_stays_used() {
-    // GIVEN an item as the previous release wrote it once its code was used: the guess in the
-    // single-hash attribute `last_guess`, equal to the code's hash
+async fn an_item_from_before_lockout_takes_no_guess_and_the_next_send_upgrades_it() {
+    // GIVEN a pending code as the previous release wrote it: no failure list, no markers, and
+    // `expires_at` holding the code's expiry
     let hasher = random_hasher();
     let client = moto_peer::client().await;
     let table = moto_peer::create_table(&client).await;
-    let store = DynamoStore::new(client.clone(), table.clone(), hasher.clone());
     let subject = Subject {
         store: Arc::new(DynamoStore::new(
             client.clone(),
@@ -631,41 +874,37 @@ async fn an_item_used_before_the_key_ring_stays_used() {
         hasher: hasher.clone(),
     };
     let k = key("login", "legacy");
-    subject.put(&k, "111111", NOW, COOLDOWN).await;
-    let blob = |hash: &CodeHash| {
+    let s = |v: String| aws_sdk_dynamodb::types::AttributeValue::S(v);
+    let n = |v: u64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
+    let b = |hash: &CodeHash| {
         aws_sdk_dynamodb::types::AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(
             hash.as_bytes().to_vec(),
         ))
     };
     client
-        .update_item()
+        .put_item()
         .table_name(&table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!(
-                "login#{}",
-                hasher.pseudonym(&k.user_id)
-            )),
-        )
-        .update_expression("SET last_guess = :g, attempts = :one")
-        .expression_attribute_values(":g", blob(&subject.hash(&k, "111111")))
-        .expression_attribute_values(
-            ":one",
-            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
-        )
+        .item("pk", s(format!("login#{}", hasher.pseudonym(&k.user_id))))
+        .item("code_hash", b(&subject.hash(&k, "111111")))
+        .item("channel", s("sms".into()))
+        .item("sent_at", n(NOW))
+        .item("expires_at", n(NOW + TTL))
+        .item("attempts", n(0))
         .send()
         .await
         .unwrap();
-    // WHEN the same code is tried again
-    let outcome = store
-        .record_guess(&k, &subject.guesses(&k, "111111"), NOW + 1, MAX)
-        .await
-        .unwrap();
-    // THEN it is refused as used, and the item does not block a new send
-    let old = refused(outcome).expect("record kept");
-    assert!(old.is_consumed());
+    // WHEN its code is tried, THEN it is refused without a count (the user requests a new one)
+    let old = refused(subject.guess(&k, "111111", NOW + 1).await).expect("record read");
+    assert!(old.failures.is_none() && old.attempts == 0);
+    assert_eq!(old.expires_at, NOW + TTL, "the old expiry is read");
+    // AND its cooldown still holds, after which a send replaces it with a full record
     assert!(matches!(
         subject.put(&k, "222222", NOW + 2, COOLDOWN).await,
+        PutOutcome::CoolingDown { retry_after: 28 }
+    ));
+    assert!(matches!(
+        subject.put(&k, "222222", NOW + COOLDOWN, COOLDOWN).await,
         PutOutcome::Stored
     ));
+    assert!(recorded(subject.guess(&k, "222222", NOW + COOLDOWN).await).is_consumed());
 }

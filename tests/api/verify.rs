@@ -14,7 +14,8 @@ every_setup! {
         assert_eq!(reply.status, 200);
         assert_eq!(
             reply.json,
-            json!({"success": true, "message": "OTP verified successfully", "user_id": "user-1"})
+            json!({"success": true, "message": "OTP verified successfully", "user_id": "user-1",
+                   "channel": "sms", "destination": "+1******2671"})
         );
         // AND it cannot be used again
         let replay = app.verify("user-1", &code).await;
@@ -140,4 +141,71 @@ async fn code_length_follows_the_policy() {
     assert_eq!(code.len(), 8);
     assert_eq!(app.verify("u", &code[..6]).await.status, 422);
     assert_eq!(app.verify("u", &code).await.status, 200);
+}
+
+every_setup! {
+    async fn a_named_destination_must_be_where_the_code_went(setup: Setup) {
+        // GIVEN a code sent by SMS
+        let app = TestApp::spawn(setup).await;
+        app.send_sms("u").await;
+        let code = app.last_sms_code();
+        // WHEN the backend checks it against another number or an address
+        for other in [json!({"phone": "+14155552672"}), json!({"email": "u@example.com"})] {
+            let mut body = json!({"user_id": "u", "passcode": code});
+            body.as_object_mut()
+                .unwrap()
+                .extend(other.as_object().unwrap().clone());
+            let reply = app.post("/verify-code", body).await;
+            // THEN 409, and the guess was not counted
+            assert_eq!(reply.status, 409);
+            assert_eq!(reply.error(), "destination_mismatch");
+        }
+        let wrong = app.verify("u", &wrong_code(&code)).await;
+        assert_eq!(wrong.json["attempts_remaining"], 2);
+        // AND against the number it went to, it verifies
+        let reply = app
+            .post("/verify-code", json!({"user_id": "u", "passcode": code, "phone": PHONE}))
+            .await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json["destination"], "+1******2671");
+    }
+}
+
+every_setup! {
+    async fn backend_guessing_locks_the_user_and_a_success_resets_the_count(setup: Setup) {
+        let app = TestApp::spawn(setup).await;
+        // GIVEN 9 wrong codes over three codes, then the right one
+        for _ in 0..3 {
+            app.send_sms("u").await;
+            let code = app.last_sms_code();
+            for _ in 0..3 {
+                assert_eq!(app.verify("u", &wrong_code(&code)).await.status, 400);
+            }
+            app.clock.advance(30);
+        }
+        app.send_sms("u").await;
+        let code = app.last_sms_code();
+        let wrong = app.verify("u", &wrong_code(&code)).await;
+        assert_eq!(
+            (wrong.status, wrong.error()),
+            (429, "locked"),
+            "the tenth wrong code locks"
+        );
+        assert!(wrong.headers.contains_key("retry-after"));
+        assert_eq!(app.verify("u", &code).await.error(), "locked");
+        assert_eq!(app.send_sms("u").await.error(), "locked");
+        // WHEN the hour has passed and the user gets it right
+        app.clock.advance(3600);
+        app.send_sms("u").await;
+        assert_eq!(app.verify("u", &app.last_sms_code()).await.status, 200);
+        // THEN the count starts over: 9 more wrong codes do not lock
+        for _ in 0..3 {
+            app.clock.advance(30);
+            app.send_sms("u").await;
+            let code = app.last_sms_code();
+            for _ in 0..3 {
+                assert_eq!(app.verify("u", &wrong_code(&code)).await.status, 400);
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
 use super::reply::ReplyBody;
 use super::sending::{SendReply, Subject};
-use crate::domain::{Destination, Email, Purpose, UserId};
+use crate::domain::{Destination, Email, Purpose, Space, UserId};
 use crate::engine::{Engine, SendRequest};
 use crate::field;
 use crate::settings::Policy;
@@ -42,7 +42,11 @@ impl Contract for RequestOtpRequest {
         check.finish(|| {
             let email = email?;
             let send = SendRequest {
-                key: RecordKey::new(Purpose::default(), UserId::from_email(&email)),
+                key: RecordKey::new(
+                    Space::Public,
+                    Purpose::default(),
+                    UserId::from_email(&email),
+                ),
                 destination: Destination::Email(email.clone()),
             };
             Some(EmailSend { email, send })

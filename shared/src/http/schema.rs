@@ -68,6 +68,25 @@ pub fn email_for_method() -> Object {
     ))
 }
 
+/// `/verify-code`'s optional check of where the code went.
+pub fn expected_phone() -> Object {
+    optional(
+        text(
+            "Optional: accept the code only if it was sent to this number (E.164). A code sent \
+             elsewhere is refused with 409 and the guess is not counted.",
+        )
+        .pattern(Some(PHONE_PATTERN))
+        .examples([json!("+14155552671")]),
+    )
+}
+
+pub fn expected_email() -> Object {
+    optional(address(
+        "Optional: accept the code only if it was sent to this address (case-insensitive). Give \
+         `phone` or `email`, not both.",
+    ))
+}
+
 pub fn purpose() -> Object {
     optional(
         text(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
 use super::reply::ReplyBody;
 use super::sending::{SendReply, Subject};
-use crate::domain::{Channel, Destination, Email, FieldError, PhoneE164, Purpose, UserId};
+use crate::domain::{Channel, Destination, Email, FieldError, PhoneE164, Purpose, Space, UserId};
 use crate::engine::{Engine, SendRequest};
 use crate::field;
 use crate::settings::Policy;
@@ -72,7 +72,7 @@ impl Contract for SendCodeRequest {
                 Channel::Email => Destination::Email(email?),
             };
             Some(SendRequest {
-                key: RecordKey::new(purpose.unwrap_or_default(), user_id?),
+                key: RecordKey::new(Space::Backend, purpose.unwrap_or_default(), user_id?),
                 destination,
             })
         })

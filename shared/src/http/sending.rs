@@ -41,6 +41,8 @@ crate::outcomes! {
         InvalidDestination(SendFailure) = 422,
             "`invalid_destination`: the provider refused the number or address";
         CoolingDown(SendFailure) = 429, "`cooldown`: a code was sent too recently", retry_after;
+        Locked(SendFailure) = 429,
+            "`locked`: too many wrong guesses for this user; wait for `retry_after`", retry_after;
         DeliveryFailed(SendFailure) = 502,
             "`delivery_failed`: the provider failed; nothing was kept, retry at once";
         Unavailable(SendFailure) = 503, "`channel_unavailable` or `store_unavailable`";
@@ -73,6 +75,14 @@ impl<T: ReplyBody> SendReply<T> {
                 format!(
                     "A code was sent recently. Please wait {seconds} seconds before requesting \
                      another."
+                ),
+                Some(seconds),
+            )),
+            SendError::Locked(seconds) => Self::Locked(body(
+                "locked",
+                format!(
+                    "Too many incorrect codes were entered for this user. Please try again in \
+                     {seconds} seconds."
                 ),
                 Some(seconds),
             )),

@@ -1,4 +1,5 @@
-//! `POST /verify-code`: checks a code for any user id and purpose.
+//! `POST /verify-code`: checks a code for any user id and purpose; on success, says where the
+//! code had been sent. Optionally only accepts a code sent to a given phone or address.
 
 use std::sync::Arc;
 
@@ -8,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
 use super::reply::ReplyBody;
 use super::sending::STORE_UNAVAILABLE;
-use crate::domain::{Passcode, Purpose, UserId};
-use crate::engine::{Engine, VerifyOutcome};
+use crate::domain::{Destination, Email, FieldError, Passcode, PhoneE164, Purpose, Space, UserId};
+use crate::engine::{Engine, VerifyOutcome, VerifyRequest};
 use crate::field;
 use crate::settings::Policy;
 use crate::store::RecordKey;
@@ -29,18 +30,16 @@ pub struct VerifyCodeRequest {
     pub passcode: Field,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::purpose, required = false))]
     pub purpose: Field,
-}
-
-/// Whose code, and the guess.
-pub struct Guess {
-    pub key: RecordKey,
-    pub passcode: Passcode,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::expected_phone, required = false))]
+    pub phone: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::expected_email, required = false))]
+    pub email: Field,
 }
 
 impl Contract for VerifyCodeRequest {
-    type Domain = Guess;
+    type Domain = VerifyRequest;
 
-    fn into_domain(self, policy: &Policy) -> Result<Guess, Vec<ValidationIssue>> {
+    fn into_domain(self, policy: &Policy) -> Result<VerifyRequest, Vec<ValidationIssue>> {
         let body = self;
         let mut check = Check::default();
         let user_id = field!(check, body.user_id, required, UserId::parse);
@@ -49,10 +48,24 @@ impl Contract for VerifyCodeRequest {
             policy.code_length
         ));
         let purpose = field!(check, body.purpose, optional, Purpose::parse);
+        let phone = field!(check, body.phone, optional, PhoneE164::parse);
+        let email = field!(check, body.email, optional, Email::parse);
+        if body.phone != Field::Absent && body.email != Field::Absent {
+            check.issue(
+                "email",
+                FieldError::new("value_error", "Give phone or email, not both"),
+            );
+        }
         check.finish(|| {
-            Some(Guess {
-                key: RecordKey::new(purpose.unwrap_or_default(), user_id?),
+            let destination = match (phone, email) {
+                (Some(phone), _) => Some(Destination::Sms(phone)),
+                (None, Some(email)) => Some(Destination::Email(email)),
+                (None, None) => None,
+            };
+            Some(VerifyRequest {
+                key: RecordKey::new(Space::Backend, purpose.unwrap_or_default(), user_id?),
                 passcode: passcode?,
+                destination,
             })
         })
     }
@@ -64,6 +77,11 @@ pub struct VerifyCodeOk {
     pub success: bool,
     pub message: &'static str,
     pub user_id: String,
+    /// How the code had been sent: `sms` or `email`.
+    pub channel: &'static str,
+    /// Where the code had been sent, masked: `+1******2671`, `a***@example.com`. This is what
+    /// the success proves the user can receive.
+    pub destination: String,
 }
 
 impl ReplyBody for VerifyCodeOk {}
@@ -77,65 +95,99 @@ pub struct VerifyCodeFailure {
     pub user_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts_remaining: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
-impl ReplyBody for VerifyCodeFailure {}
+impl ReplyBody for VerifyCodeFailure {
+    fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+}
 
 crate::outcomes! {
     pub enum VerifyCodeReply {
-        Verified(VerifyCodeOk) = 200, "Verified; the code is now used";
-        WrongCode(VerifyCodeFailure) = 400, "`invalid_code`, with `attempts_remaining`";
+        Verified(VerifyCodeOk) = 200,
+            "Verified; the code is now used. `channel` and the masked `destination` say what \
+             was proven";
+        WrongCode(VerifyCodeFailure) = 400,
+            "`invalid_code`, with `attempts_remaining` (the fewer of the code's attempts and \
+             the user's wrong guesses before lockout)";
         NotFound(VerifyCodeFailure) = 404,
             "`not_found`: never sent, already used, or removed";
+        WrongDestination(VerifyCodeFailure) = 409,
+            "`destination_mismatch`: the code was not sent to the `phone`/`email` given; the \
+             guess was not counted";
         Expired(VerifyCodeFailure) = 410, "`expired`";
         TooManyAttempts(VerifyCodeFailure) = 429,
             "`too_many_attempts`: the code is dead; send a new one";
+        Locked(VerifyCodeFailure) = 429,
+            "`locked`: too many wrong guesses for this user across codes; nothing is checked or \
+             sent until `retry_after`", retry_after;
         Unavailable(VerifyCodeFailure) = 503, "`store_unavailable`";
     }
 }
 
 pub async fn handle(
     State(engine): State<Arc<Engine>>,
-    Valid(guess): Valid<VerifyCodeRequest>,
+    Valid(request): Valid<VerifyCodeRequest>,
 ) -> VerifyCodeReply {
-    let outcome = engine.verify(&guess.key, &guess.passcode).await;
-    let user_id = guess.key.user_id.as_str().to_owned();
-    let failure = |error, detail: &str, attempts_remaining| VerifyCodeFailure {
+    let outcome = engine.verify(&request).await;
+    let user_id = request.key.user_id.as_str().to_owned();
+    let failure = |error, detail: &str| VerifyCodeFailure {
         success: false,
         error,
         detail: detail.to_owned(),
         user_id: user_id.clone(),
-        attempts_remaining,
+        attempts_remaining: None,
+        retry_after: None,
     };
     match outcome {
-        Ok(VerifyOutcome::Verified) => VerifyCodeReply::Verified(VerifyCodeOk {
-            success: true,
-            message: "OTP verified successfully",
-            user_id,
-        }),
-        Ok(VerifyOutcome::WrongCode { attempts_remaining }) => VerifyCodeReply::WrongCode(failure(
-            "invalid_code",
-            &format!("The code is incorrect. Attempts remaining: {attempts_remaining}."),
-            Some(attempts_remaining),
-        )),
+        Ok(VerifyOutcome::Verified { channel, sent_to }) => {
+            VerifyCodeReply::Verified(VerifyCodeOk {
+                success: true,
+                message: "OTP verified successfully",
+                user_id,
+                channel: channel.as_str(),
+                destination: sent_to,
+            })
+        }
+        Ok(VerifyOutcome::WrongCode { attempts_remaining }) => {
+            VerifyCodeReply::WrongCode(VerifyCodeFailure {
+                attempts_remaining: Some(attempts_remaining),
+                ..failure(
+                    "invalid_code",
+                    &format!("The code is incorrect. Attempts remaining: {attempts_remaining}."),
+                )
+            })
+        }
         Ok(VerifyOutcome::NotFound) => VerifyCodeReply::NotFound(failure(
             "not_found",
             "There is no pending code for this user. Request a new code.",
-            None,
+        )),
+        Ok(VerifyOutcome::WrongDestination) => VerifyCodeReply::WrongDestination(failure(
+            "destination_mismatch",
+            "The pending code was not sent to this phone number or address.",
         )),
         Ok(VerifyOutcome::Expired) => VerifyCodeReply::Expired(failure(
             "expired",
             "The code has expired. Request a new code.",
-            None,
         )),
         Ok(VerifyOutcome::TooManyAttempts) => VerifyCodeReply::TooManyAttempts(failure(
             "too_many_attempts",
             "Too many incorrect attempts. Request a new code.",
-            None,
         )),
-        Err(_) => {
-            VerifyCodeReply::Unavailable(failure("store_unavailable", STORE_UNAVAILABLE, None))
-        }
+        Ok(VerifyOutcome::Locked { retry_after }) => VerifyCodeReply::Locked(VerifyCodeFailure {
+            retry_after: Some(retry_after),
+            ..failure(
+                "locked",
+                &format!(
+                    "Too many incorrect codes were entered for this user. Please try again in \
+                     {retry_after} seconds."
+                ),
+            )
+        }),
+        Err(_) => VerifyCodeReply::Unavailable(failure("store_unavailable", STORE_UNAVAILABLE)),
     }
 }
 
@@ -144,7 +196,7 @@ mod tests {
     use super::*;
     use crate::http::body::parse_object;
 
-    fn parse(body: &[u8], length: usize) -> Result<Guess, Vec<ValidationIssue>> {
+    fn parse(body: &[u8], length: usize) -> Result<VerifyRequest, Vec<ValidationIssue>> {
         let policy = Policy {
             code_length: length,
             ..Policy::default()
@@ -168,5 +220,28 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(issues[0].msg, "String should match pattern '^[0-9]{8}$'");
+    }
+
+    #[test]
+    fn an_expected_destination_is_one_valid_phone_or_address() {
+        let request = parse(
+            br#"{"user_id": "u", "passcode": "123456", "phone": "+14155552671"}"#,
+            6,
+        )
+        .unwrap();
+        assert_eq!(request.key.space, Space::Backend);
+        assert_eq!(request.destination.unwrap().address(), "+14155552671");
+        let issues = parse(
+            br#"{"user_id": "u", "passcode": "123456", "phone": "+14155552671", "email": "a@example.com"}"#,
+            6,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(issues[0].msg, "Give phone or email, not both");
+        assert!(parse(
+            br#"{"user_id": "u", "passcode": "123456", "email": "x"}"#,
+            6
+        )
+        .is_err());
     }
 }

@@ -9,9 +9,8 @@ use super::body::{Check, Contract, Field, Valid, ValidationIssue};
 use super::reply::ReplyBody;
 use super::request_otp::AuthOk;
 use super::sending::{SendFailure, STORE_UNAVAILABLE};
-use super::verify_code::Guess;
-use crate::domain::{Email, Passcode, Purpose, UserId};
-use crate::engine::{Engine, VerifyOutcome};
+use crate::domain::{Destination, Email, Passcode, Purpose, Space, UserId};
+use crate::engine::{Engine, VerifyOutcome, VerifyRequest};
 use crate::field;
 use crate::settings::Policy;
 use crate::store::RecordKey;
@@ -34,7 +33,7 @@ pub struct VerifyOtpRequest {
 /// The address as given (echoed back) and the guess.
 pub struct EmailGuess {
     pub email: Email,
-    pub guess: Guess,
+    pub guess: VerifyRequest,
 }
 
 impl Contract for VerifyOtpRequest {
@@ -50,13 +49,19 @@ impl Contract for VerifyOtpRequest {
         ));
         check.finish(|| {
             let email = email?;
-            let key = RecordKey::new(Purpose::default(), UserId::from_email(&email));
+            let key = RecordKey::new(
+                Space::Public,
+                Purpose::default(),
+                UserId::from_email(&email),
+            );
             Some(EmailGuess {
-                email,
-                guess: Guess {
+                guess: VerifyRequest {
                     key,
                     passcode: passcode?,
+                    // The id is the address, so the code must have gone to exactly it.
+                    destination: Some(Destination::Email(email.clone())),
                 },
+                email,
             })
         })
     }
@@ -65,16 +70,25 @@ impl Contract for VerifyOtpRequest {
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthVerifyFailure {
-    pub detail: &'static str,
+    pub detail: String,
     pub error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
-impl ReplyBody for AuthVerifyFailure {}
+impl ReplyBody for AuthVerifyFailure {
+    fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+}
 
 crate::outcomes! {
     pub enum VerifyOtpReply {
         Verified(AuthOk) = 200, "Verified";
         Refused(AuthVerifyFailure) = 400, "Every verification failure; the reason is in `error`";
+        Locked(AuthVerifyFailure) = 429,
+            "`locked`: too many wrong codes for this address; try again after `retry_after`",
+            retry_after;
         Unavailable(SendFailure) = 503, "`store_unavailable`";
     }
 }
@@ -85,8 +99,8 @@ pub async fn handle(
 ) -> VerifyOtpReply {
     let EmailGuess { email, guess } = request;
     let email = email.as_str().to_owned();
-    let reason = match engine.verify(&guess.key, &guess.passcode).await {
-        Ok(VerifyOutcome::Verified) => {
+    let reason = match engine.verify(&guess).await {
+        Ok(VerifyOutcome::Verified { .. }) => {
             return VerifyOtpReply::Verified(AuthOk {
                 message: "OTP verified successfully",
                 email,
@@ -96,6 +110,16 @@ pub async fn handle(
         Ok(VerifyOutcome::NotFound) => "not_found",
         Ok(VerifyOutcome::Expired) => "expired",
         Ok(VerifyOutcome::TooManyAttempts) => "too_many_attempts",
+        Ok(VerifyOutcome::WrongDestination) => "not_found",
+        Ok(VerifyOutcome::Locked { retry_after }) => {
+            return VerifyOtpReply::Locked(AuthVerifyFailure {
+                detail: format!(
+                    "Too many incorrect codes. Please try again in {retry_after} seconds."
+                ),
+                error: "locked",
+                retry_after: Some(retry_after),
+            })
+        }
         Err(_) => {
             return VerifyOtpReply::Unavailable(SendFailure {
                 error: "store_unavailable",
@@ -107,7 +131,8 @@ pub async fn handle(
         }
     };
     VerifyOtpReply::Refused(AuthVerifyFailure {
-        detail: "Invalid or expired OTP",
+        detail: "Invalid or expired OTP".to_owned(),
         error: reason,
+        retry_after: None,
     })
 }

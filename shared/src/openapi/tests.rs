@@ -85,7 +85,7 @@ fn every_route_documents_its_statuses_and_retry_after() {
         (
             "/verify-code",
             vec![
-                "200", "400", "404", "410", "413", "415", "422", "429", "503",
+                "200", "400", "404", "409", "410", "413", "415", "422", "429", "503",
             ],
         ),
         (
@@ -94,7 +94,7 @@ fn every_route_documents_its_statuses_and_retry_after() {
         ),
         (
             "/auth/verify-otp",
-            vec!["200", "400", "413", "415", "422", "503"],
+            vec!["200", "400", "413", "415", "422", "429", "503"],
         ),
     ] {
         let responses = doc["paths"][path]["post"]["responses"].as_object().unwrap();

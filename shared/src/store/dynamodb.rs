@@ -2,17 +2,28 @@
 //! what makes it atomic, and `ALL_OLD` on a refused condition tells us why without a second read.
 //!
 //! The table (key `pk`, TTL on `expires_at`) is declared once, in `template.yaml`; tests and
-//! scripts read it from there. Item: `pk` (S, `purpose#pseudonym`), `code_hash` (B), `channel`
-//! (S), `sent_at` (N), `expires_at` (N, the TTL attribute), `attempts` (N), `guesses` (L of B,
-//! optional: the latest guess under each code key), `last_request` (S, the id of the last write).
-//! No phone number or address is stored, not even in the key. Items written before key rotation
-//! existed hold `last_guess` (B) instead of `guesses`; they are read and guarded the same way
-//! until their TTL removes them.
+//! scripts read it from there. One item per user, purpose and record space: `pk` (S,
+//! `scope#pseudonym`, the scope being the purpose, or `public:purpose` for the public routes),
+//! `code_hash` (B), `channel` (S), `dest_hash` (B, keyed hash of the destination), `sent_to` (S,
+//! the destination masked), `sent_at` (N), `code_expires_at` (N), `attempts` (N), `guesses` (L
+//! of B: the latest guess under each code key), `right_guess` (M: the code under each code key
+//! → 0), `failures_<n>` (L of N: the user's latest `n` wrong-guess times, newest first, 0 for
+//! none, `n` being the lockout threshold), `expires_at` (N, the TTL attribute: when nothing in
+//! the item matters any more), `last_request` (S, the id of the last write). No phone number or
+//! address is stored, not even in the key.
+//!
+//! Lockout in one request: DynamoDB cannot branch inside an update, but `if_not_exists` picks a
+//! value by whether a path exists. A guess looks itself up in `right_guess`: each slot of the
+//! failure list becomes `if_not_exists(right_guess.<guess>, <the slot before it>)`, so a wrong
+//! guess shifts its time in at the front and a right one (whose entry exists, and is 0) clears
+//! the list. The conditions read the oldest slot that counts. Items written before lockout
+//! existed have no failure list: they take no guess (the user requests a new code), and the next
+//! send upgrades them. Changing the threshold starts new lists the same way.
 //!
 //! Retries: the SDK retries an attempt that timed out or got a 5xx, but DynamoDB may have applied
 //! it already. Each operation therefore carries a fresh request id, stored with its write, and
 //! the conditions recognise "this very request was already applied": a retried send overwrites
-//! its own item instead of refusing itself with a cooldown, and a retried guess is reported from
+//! its own code instead of refusing itself with a cooldown, and a retried guess is reported from
 //! the item it already updated instead of counting a second attempt or calling a consumed code
 //! "not found".
 
@@ -20,43 +31,80 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 
-use super::{GuessOutcome, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError};
+use super::{
+    GuessAttempt, GuessOutcome, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError,
+};
 use crate::code::{CodeHash, CodeHasher, Guesses};
 use crate::domain::Channel;
+use crate::settings::Policy;
 
 const PK: &str = "pk";
 const CODE_HASH: &str = "code_hash";
 const CHANNEL: &str = "channel";
+const DEST_HASH: &str = "dest_hash";
+const SENT_TO: &str = "sent_to";
 const SENT_AT: &str = "sent_at";
+const CODE_EXPIRES_AT: &str = "code_expires_at";
+/// The table's TTL attribute. Items written before lockout existed hold the code's expiry here.
 const EXPIRES_AT: &str = "expires_at";
 const ATTEMPTS: &str = "attempts";
 const GUESSES: &str = "guesses";
 const LEGACY_LAST_GUESS: &str = "last_guess";
 const LAST_REQUEST: &str = "last_request";
 
-/// Replace unless the old code is live and inside its cooldown: absent, expired, used, or sent
-/// at least `cooldown` ago.
-const PUT_CONDITION: &str = "attribute_not_exists(pk) OR expires_at <= :now \
-     OR sent_at <= :cooldown_start OR contains(guesses, code_hash) OR last_guess = code_hash \
-     OR last_request = :request";
+/// A new code replaces the old one and keeps the user's failures (creating the list if there is
+/// none). Refused while the old code is live inside its cooldown (present, unused, sent less
+/// than `cooldown` ago; expiry does not end a cooldown) or while the user is locked out.
+const PUT_UPDATE: &str = "SET code_hash = :code_hash, channel = :channel, dest_hash = :dest, \
+     sent_to = :sent_to, sent_at = :now, code_expires_at = :code_expires_at, \
+     expires_at = :keep, attempts = :zero, last_request = :request, right_guess = :markers, \
+     #failures = if_not_exists(#failures, :no_failures) REMOVE guesses, last_guess";
+const PUT_CONDITION: &str = "(attribute_not_exists(code_hash) OR sent_at <= :cooldown_start \
+     OR contains(guesses, code_hash) OR last_guess = code_hash OR last_request = :request) \
+     AND ({not_locked} OR last_request = :request)";
 
-/// Only the code we wrote: a newer send between our put and this delete must survive.
-const DELETE_CONDITION: &str = "code_hash = :code_hash";
+/// Only the code we wrote: a newer send between our put and this withdrawal must survive. The
+/// failures stay.
+const WITHDRAW_UPDATE: &str = "REMOVE code_hash, channel, dest_hash, sent_to, sent_at, \
+     code_expires_at, attempts, guesses, right_guess";
+const WITHDRAW_CONDITION: &str = "code_hash = :code_hash";
 
-/// Reserve the attempt and record the guess together. Refused when absent, expired, out of
-/// attempts, or already used (its last guess, under one of the code keys, equals its code). A
-/// right guess makes the record "used", so the same condition refuses every later request:
-/// single use without a second write, whichever key made the code.
-const GUESS_UPDATE: &str =
-    "SET attempts = attempts + :one, guesses = :guesses, last_request = :request";
-const GUESS_CONDITION: &str = "attribute_exists(pk) AND expires_at > :now AND attempts < :max \
-     AND NOT contains(guesses, code_hash) \
-     AND (attribute_not_exists(last_guess) OR last_guess <> code_hash) \
-     AND (attribute_not_exists(last_request) OR last_request <> :request)";
+/// Reserve the attempt, record the guess and shift the failures together (see the module
+/// comment). Refused when there is no current code, it is expired, out of attempts or used, the
+/// user is locked out, or (when the caller names one) the code went elsewhere.
+const GUESS_UPDATE: &str = "SET attempts = attempts + :one, guesses = :guesses, \
+     last_request = :request, expires_at = :keep, {shift}";
+const GUESS_CONDITION: &str = "attribute_exists(#failures) AND attribute_exists(code_hash) \
+     AND code_expires_at > :now AND attempts < :max AND NOT contains(guesses, code_hash) \
+     AND (attribute_not_exists(last_request) OR last_request <> :request) AND {not_locked}";
+
+/// Not locked: fewer than `n` failures, or the oldest of the latest `n` is outside the window.
+fn not_locked(failures: u32) -> String {
+    let oldest = failures.saturating_sub(1);
+    format!("(attribute_not_exists(#failures[{oldest}]) OR #failures[{oldest}] <= :window_start)")
+}
+
+/// `#f[n-1]=if_not_exists(#r.#g,#f[n-2]), ..., #f[0]=if_not_exists(#r.#g,:now)`, where `#f` is
+/// the failure list, `#r` the right-guess map and `#g` this guess. Highest slot first, so it
+/// reads the same whether the slots are evaluated together (DynamoDB) or one by one. Terse on
+/// purpose: at the highest threshold (100 slots) it must stay under DynamoDB's 4 KB limit.
+fn shift(failures: u32) -> String {
+    let mut slots: Vec<String> = (1..failures)
+        .rev()
+        .map(|i| format!("#f[{i}]=if_not_exists(#r.#g,#f[{}])", i - 1))
+        .collect();
+    slots.push("#f[0]=if_not_exists(#r.#g,:now)".to_owned());
+    slots.join(",")
+}
+
+fn failures_attribute(policy: &Policy) -> String {
+    format!("failures_{}", policy.lockout_failures)
+}
 
 pub struct DynamoStore {
     client: Client,
@@ -81,7 +129,7 @@ impl DynamoStore {
     fn pk(&self, key: &RecordKey) -> AttributeValue {
         AttributeValue::S(format!(
             "{}#{}",
-            key.purpose.as_str(),
+            key.scope(),
             self.hasher.pseudonym(&key.user_id)
         ))
     }
@@ -167,89 +215,157 @@ impl ItemExt for HashMap<String, AttributeValue> {
     }
 }
 
-impl TryFrom<&HashMap<String, AttributeValue>> for OtpRecord {
-    type Error = StoreError;
+fn markers(markers: &Guesses) -> AttributeValue {
+    AttributeValue::M(
+        markers
+            .hashes()
+            .iter()
+            .map(|hash| (encoded(hash), number(0)))
+            .collect(),
+    )
+}
 
-    fn try_from(item: &HashMap<String, AttributeValue>) -> Result<Self, StoreError> {
-        let channel = match item.get(CHANNEL) {
-            Some(AttributeValue::S(s)) => Channel::parse(s),
-            _ => None,
-        }
-        .ok_or_else(|| StoreError::Corrupt("channel is missing or unknown".to_owned()))?;
-        Ok(OtpRecord {
-            code_hash: item
-                .hash(CODE_HASH)?
-                .ok_or_else(|| StoreError::Corrupt("code_hash is missing".to_owned()))?,
-            channel,
-            sent_at: item.number(SENT_AT)?,
-            expires_at: item.number(EXPIRES_AT)?,
-            attempts: u32::try_from(item.number(ATTEMPTS)?)
-                .map_err(|_| StoreError::Corrupt("attempts out of range".to_owned()))?,
-            last_guess: item.guesses()?,
-        })
+fn encoded(hash: &CodeHash) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash.as_bytes())
+}
+
+/// The failure list an item holds for this threshold: `None` when it has none (written before
+/// lockout existed, or under another threshold).
+fn failures(
+    item: &HashMap<String, AttributeValue>,
+    attribute: &str,
+) -> Result<Option<Vec<u64>>, StoreError> {
+    match item.get(attribute) {
+        None => Ok(None),
+        Some(AttributeValue::L(slots)) => slots
+            .iter()
+            .map(|slot| match slot {
+                AttributeValue::N(n) => n.parse::<u64>().ok(),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|times| Some(times.into_iter().filter(|&t| t > 0).collect()))
+            .ok_or_else(|| StoreError::Corrupt(format!("{attribute} holds a non-number"))),
+        Some(_) => Err(StoreError::Corrupt(format!("{attribute} is not L"))),
     }
 }
 
-fn record_item(
-    pk: AttributeValue,
-    record: &OtpRecord,
-    request: AttributeValue,
-) -> HashMap<String, AttributeValue> {
-    let mut item = HashMap::from([
-        (PK.to_owned(), pk),
-        (LAST_REQUEST.to_owned(), request),
-        (CODE_HASH.to_owned(), blob(&record.code_hash)),
-        (
-            CHANNEL.to_owned(),
-            AttributeValue::S(record.channel.as_str().to_owned()),
-        ),
-        (SENT_AT.to_owned(), number(record.sent_at)),
-        (EXPIRES_AT.to_owned(), number(record.expires_at)),
-        (ATTEMPTS.to_owned(), number(u64::from(record.attempts))),
-    ]);
-    if let Some(guesses) = &record.last_guess {
-        item.insert(GUESSES.to_owned(), guess_list(guesses));
+/// The record an item holds, or `None` when it holds no code (never sent, or withdrawn after a
+/// failed delivery).
+fn record(
+    item: &HashMap<String, AttributeValue>,
+    failures_attribute: &str,
+) -> Result<Option<OtpRecord>, StoreError> {
+    let Some(code_hash) = item.hash(CODE_HASH)? else {
+        return Ok(None);
+    };
+    let channel = match item.get(CHANNEL) {
+        Some(AttributeValue::S(s)) => Channel::parse(s),
+        _ => None,
     }
-    item
+    .ok_or_else(|| StoreError::Corrupt("channel is missing or unknown".to_owned()))?;
+    let expires_at = if item.contains_key(CODE_EXPIRES_AT) {
+        item.number(CODE_EXPIRES_AT)?
+    } else {
+        item.number(EXPIRES_AT)?
+    };
+    Ok(Some(OtpRecord {
+        code_hash,
+        channel,
+        // Items from before destination binding have neither; they take no guess anyway.
+        destination_hash: item.hash(DEST_HASH)?.unwrap_or_else(CodeHash::nothing),
+        sent_to: match item.get(SENT_TO) {
+            Some(AttributeValue::S(s)) => s.clone(),
+            _ => String::new(),
+        },
+        sent_at: item.number(SENT_AT)?,
+        expires_at,
+        attempts: u32::try_from(item.number(ATTEMPTS)?)
+            .map_err(|_| StoreError::Corrupt("attempts out of range".to_owned()))?,
+        last_guess: item.guesses()?,
+        failures: failures(item, failures_attribute)?,
+    }))
+}
+
+/// Why a conditional put was refused, read from the old item.
+fn put_refusal(
+    old: &HashMap<String, AttributeValue>,
+    now: u64,
+    policy: &Policy,
+) -> Result<PutOutcome, StoreError> {
+    let attribute = failures_attribute(policy);
+    let failures = failures(old, &attribute)?.unwrap_or_default();
+    if let Some(retry_after) = super::locked_for(&failures, now, policy) {
+        return Ok(PutOutcome::Locked { retry_after });
+    }
+    // At least 1: the old code was inside its cooldown when DynamoDB checked.
+    let retry_after = record(old, &attribute)?
+        .and_then(|old| old.cooldown_left(now, policy.cooldown_secs))
+        .unwrap_or(1);
+    Ok(PutOutcome::CoolingDown { retry_after })
+}
+
+/// The item a refused condition returned, if the refusal was a condition at all.
+fn refused_item(
+    error: &SdkError<UpdateItemError>,
+) -> Option<Option<&HashMap<String, AttributeValue>>> {
+    match error.as_service_error()? {
+        UpdateItemError::ConditionalCheckFailedException(refusal) => Some(refusal.item()),
+        _ => None,
+    }
 }
 
 #[async_trait]
 impl OtpStore for DynamoStore {
-    async fn put_unless_cooling_down(
+    async fn put_unless_blocked(
         &self,
         key: &RecordKey,
-        record: &OtpRecord,
+        code: &NewCode,
         now: u64,
-        cooldown_secs: u64,
+        policy: &Policy,
     ) -> Result<PutOutcome, StoreError> {
-        let request = request_id();
+        let record = &code.record;
+        let no_failures = AttributeValue::L(vec![number(0); policy.lockout_failures as usize]);
         let result = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(record_item(self.pk(key), record, request.clone())))
-            .condition_expression(PUT_CONDITION)
-            .expression_attribute_values(":request", request)
+            .key(PK, self.pk(key))
+            .update_expression(PUT_UPDATE)
+            .condition_expression(
+                PUT_CONDITION.replace("{not_locked}", &not_locked(policy.lockout_failures)),
+            )
+            .expression_attribute_names("#failures", failures_attribute(policy))
+            .expression_attribute_values(":code_hash", blob(&record.code_hash))
+            .expression_attribute_values(
+                ":channel",
+                AttributeValue::S(record.channel.as_str().to_owned()),
+            )
+            .expression_attribute_values(":dest", blob(&record.destination_hash))
+            .expression_attribute_values(":sent_to", AttributeValue::S(record.sent_to.clone()))
             .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":code_expires_at", number(record.expires_at))
+            .expression_attribute_values(":keep", number(now + policy.keep_record_secs()))
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":request", request_id())
+            .expression_attribute_values(":markers", markers(&code.markers))
+            .expression_attribute_values(":no_failures", no_failures)
             .expression_attribute_values(
                 ":cooldown_start",
-                number(now.saturating_sub(cooldown_secs)),
+                number(now.saturating_sub(policy.cooldown_secs)),
+            )
+            .expression_attribute_values(
+                ":window_start",
+                number(now.saturating_sub(policy.lockout_window_secs)),
             )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(PutOutcome::Stored),
-            Err(error) => match error.as_service_error().and_then(|e| match e {
-                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => Some(c.item()),
-                _ => None,
-            }) {
-                Some(Some(old)) => {
-                    let old = OtpRecord::try_from(old)?;
-                    // At least 1: the old item was inside its cooldown when DynamoDB checked.
-                    let retry_after = old.cooldown_left(now, cooldown_secs).unwrap_or(1);
-                    Ok(PutOutcome::CoolingDown { retry_after })
-                }
+            Err(error) => match refused_item(&error) {
+                Some(Some(old)) => put_refusal(old, now, policy),
                 Some(None) => Err(StoreError::Corrupt(
                     "conditional put refused without the old item".to_owned(),
                 )),
@@ -258,29 +374,24 @@ impl OtpStore for DynamoStore {
         }
     }
 
-    async fn delete_if_holds(
+    async fn withdraw_if_holds(
         &self,
         key: &RecordKey,
         code_hash: &CodeHash,
     ) -> Result<bool, StoreError> {
         let result = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key(PK, self.pk(key))
-            .condition_expression(DELETE_CONDITION)
+            .update_expression(WITHDRAW_UPDATE)
+            .condition_expression(WITHDRAW_CONDITION)
             .expression_attribute_values(":code_hash", blob(code_hash))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(error) if refused_item(&error).is_some() => Ok(false),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -292,47 +403,94 @@ impl OtpStore for DynamoStore {
     async fn record_guess(
         &self,
         key: &RecordKey,
-        guess: &Guesses,
+        guess: &GuessAttempt<'_>,
         now: u64,
-        max_attempts: u32,
+        policy: &Policy,
     ) -> Result<GuessOutcome, StoreError> {
         let request = request_id();
+        let attribute = failures_attribute(policy);
+        let mut condition =
+            GUESS_CONDITION.replace("{not_locked}", &not_locked(policy.lockout_failures));
+        let mut values = HashMap::from([
+            (":one".to_owned(), number(1)),
+            (":guesses".to_owned(), guess_list(guess.guesses)),
+            (":request".to_owned(), request.clone()),
+            (":now".to_owned(), number(now)),
+            (":keep".to_owned(), number(now + policy.keep_record_secs())),
+            (":max".to_owned(), number(u64::from(policy.max_attempts))),
+            (
+                ":window_start".to_owned(),
+                number(now.saturating_sub(policy.lockout_window_secs)),
+            ),
+        ]);
+        if let Some(destination) = guess.destination {
+            condition.push_str(" AND dest_hash = :dest");
+            values.insert(":dest".to_owned(), blob(destination));
+        }
+        // A code is marked under every key of the ring it was sent with; the oldest key of
+        // today's ring is among those for every code that can still verify.
+        let lookup = guess
+            .guesses
+            .hashes()
+            .last()
+            .ok_or_else(|| StoreError::Corrupt("a guess without hashes".to_owned()))?;
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, self.pk(key))
-            .update_expression(GUESS_UPDATE)
-            .condition_expression(GUESS_CONDITION)
-            .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":guesses", guess_list(guess))
-            .expression_attribute_values(":request", request.clone())
-            .expression_attribute_values(":now", number(now))
-            .expression_attribute_values(":max", number(u64::from(max_attempts)))
+            .update_expression(GUESS_UPDATE.replace("{shift}", &shift(policy.lockout_failures)))
+            .condition_expression(condition)
+            .expression_attribute_names("#failures", &attribute)
+            .expression_attribute_names("#f", &attribute)
+            .expression_attribute_names("#r", "right_guess")
+            .expression_attribute_names("#g", encoded(lookup))
+            .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
+        let guessed = |item| {
+            record(item, &attribute)?
+                .map(GuessOutcome::Recorded)
+                .ok_or_else(|| StoreError::Corrupt("a guessed item has no code".to_owned()))
+        };
         match result {
             Ok(output) => {
-                let item = output.attributes().ok_or_else(|| {
+                guessed(output.attributes().ok_or_else(|| {
                     StoreError::Corrupt("update returned no attributes".to_owned())
-                })?;
-                Ok(GuessOutcome::Recorded(OtpRecord::try_from(item)?))
+                })?)
             }
-            Err(error) => match error.as_service_error().and_then(|e| match e {
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item()),
-                _ => None,
-            }) {
+            Err(error) => match refused_item(&error) {
                 // Our own earlier attempt was applied and its answer lost: that item is our result.
-                Some(Some(old)) if written_by(old, &request) => {
-                    Ok(GuessOutcome::Recorded(OtpRecord::try_from(old)?))
-                }
-                Some(old) => Ok(GuessOutcome::Refused(
-                    old.map(OtpRecord::try_from).transpose()?,
-                )),
+                Some(Some(old)) if written_by(old, &request) => guessed(old),
+                Some(Some(old)) => Ok(GuessOutcome::Refused(record(old, &attribute)?)),
+                Some(None) => Ok(GuessOutcome::Refused(None)),
                 None => Err(unavailable(error)),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_lockout_fits_in_a_dynamodb_expression() {
+        // DynamoDB refuses expressions over 4 KB; 100 is the highest threshold allowed.
+        let update = GUESS_UPDATE.replace("{shift}", &shift(100));
+        assert!(update.len() < 4000, "{} bytes", update.len());
+        let condition = GUESS_CONDITION.replace("{not_locked}", &not_locked(100));
+        assert!(condition.contains("#failures[99] <= :window_start"));
+    }
+
+    #[test]
+    fn the_shift_reads_each_slot_before_it_is_overwritten() {
+        assert_eq!(
+            shift(3),
+            "#f[2]=if_not_exists(#r.#g,#f[1]),#f[1]=if_not_exists(#r.#g,#f[0]),\
+             #f[0]=if_not_exists(#r.#g,:now)"
+        );
     }
 }

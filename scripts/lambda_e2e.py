@@ -31,9 +31,16 @@ def check(name, condition, detail=""):
     print(f"ok   {name}")
 
 
-def http_post(url, body):
+# The development key of lambda.env, which the backend sample events in events/ carry.
+DEV_KEY = "otpk_local-dev-key-not-a-secret-0123456789"
+
+
+def http_post(url, body, key=DEV_KEY):
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"content-type": "application/json"})
+                                     headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
@@ -72,6 +79,7 @@ def main():
     env_file.write("\n".join([
         f"OTP_TABLE_NAME={table}",
         f"OTP_HASH_KEY={os.urandom(32).hex()}",
+        f"OTP_API_KEYS=local={DEV_KEY}",
         "EMAIL_FROM=no-reply@lambda-e2e.example.com",
         f"AWS_ENDPOINT_URL={ENDPOINT}",
         "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
@@ -103,6 +111,9 @@ def main():
         check("the email holds a 6-digit code", len(code) == 6 and code.isdigit(), code)
 
         verify = f"http://127.0.0.1:{port}/lambda-url/verify-code/verify-code"
+        status, body = http_post(verify, {"user_id": "user-123", "passcode": code}, key=None)
+        check("verify-code without the API key is 401", status == 401 and "detail" in body,
+              (status, body))
         wrong = "".join(str((int(c) + 1) % 10) for c in code)
         status, body = http_post(verify, {"user_id": "user-123", "passcode": wrong})
         check("wrong code is 400 with 2 attempts left",

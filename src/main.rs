@@ -12,6 +12,8 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, plain text for files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -23,6 +25,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
+    // `otp-service new-api-key [NAME]` prints a fresh key as an OTP_API_KEYS entry.
+    if std::env::args().nth(1).as_deref() == Some("new-api-key") {
+        use secrecy::ExposeSecret as _;
+        let name = std::env::args()
+            .nth(2)
+            .unwrap_or_else(|| "backend".to_owned());
+        println!("{name}={}", otp_core::callers::new_key().expose_secret());
+        return Ok(());
+    }
     // `otp-service openapi` prints the API document for this configuration and exits.
     let settings = Settings::from_env(Runtime::Local).map_err(|e| e.to_string())?;
     if std::env::args().nth(1).as_deref() == Some("openapi") {

@@ -38,10 +38,36 @@ def routes(function):
     return sorted((e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "HttpApi")
 
 
+def deployed_route_security(caller_auth):
+    """Each route's authorizer as CloudFormation would deploy it for `CallerAuth`: the
+    LanguageExtensions transform (SAM CLI's implementation), then the SAM transform."""
+    import copy
+    import os
+    from samcli.lib.cfn_language_extensions.api import process_template
+    from samtranslator.translator.transform import transform
+
+    template = copy.deepcopy(TEMPLATE)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"  # as `sam package` leaves it
+    parameters = {"CallerAuth": caller_auth}
+    template = process_template(json.loads(json.dumps(template)), parameters)
+    template["Transform"] = "AWS::Serverless-2016-10-31"
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    output = transform(template, parameters, NoManagedPolicies())
+    api = [r for r in output["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"][0]
+    return {path: item["post"].get("security") for path, item in api["Properties"]["Body"]["paths"].items()}
+
+
 class TemplateTest(unittest.TestCase):
     def test_parses_without_errors(self):
         self.assertFalse(ERRORS)
-        self.assertEqual(TEMPLATE["Transform"], "AWS::Serverless-2016-10-31")
+        self.assertEqual(TEMPLATE["Transform"], ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"])
 
     def test_table_schema_is_the_contract(self):
         table = RESOURCES["OtpTable"]
@@ -86,8 +112,11 @@ class TemplateTest(unittest.TestCase):
     def test_send_is_least_privilege(self):
         found = statements("SendCodeFunction")
         actions = sorted(a for s in found for a in listed(s["Action"]))
-        self.assertEqual(actions, ["dynamodb:DeleteItem", "dynamodb:PutItem", "secretsmanager:GetSecretValue",
-                                   "secretsmanager:GetSecretValue", "ses:SendEmail"])
+        # One conditional UpdateItem per send (and one to withdraw an undelivered code); the hash
+        # key, the API keys and the Twilio token to read; SES to send as one identity.
+        self.assertEqual(actions, ["dynamodb:UpdateItem", "secretsmanager:GetSecretValue",
+                                   "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
+                                   "ses:SendEmail"])
         for statement in found:
             if any(a.startswith("dynamodb:") for a in listed(statement["Action"])):
                 self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
@@ -95,11 +124,12 @@ class TemplateTest(unittest.TestCase):
     def test_verify_is_least_privilege(self):
         found = statements("VerifyCodeFunction")
         actions = sorted(a for s in found for a in listed(s["Action"]))
-        self.assertEqual(actions, ["dynamodb:UpdateItem", "secretsmanager:GetSecretValue"])
+        self.assertEqual(actions, ["dynamodb:UpdateItem", "secretsmanager:GetSecretValue",
+                                   "secretsmanager:GetSecretValue"])
         dynamo = [s for s in found if s["Action"] == "dynamodb:UpdateItem"][0]
         self.assertEqual(dynamo["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
-        secret = [s for s in found if s["Action"] == "secretsmanager:GetSecretValue"][0]
-        self.assertEqual(secret["Resource"], {"Ref": "HashKeySecret"})
+        secrets = sorted(s["Resource"]["Ref"] for s in found if s["Action"] == "secretsmanager:GetSecretValue")
+        self.assertEqual(secrets, ["ApiKeysSecret", "HashKeySecret"])
 
     def test_no_wildcards_for_data_actions(self):
         for function in ["SendCodeFunction", "VerifyCodeFunction"]:
@@ -120,6 +150,38 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(env["OTP_TABLE_NAME"], {"Ref": "OtpTable"})
         self.assertNotIn("OTP_HASH_KEY", env)
         self.assertFalse([p for p in TEMPLATE["Parameters"] if "HashKey" in p])
+
+    def test_api_keys_are_the_default_and_come_from_a_generated_secret(self):
+        parameter = TEMPLATE["Parameters"]["CallerAuth"]
+        self.assertEqual(parameter["Default"], "api_key")
+        self.assertEqual(parameter["AllowedValues"], ["api_key", "iam", "none"])
+        secret = RESOURCES["ApiKeysSecret"]
+        self.assertEqual(secret["Condition"], "UseApiKeys")
+        generated = secret["Properties"]["GenerateSecretString"]
+        self.assertEqual(generated["GenerateStringKey"], "key")
+        self.assertGreaterEqual(generated["PasswordLength"], 32)
+        env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["OTP_CALLER_AUTH"], {"Ref": "CallerAuth"})
+        self.assertEqual(env["OTP_API_KEYS_SECRET_ARN"], {"Fn::If": ["UseApiKeys", {"Ref": "ApiKeysSecret"}, ""]})
+        self.assertNotIn("OTP_API_KEYS", env)
+        for function in ["SendCodeFunction", "VerifyCodeFunction"]:
+            reads = [s for s in statements(function) if s.get("Sid") == "ReadApiKeys"]
+            self.assertEqual([s["Resource"] for s in reads], [{"Ref": "ApiKeysSecret"}], function)
+
+    def test_iam_puts_the_aws_iam_authorizer_on_the_backend_routes_only(self):
+        for caller_auth, backend in [("iam", "AWS_IAM"), ("api_key", "NONE"), ("none", "NONE")]:
+            security = deployed_route_security(caller_auth)
+            self.assertEqual(security["/send-code"], [{backend: []}], caller_auth)
+            self.assertEqual(security["/verify-code"], [{backend: []}], caller_auth)
+            self.assertEqual(security["/auth/request-otp"], [{"NONE": []}], caller_auth)
+            self.assertEqual(security["/auth/verify-otp"], [{"NONE": []}], caller_auth)
+
+    def test_lockout_parameters_reach_the_functions(self):
+        env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["OTP_LOCKOUT_FAILURES"], {"Ref": "LockoutFailures"})
+        self.assertEqual(env["OTP_LOCKOUT_WINDOW_SECONDS"], {"Ref": "LockoutWindowSeconds"})
+        self.assertEqual(TEMPLATE["Parameters"]["LockoutFailures"]["MinValue"], 3)
+        self.assertEqual(TEMPLATE["Parameters"]["LockoutFailures"]["MaxValue"], 100)
 
     def test_twilio_is_optional_through_a_condition(self):
         self.assertIn("HasTwilio", TEMPLATE["Conditions"])

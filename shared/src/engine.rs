@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::callers::Callers;
 use crate::clock::Clock;
 use crate::code::{CodeHasher, OneTimeCode};
 use crate::domain::{Channel, Destination, Passcode};
@@ -84,6 +85,8 @@ pub struct EngineParts {
     pub policy: Policy,
     pub brand: Option<String>,
     pub clock: Arc<dyn Clock>,
+    /// Who may call the backend routes; the HTTP layer asks before a request is read.
+    pub callers: Callers,
 }
 
 impl Engine {
@@ -94,14 +97,19 @@ impl Engine {
     /// `store: ...; delivery: ...`, for the start-up line.
     pub fn describe(&self) -> String {
         format!(
-            "store: {}; delivery: {}",
+            "store: {}; delivery: {}; caller auth: {}",
             self.parts.store.describe(),
-            self.parts.senders.describe()
+            self.parts.senders.describe(),
+            self.parts.callers.describe()
         )
     }
 
     pub fn policy(&self) -> &Policy {
         &self.parts.policy
+    }
+
+    pub fn callers(&self) -> &Callers {
+        &self.parts.callers
     }
 
     pub fn senders(&self) -> &Senders {

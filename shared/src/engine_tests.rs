@@ -36,6 +36,7 @@ fn fixture_with(store: Arc<dyn OtpStore>, memory: Arc<MemoryStore>, email: bool)
         policy: Policy::default(),
         brand: Some("Acme".to_owned()),
         clock: clock.clone(),
+        callers: crate::callers::Callers::Open,
     });
     Fixture {
         engine,

@@ -50,8 +50,26 @@ pub fn without_stage(mut request: Request) -> Request {
     request
 }
 
+/// The caller API Gateway's IAM authorizer verified, if it ran: HTTP API (2.0) events carry it
+/// in `requestContext.authorizer.iam`, REST (1.0) events in `requestContext.identity`.
+fn iam_identity(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(c) => {
+            let iam = c.authorizer.as_ref()?.iam.as_ref()?;
+            iam.user_arn.clone().or_else(|| iam.caller_id.clone())
+        }
+        RequestContext::ApiGatewayV1(c) => c.identity.user_arn.clone(),
+        _ => None,
+    }
+}
+
 /// One event through the router, as the runtime does it.
-pub async fn handle_event(router: Router, request: Request) -> axum::response::Response {
+pub async fn handle_event(router: Router, mut request: Request) -> axum::response::Response {
+    if let Some(identity) = iam_identity(&request) {
+        request
+            .extensions_mut()
+            .insert(http::auth::IamIdentity(identity));
+    }
     match router.oneshot(without_stage(request)).await {
         Ok(response) => response,
         Err(never) => match never {},

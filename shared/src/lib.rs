@@ -4,6 +4,7 @@
 //! router under `lambda_http`). `settings` is the one place the environment is read.
 
 pub mod aws;
+pub mod callers;
 pub mod clock;
 pub mod code;
 pub mod domain;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::callers::ApiKeys;
 use crate::domain::{Email, PhoneE164};
 use crate::keys::{HashKeyError, KeyRing};
 
@@ -58,6 +59,9 @@ pub const LOCKOUT_WINDOW_SECONDS: Setting =
     Setting::new("OTP_LOCKOUT_WINDOW_SECONDS", 3600, 60..=86_400);
 pub const TWILIO_TIMEOUT_MS: Setting = Setting::new("TWILIO_TIMEOUT_MS", 5000, 500..=10_000);
 
+pub const CALLER_AUTH: &str = "OTP_CALLER_AUTH";
+pub const API_KEYS: &str = "OTP_API_KEYS";
+pub const API_KEYS_SECRET_ARN: &str = "OTP_API_KEYS_SECRET_ARN";
 pub const HASH_KEY: &str = "OTP_HASH_KEY";
 pub const HASH_KEY_SECRET_ARN: &str = "OTP_HASH_KEY_SECRET_ARN";
 pub const PSEUDONYM_KEY: &str = "OTP_PSEUDONYM_KEY";
@@ -167,6 +171,19 @@ pub enum KeySource {
     Random,
 }
 
+/// How the backend routes authenticate their caller (`OTP_CALLER_AUTH`).
+#[derive(Debug, Clone)]
+pub enum CallerAuth {
+    /// `none`: open to anyone. Never the default of a function.
+    Open,
+    /// `iam`: API Gateway's `AWS_IAM` authorizer (functions only).
+    Iam,
+    /// `api_key` with `OTP_API_KEYS`.
+    ApiKeys(ApiKeys),
+    /// `api_key` with `OTP_API_KEYS_SECRET_ARN`, read once at init.
+    ApiKeysSecret(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSettings {
     Memory,
@@ -217,6 +234,7 @@ pub struct DeliverySettings {
 pub struct Settings {
     pub runtime: Runtime,
     pub policy: Policy,
+    pub callers: CallerAuth,
     pub brand: Option<String>,
     pub keys: KeySource,
     pub store: StoreSettings,
@@ -254,6 +272,7 @@ impl Settings {
                 lockout_failures: LOCKOUT_FAILURES.read(&env)? as u32,
                 lockout_window_secs: LOCKOUT_WINDOW_SECONDS.read(&env)?,
             },
+            callers: caller_auth(runtime, &env)?,
             brand: brand(&env)?,
             keys: keys(runtime, &env)?,
             store: store(runtime, &env)?,
@@ -268,6 +287,7 @@ impl Settings {
     /// never loads it).
     pub fn needs_aws(&self) -> bool {
         matches!(self.keys, KeySource::Secret { .. })
+            || matches!(self.callers, CallerAuth::ApiKeysSecret(_))
             || matches!(self.store, StoreSettings::DynamoDb { .. })
             || self.delivery.email.is_some()
             || self
@@ -275,6 +295,49 @@ impl Settings {
                 .sms
                 .as_ref()
                 .is_some_and(|t| matches!(t.auth_token, Secret::Arn(_)))
+    }
+}
+
+/// `OTP_CALLER_AUTH`: a function defaults to `api_key`, and so does a local run that is given
+/// keys; only a local run without keys defaults to `none`, so a newcomer's first curl works.
+fn caller_auth(runtime: Runtime, env: &Env<'_>) -> Result<CallerAuth, ConfigError> {
+    let keys = env.get(API_KEYS);
+    let secret = env.get(API_KEYS_SECRET_ARN);
+    let mode = env.get(CALLER_AUTH).unwrap_or_else(|| {
+        let keyed = runtime == Runtime::Lambda || keys.is_some() || secret.is_some();
+        if keyed { "api_key" } else { "none" }.to_owned()
+    });
+    match mode.as_str() {
+        "none" => Ok(CallerAuth::Open),
+        "iam" if runtime == Runtime::Local => Err(ConfigError::Invalid {
+            var: CALLER_AUTH,
+            reason: "is iam, which API Gateway checks; the local server cannot. Use api_key or \
+                     none locally"
+                .to_owned(),
+        }),
+        "iam" => Ok(CallerAuth::Iam),
+        "api_key" => match (keys, secret) {
+            (Some(keys), _) => ApiKeys::parse(&SecretString::from(keys))
+                .map(CallerAuth::ApiKeys)
+                .map_err(|e| ConfigError::Invalid {
+                    var: API_KEYS,
+                    reason: format!(
+                        "is not a valid key list: {e} (generate a key with `otp-service \
+                         new-api-key`)"
+                    ),
+                }),
+            (None, Some(arn)) => Ok(CallerAuth::ApiKeysSecret(arn)),
+            (None, None) => Err(ConfigError::Missing {
+                var: API_KEYS_SECRET_ARN,
+                hint: "the backend routes need API keys: a Secrets Manager secret holding them \
+                       (template.yaml generates one), or OTP_API_KEYS=name=key,... for local \
+                       runs; or set OTP_CALLER_AUTH to iam, or to none to leave them open",
+            }),
+        },
+        other => Err(ConfigError::Invalid {
+            var: CALLER_AUTH,
+            reason: format!("must be api_key, iam or none, got {other:?}"),
+        }),
     }
 }
 
@@ -502,13 +565,68 @@ mod tests {
     }
 
     #[test]
-    fn a_function_needs_a_key_and_a_table() {
-        let missing = settings(Runtime::Lambda, &[]).unwrap_err().to_string();
-        assert!(missing.starts_with("OTP_HASH_KEY is required"), "{missing}");
-        let key = "11".repeat(32);
-        let missing = settings(Runtime::Lambda, &[("OTP_HASH_KEY", &key)])
+    fn caller_auth_is_never_open_in_a_function_unless_said() {
+        let key = "k".repeat(32);
+        let keys = format!("backend={key}");
+        let base = [
+            ("OTP_HASH_KEY", "11".repeat(32)),
+            ("OTP_TABLE_NAME", "t".to_owned()),
+        ];
+        let lambda = |extra: &[(&str, &str)]| {
+            let mut vars: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            vars.extend_from_slice(extra);
+            settings(Runtime::Lambda, &vars)
+        };
+        let missing = lambda(&[]).unwrap_err().to_string();
+        assert!(
+            missing.starts_with("OTP_API_KEYS_SECRET_ARN is required"),
+            "{missing}"
+        );
+        assert!(matches!(
+            lambda(&[("OTP_API_KEYS_SECRET_ARN", "arn:x")])
+                .unwrap()
+                .callers,
+            CallerAuth::ApiKeysSecret(_)
+        ));
+        assert!(matches!(
+            lambda(&[("OTP_CALLER_AUTH", "iam")]).unwrap().callers,
+            CallerAuth::Iam
+        ));
+        assert!(matches!(
+            lambda(&[("OTP_CALLER_AUTH", "none")]).unwrap().callers,
+            CallerAuth::Open
+        ));
+        assert!(lambda(&[("OTP_CALLER_AUTH", "apikey")]).is_err());
+        // Locally: open without keys, keyed with them, and iam is refused.
+        assert!(matches!(local(&[]).unwrap().callers, CallerAuth::Open));
+        assert!(matches!(
+            local(&[("OTP_API_KEYS", &keys)]).unwrap().callers,
+            CallerAuth::ApiKeys(_)
+        ));
+        let weak = local(&[("OTP_API_KEYS", "backend=short")])
             .unwrap_err()
             .to_string();
+        assert!(
+            weak.starts_with("OTP_API_KEYS is not a valid key list"),
+            "{weak}"
+        );
+        assert!(local(&[("OTP_CALLER_AUTH", "iam")]).is_err());
+        assert!(!format!("{:?}", local(&[("OTP_API_KEYS", &keys)]).unwrap()).contains(&key));
+    }
+
+    #[test]
+    fn a_function_needs_a_key_and_a_table() {
+        let missing = settings(Runtime::Lambda, &[("OTP_CALLER_AUTH", "none")])
+            .unwrap_err()
+            .to_string();
+        assert!(missing.starts_with("OTP_HASH_KEY is required"), "{missing}");
+        let key = "11".repeat(32);
+        let missing = settings(
+            Runtime::Lambda,
+            &[("OTP_HASH_KEY", &key), ("OTP_CALLER_AUTH", "none")],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             missing.starts_with("OTP_TABLE_NAME is required"),
             "{missing}"
@@ -518,6 +636,7 @@ mod tests {
             &[
                 ("OTP_HASH_KEY_SECRET_ARN", "arn:x"),
                 ("OTP_TABLE_NAME", "t"),
+                ("OTP_API_KEYS_SECRET_ARN", "arn:y"),
             ],
         )
         .unwrap();

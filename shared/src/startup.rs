@@ -8,15 +8,17 @@ use aws_config::SdkConfig;
 use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
 
+use crate::callers::{ApiKeys, Callers};
 use crate::clock::{Clock, SystemClock};
 use crate::code::CodeHasher;
 use crate::engine::{Engine, EngineParts};
 use crate::http::Routes;
 use crate::keys::{HashKey, KeyRing};
-use crate::secrets::{self, SecretError};
+use crate::secrets::{self, SecretError, SecretValue};
 use crate::sender::{ConsoleSender, Sender, Senders};
 use crate::settings::{
-    key_ring, ConfigError, KeySource, Runtime, Settings, StoreSettings, HASH_KEY_SECRET_ARN,
+    key_ring, CallerAuth, ConfigError, KeySource, Runtime, Settings, StoreSettings,
+    HASH_KEY_SECRET_ARN,
 };
 use crate::store::{DynamoStore, MemoryStore, OtpStore};
 
@@ -76,14 +78,18 @@ pub async fn build_with(
     let aws = Aws::default();
     // A unit that serves no send route links and builds no delivery code. The key and the
     // senders may each read a secret: both reads go out together.
-    let (ring, senders) = tokio::join!(key_ring_from(&settings.keys, &aws), async {
-        if routes.sends() {
-            senders(&settings, overrides.sms, overrides.email, &aws).await
-        } else {
-            Ok(Senders::default())
+    let (ring, callers, senders) = tokio::join!(
+        key_ring_from(&settings.keys, &aws),
+        callers_from(&settings.callers, &aws),
+        async {
+            if routes.sends() {
+                senders(&settings, overrides.sms, overrides.email, &aws).await
+            } else {
+                Ok(Senders::default())
+            }
         }
-    });
-    let (hasher, senders) = (CodeHasher::new(&ring?), senders?);
+    );
+    let (hasher, callers, senders) = (CodeHasher::new(&ring?), callers?, senders?);
     let store: Arc<dyn OtpStore> = match &settings.store {
         StoreSettings::Memory => Arc::new(MemoryStore::new()),
         StoreSettings::DynamoDb { table } => Arc::new(DynamoStore::new(
@@ -99,14 +105,47 @@ pub async fn build_with(
         policy: settings.policy.clone(),
         brand: settings.brand.clone(),
         clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        callers,
     });
     tracing::info!(
         store = %settings.store,
         delivery = %engine.senders().describe(),
+        caller_auth = %engine.callers().describe(),
         policy = ?settings.policy,
         "engine ready"
     );
+    if matches!(engine.callers(), Callers::Open) {
+        tracing::warn!(
+            "OTP_CALLER_AUTH=none: /send-code and /verify-code are OPEN to anyone who can reach \
+             them. Anyone can send codes at your cost and check codes for any user. Use api_key \
+             or iam for anything reachable from a network."
+        );
+    }
+    for weakness in settings.policy.weaknesses() {
+        tracing::warn!("weaker than recommended: {weakness}");
+    }
     Ok(engine)
+}
+
+/// The backend routes' callers; API keys from a secret are read once, here.
+async fn callers_from(auth: &CallerAuth, aws: &Aws) -> Result<Callers, InitError> {
+    match auth {
+        CallerAuth::Open => Ok(Callers::Open),
+        CallerAuth::Iam => Ok(Callers::Iam),
+        CallerAuth::ApiKeys(keys) => Ok(Callers::ApiKeys(keys.clone())),
+        CallerAuth::ApiKeysSecret(arn) => {
+            let keys = match aws.read_secret(arn).await? {
+                SecretValue::Plain(text) => ApiKeys::parse(&text),
+                SecretValue::Json(object) => ApiKeys::from_json(&object),
+            };
+            keys.map(Callers::ApiKeys).map_err(|e| {
+                InitError::Secret(SecretError {
+                    arn: arn.clone(),
+                    reason: format!("it does not hold valid API keys: {e}"),
+                })
+            })
+        }
+    }
 }
 
 async fn key_ring_from(source: &KeySource, aws: &Aws) -> Result<KeyRing, InitError> {
@@ -219,6 +258,7 @@ mod tests {
         Settings::from_lookup(Runtime::Lambda, &|var| match var {
             "OTP_HASH_KEY" => Some(key.clone()),
             "OTP_TABLE_NAME" => Some("otp-codes".to_owned()),
+            "OTP_API_KEYS" => Some(format!("backend={}", "k".repeat(32))),
             _ => None,
         })
         .unwrap()
@@ -229,7 +269,8 @@ mod tests {
         let engine = build(lambda_settings(), Routes::Sending).await.unwrap();
         assert_eq!(
             engine.describe(),
-            "store: DynamoDB table otp-codes; delivery: sms: unavailable, email: unavailable"
+            "store: DynamoDB table otp-codes; delivery: sms: unavailable, email: unavailable; \
+             caller auth: api_key (backend)"
         );
         assert!(engine.senders().for_channel(Channel::Sms).is_none());
         assert!(engine.senders().for_channel(Channel::Email).is_none());

@@ -40,6 +40,7 @@ fn settings_of(env: &[(&str, String)]) -> Result<Settings, otp_core::settings::C
     for (var, value) in [
         ("OTP_HASH_KEY", "33".repeat(32)),
         ("OTP_TABLE_NAME", "x".to_owned()),
+        ("OTP_CALLER_AUTH", "none".to_owned()),
     ] {
         if !env.iter().any(|(k, _)| k.starts_with(var)) {
             env.push((var, value));

@@ -111,6 +111,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// `OTP_CALLER_AUTH=api_key` with `OTP_API_KEYS=keys`.
+    pub fn api_keys(mut self, keys: &str) -> Self {
+        let keys = otp_core::callers::ApiKeys::parse(&keys.to_owned().into()).expect("valid keys");
+        self.settings.callers = otp_core::settings::CallerAuth::ApiKeys(keys);
+        self
+    }
+
     pub fn brand(mut self, brand: &str) -> Self {
         self.settings.brand = Some(brand.to_owned());
         self
@@ -214,6 +221,20 @@ impl TestApp {
         .await
     }
 
+    /// A JSON POST with an `Authorization` header.
+    pub async fn post_as(&self, authorization: &str, path: &str, body: Value) -> Reply {
+        self.request_with(
+            "POST",
+            path,
+            &[
+                ("content-type", "application/json"),
+                ("authorization", authorization),
+            ],
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
     pub async fn request(
         &self,
         method: &str,
@@ -221,11 +242,25 @@ impl TestApp {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|value| ("content-type", value))
+            .into_iter()
+            .collect();
+        self.request_with(method, path, &headers, body).await
+    }
+
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let (status, headers, bytes) = match self.setup {
             Setup::Router => {
                 let mut request = http::Request::builder().method(method).uri(path);
-                if let Some(content_type) = content_type {
-                    request = request.header("content-type", content_type);
+                for (name, value) in extra {
+                    request = request.header(*name, *value);
                 }
                 let request = request.body(axum::body::Body::from(body)).unwrap();
                 let response = self.router.clone().oneshot(request).await.unwrap();
@@ -236,8 +271,8 @@ impl TestApp {
             Setup::Tcp | Setup::TcpDynamo => {
                 let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
                 let mut request = self.client.request(method, self.url(path)).body(body);
-                if let Some(content_type) = content_type {
-                    request = request.header("content-type", content_type);
+                for (name, value) in extra {
+                    request = request.header(*name, *value);
                 }
                 let response = request.send().await.expect("server answers");
                 let status = response.status().as_u16();

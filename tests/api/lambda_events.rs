@@ -7,6 +7,17 @@ use serde_json::Value;
 
 use crate::helpers::{Setup, TestApp, PHONE};
 
+/// The development key of `lambda.env`, which the backend sample events carry.
+const DEV_KEYS: &str = "local=otpk_local-dev-key-not-a-secret-0123456789";
+
+/// A service configured as `make lambda-watch` runs it: API keys on the backend routes.
+async fn keyed_app() -> TestApp {
+    TestApp::builder()
+        .api_keys(DEV_KEYS)
+        .spawn(Setup::Router)
+        .await
+}
+
 fn event(name: &str) -> String {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -53,11 +64,14 @@ async fn every_sample_event_gets_its_documented_status() {
         ("verify-otp.json", Routes::Verifying, 400),
         ("verify-code-invalid.json", Routes::Verifying, 422),
         ("verify-code-unknown-path.json", Routes::Verifying, 404),
+        ("send-code-unauthorized.json", Routes::Sending, 401),
+        // A signed request is no API key: with api_key auth it is refused.
+        ("verify-code-iam.json", Routes::Verifying, 401),
         // Each function serves only its own routes.
         ("send-code-sms.json", Routes::Verifying, 404),
         ("verify-code.json", Routes::Sending, 404),
     ] {
-        let app = TestApp::spawn(Setup::Router).await;
+        let app = keyed_app().await;
         let (got, json, _) = invoke(&app, routes, &event(name)).await;
         assert_eq!(got, status, "{name}: {json}");
         assert!(got == 200 || json.get("detail").is_some(), "{name}: {json}");
@@ -67,7 +81,7 @@ async fn every_sample_event_gets_its_documented_status() {
 #[tokio::test]
 async fn send_then_verify_through_both_functions() {
     // GIVEN a code sent through the send-code function
-    let app = TestApp::spawn(Setup::Router).await;
+    let app = keyed_app().await;
     let (status, json, _) = invoke(&app, Routes::Sending, &event("send-code-sms.json")).await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["message"], "OTP sent successfully via sms");
@@ -94,7 +108,7 @@ async fn send_then_verify_through_both_functions() {
 
 #[tokio::test]
 async fn cooldown_through_lambda_sets_retry_after() {
-    let app = TestApp::spawn(Setup::Router).await;
+    let app = keyed_app().await;
     assert_eq!(
         invoke(&app, Routes::Sending, &event("send-code-sms.json"))
             .await
@@ -109,7 +123,7 @@ async fn cooldown_through_lambda_sets_retry_after() {
 
 #[tokio::test]
 async fn auth_routes_through_lambda() {
-    let app = TestApp::spawn(Setup::Router).await;
+    let app = keyed_app().await;
     let (status, json, _) = invoke(&app, Routes::Sending, &event("request-otp.json")).await;
     assert_eq!(
         (status, json["email"].as_str()),
@@ -119,4 +133,63 @@ async fn auth_routes_through_lambda() {
     let verify = event_with("verify-otp.json", "otp_code", &code);
     let (status, json, _) = invoke(&app, Routes::Verifying, &verify).await;
     assert_eq!(status, 200, "{json}");
+}
+
+#[tokio::test]
+async fn iam_auth_admits_only_what_api_gateway_signed_off() {
+    // GIVEN the functions with OTP_CALLER_AUTH=iam (API Gateway's AWS_IAM authorizer)
+    let app = TestApp::builder()
+        .settings(|s| s.callers = otp_core::settings::CallerAuth::Iam)
+        .spawn(Setup::Router)
+        .await;
+    // WHEN an event carries the identity the authorizer verified, THEN it is served
+    let (status, json, _) = invoke(&app, Routes::Verifying, &event("verify-code-iam.json")).await;
+    assert_eq!(status, 404, "served (no pending code): {json}");
+    // AND an event without one, even with an API key, is 401 with the SigV4 challenge
+    for name in ["verify-code.json", "send-code-unauthorized.json"] {
+        let routes = if name.starts_with("verify") {
+            Routes::Verifying
+        } else {
+            Routes::Sending
+        };
+        let (status, json, headers) = invoke(&app, routes, &event(name)).await;
+        assert_eq!(status, 401, "{name}: {json}");
+        assert_eq!(headers["www-authenticate"], "AWS4-HMAC-SHA256");
+    }
+    // AND the public routes stay open
+    assert_eq!(
+        invoke(&app, Routes::Sending, &event("request-otp.json"))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_function_never_starts_open_or_keyless_unless_told() {
+    use otp_core::settings::{Runtime, Settings};
+    let env = |extra: &'static [(&'static str, &'static str)]| {
+        move |var: &str| -> Option<String> {
+            match var {
+                "OTP_HASH_KEY" => Some("33".repeat(32)),
+                "OTP_TABLE_NAME" => Some("t".to_owned()),
+                _ => extra
+                    .iter()
+                    .find(|(k, _)| *k == var)
+                    .map(|(_, v)| (*v).to_owned()),
+            }
+        }
+    };
+    let error = Settings::from_lookup(Runtime::Lambda, &env(&[])).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("OTP_API_KEYS_SECRET_ARN is required"),
+        "{error}"
+    );
+    let open = Settings::from_lookup(Runtime::Lambda, &env(&[("OTP_CALLER_AUTH", "none")]));
+    assert!(matches!(
+        open.unwrap().callers,
+        otp_core::settings::CallerAuth::Open
+    ));
 }

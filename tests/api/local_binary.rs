@@ -121,6 +121,7 @@ async fn make_run_binary_serves_prints_codes_and_keeps_logs_clean() {
         .await
         .unwrap();
     assert!(logs.contains("OTP_HASH_KEY is not set"), "{logs}");
+    assert!(logs.contains("are OPEN to anyone"), "{logs}");
     assert!(logs.contains("code sent"), "{logs}");
     assert!(logs.contains("+1******2671"), "{logs}");
     assert!(logs.contains("a***@example.com"), "{logs}");
@@ -146,6 +147,12 @@ async fn bad_configuration_fails_the_start_with_a_clear_message() {
         ),
         ("OTP_HASH_KEY", "short", "OTP_HASH_KEY"),
         ("PORT", "http", "PORT must be a port number"),
+        ("OTP_CALLER_AUTH", "iam", "OTP_CALLER_AUTH is iam"),
+        (
+            "OTP_API_KEYS",
+            "x=short",
+            "OTP_API_KEYS is not a valid key list",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_otp-service"))
             .env("PORT", "0")
@@ -157,4 +164,79 @@ async fn bad_configuration_fails_the_start_with_a_clear_message() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{var}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_generated_api_key_guards_the_backend_routes_of_the_binary() {
+    // GIVEN a key made by the binary itself
+    let made = Command::new(env!("CARGO_BIN_EXE_otp-service"))
+        .args(["new-api-key", "backend"])
+        .output()
+        .await
+        .unwrap();
+    assert!(made.status.success());
+    let entry = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let key = entry
+        .strip_prefix("backend=otpk_")
+        .map(|random| format!("otpk_{random}"))
+        .unwrap_or_else(|| panic!("unexpected key line: {entry}"));
+    // AND the server started with it, and with a weak code length
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otp-service"))
+        .env("PORT", "0")
+        .env("RUST_LOG", "debug")
+        .env("OTP_API_KEYS", &entry)
+        .env("OTP_CODE_LENGTH", "4")
+        .env_remove("OTP_CALLER_AUTH")
+        .env_remove("OTP_TABLE_NAME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = next_line(&mut stdout)
+        .await
+        .strip_prefix("OTP service listening on ")
+        .expect("the banner")
+        .to_owned();
+    next_line(&mut stdout).await;
+    let described = next_line(&mut stdout).await;
+    assert!(
+        described.contains("caller auth: api_key (backend)"),
+        "{described}"
+    );
+    // WHEN the backend routes are called without and with the key
+    let client = reqwest::Client::new();
+    let body = json!({"user_id": "u", "method": "sms", "phone": PHONE});
+    let refused = client
+        .post(format!("{url}/send-code"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let admitted = client
+        .post(format!("{url}/send-code"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    // THEN 401 with the challenge, then 200
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    assert_eq!(admitted.status(), 200);
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    // AND the logs name the caller and the weak policy, never the key
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    assert!(logs.contains("caller=backend"), "{logs}");
+    assert!(logs.contains("ASVS 2.7.6"), "{logs}");
+    assert!(!logs.contains(&key), "logs hold the key:\n{logs}");
 }

@@ -510,6 +510,7 @@ fn engine_on(store: Arc<dyn OtpStore>, hasher: CodeHasher) -> (Engine, Recording
         policy,
         brand: None,
         clock,
+        callers: otp_core::callers::Callers::Open,
     });
     (engine, sms)
 }
@@ -613,6 +614,7 @@ async fn expired_item_still_in_the_table_is_refused_in_one_request() {
         policy: Policy::default(),
         brand: None,
         clock: clock.clone(),
+        callers: otp_core::callers::Callers::Open,
     });
     engine.send(sms_request("u")).await.unwrap();
     clock.advance(TTL);

@@ -2,6 +2,7 @@
 //! functions run it under `lambda_http`; each route module holds its path, its typed request
 //! contract, its outcomes and its handler.
 
+pub mod auth;
 pub mod body;
 pub mod reply;
 pub mod request_otp;

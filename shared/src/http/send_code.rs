@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
+use super::auth::{Caller, Sending};
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
 use super::reply::ReplyBody;
 use super::sending::{SendReply, Subject};
@@ -92,10 +94,12 @@ impl ReplyBody for SendCodeOk {}
 
 pub async fn handle(
     State(engine): State<Arc<Engine>>,
+    caller: Caller<Sending>,
     Valid(request): Valid<SendCodeRequest>,
 ) -> SendReply<SendCodeOk> {
     let user_id = request.key.user_id.as_str().to_owned();
-    match engine.send(request).await {
+    let span = tracing::info_span!("send-code", caller = %caller.name);
+    match engine.send(request).instrument(span).await {
         Ok(sent) => SendReply::Sent(SendCodeOk {
             message: format!("OTP sent successfully via {}", sent.channel.as_str()),
             user_id,

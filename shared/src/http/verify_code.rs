@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
+use super::auth::{Caller, Verifying};
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
 use super::reply::ReplyBody;
 use super::sending::STORE_UNAVAILABLE;
@@ -130,9 +132,11 @@ crate::outcomes! {
 
 pub async fn handle(
     State(engine): State<Arc<Engine>>,
+    caller: Caller<Verifying>,
     Valid(request): Valid<VerifyCodeRequest>,
 ) -> VerifyCodeReply {
-    let outcome = engine.verify(&request).await;
+    let span = tracing::info_span!("verify-code", caller = %caller.name);
+    let outcome = engine.verify(&request).instrument(span).await;
     let user_id = request.key.user_id.as_str().to_owned();
     let failure = |error, detail: &str| VerifyCodeFailure {
         success: false,

@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::Schema;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, HeaderBuilder, InfoBuilder, OneOfBuilder, OpenApi,
     OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Tag,
 };
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::http::auth::{Caller, Sending, Verifying};
 use crate::http::body::{BodyRejection, Contract};
 use crate::http::request_otp::{AuthOk, RequestOtpRequest};
 use crate::http::schema::{self, register, Outcome, Outcomes, Schemas};
@@ -23,7 +25,12 @@ use crate::http::verify_otp::{VerifyOtpReply, VerifyOtpRequest};
 use crate::http::{request_otp, send_code, verify_code, verify_otp};
 use crate::settings::Policy;
 
+/// The security scheme of the backend routes.
+const API_KEY: &str = "apiKey";
+
 struct RouteDoc {
+    /// Backend routes need a caller credential (401/403 and a security requirement).
+    guard: Option<Vec<Outcome>>,
     path: &'static str,
     tag: &'static str,
     summary: &'static str,
@@ -42,7 +49,13 @@ fn operation<R: Contract + ToSchema, O: Outcomes>(
 ) -> PathsBuilder {
     register::<R>(schemas);
     let mut by_status: BTreeMap<u16, Vec<Outcome>> = BTreeMap::new();
-    for outcome in BodyRejection::outcomes().into_iter().chain(O::outcomes()) {
+    let guarded = doc.guard.is_some();
+    let guard = doc.guard.unwrap_or_default();
+    for outcome in guard
+        .into_iter()
+        .chain(BodyRejection::outcomes())
+        .chain(O::outcomes())
+    {
         (outcome.register)(schemas);
         by_status.entry(outcome.status).or_default().push(outcome);
     }
@@ -77,7 +90,9 @@ fn operation<R: Contract + ToSchema, O: Outcomes>(
         }
         responses = responses.response(status.to_string(), response.build());
     }
+    let security = guarded.then(|| vec![SecurityRequirement::new(API_KEY, Vec::<String>::new())]);
     let operation = OperationBuilder::new()
+        .securities(security)
         .tag(doc.tag)
         .summary(Some(doc.summary))
         .description(doc.description)
@@ -116,6 +131,7 @@ pub fn document(policy: &Policy) -> OpenApi {
     let mut paths = PathsBuilder::new();
     paths = operation::<SendCodeRequest, SendReply<SendCodeOk>>(
         RouteDoc {
+            guard: Some(Caller::<Sending>::outcomes()),
             path: send_code::PATH,
             tag: CODES,
             summary: "Send a code by SMS or email",
@@ -129,6 +145,7 @@ pub fn document(policy: &Policy) -> OpenApi {
     );
     paths = operation::<VerifyCodeRequest, VerifyCodeReply>(
         RouteDoc {
+            guard: Some(Caller::<Verifying>::outcomes()),
             path: verify_code::PATH,
             tag: CODES,
             summary: "Check a code",
@@ -142,6 +159,7 @@ pub fn document(policy: &Policy) -> OpenApi {
     );
     paths = operation::<RequestOtpRequest, SendReply<AuthOk>>(
         RouteDoc {
+            guard: None,
             path: request_otp::PATH,
             tag: EMAIL_LOGIN,
             summary: "Send a code to an email address",
@@ -152,6 +170,7 @@ pub fn document(policy: &Policy) -> OpenApi {
     );
     paths = operation::<VerifyOtpRequest, VerifyOtpReply>(
         RouteDoc {
+            guard: None,
             path: verify_otp::PATH,
             tag: EMAIL_LOGIN,
             summary: "Check an emailed code",
@@ -178,7 +197,22 @@ pub fn document(policy: &Policy) -> OpenApi {
         )
         .paths(paths.build())
         .components(Some(
-            ComponentsBuilder::new().schemas_from_iter(schemas).build(),
+            ComponentsBuilder::new()
+                .schemas_from_iter(schemas)
+                .security_scheme(
+                    API_KEY,
+                    SecurityScheme::Http(
+                        Http::builder()
+                            .scheme(HttpAuthScheme::Bearer)
+                            .description(Some(
+                                "An API key (`OTP_CALLER_AUTH=api_key`): `Authorization: Bearer \
+                                 <key>`. With `iam`, API Gateway checks a SigV4 signature \
+                                 instead; with `none`, nothing is checked.",
+                            ))
+                            .build(),
+                    ),
+                )
+                .build(),
         ))
         .tags(Some(vec![
             tag(CODES, "Send and check codes for any user id and purpose"),

@@ -80,12 +80,14 @@ fn every_route_documents_its_statuses_and_retry_after() {
     for (path, statuses) in [
         (
             "/send-code",
-            vec!["200", "413", "415", "422", "429", "502", "503"],
+            vec![
+                "200", "401", "403", "413", "415", "422", "429", "502", "503",
+            ],
         ),
         (
             "/verify-code",
             vec![
-                "200", "400", "404", "409", "410", "413", "415", "422", "429", "503",
+                "200", "400", "401", "403", "404", "409", "410", "413", "415", "422", "429", "503",
             ],
         ),
         (
@@ -101,6 +103,20 @@ fn every_route_documents_its_statuses_and_retry_after() {
         let documented: Vec<&str> = responses.keys().map(String::as_str).collect();
         assert_eq!(documented, statuses, "{path}");
     }
+    // The backend routes name their credential; the public ones need none.
+    for path in ["/send-code", "/verify-code"] {
+        assert_eq!(
+            doc["paths"][path]["post"]["security"],
+            json!([{"apiKey": []}])
+        );
+    }
+    for path in ["/auth/request-otp", "/auth/verify-otp"] {
+        assert!(doc["paths"][path]["post"].get("security").is_none());
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["apiKey"]["scheme"],
+        "bearer"
+    );
     let send = &doc["paths"]["/send-code"]["post"]["responses"];
     assert!(send["429"]["headers"]["Retry-After"].is_object());
     // 422 on a send route: a validation failure or a refused destination.

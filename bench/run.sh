@@ -17,7 +17,7 @@ if ! command -v wrk >/dev/null; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
 fi
 
-cargo build --release --bin otp-service --example bench_baseline
+cargo build --release --bin otp-service --example bench_baseline --example bench_caller_check
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; }
@@ -55,15 +55,29 @@ curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/verify-code" -H 'content-ty
   -d '{"user_id":"bench-check","passcode":"123456"}' | grep -qx 404
 
 cleanup; pids=()
-python3 - "$base_rps" "$base_p99" "$svc_rps" "$svc_p99" <<'PY' | tee "$OUT/summary.txt"
+
+# The same with an API key on every request (OTP_CALLER_AUTH=api_key, three keys configured).
+export BENCH_API_KEY=otpk_bench-key-0123456789abcdefghijklmnopqrstuv
+OTP_API_KEYS="old=otpk_bench-old-0123456789abcdefghijklmnopqrst,mailer=otpk_bench-mailer-0123456789abcdefghijklmno:send,bench=$BENCH_API_KEY" \
+  OTP_HASH_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') \
+  start keyed target/release/otp-service
+grep -q "caller auth: api_key" "$OUT/keyed.stdout" || { echo "service is not keyed"; exit 1; }
+read -r key_rps key_p99 < <(measure keyed)
+unset BENCH_API_KEY
+cleanup; pids=()
+
+python3 - "$base_rps" "$base_p99" "$svc_rps" "$svc_p99" "$key_rps" "$key_p99" <<'PY' | tee "$OUT/summary.txt"
 import sys
-base_rps, base_p99, svc_rps, svc_p99 = map(float, sys.argv[1:])
+base_rps, base_p99, svc_rps, svc_p99, key_rps, key_p99 = map(float, sys.argv[1:])
 print(f"baseline axum JSON parse + 404 : {base_rps:10.0f} req/s  p99 {base_p99/1000:.3f} ms")
 print(f"otp-service /verify-code (404) : {svc_rps:10.0f} req/s  p99 {svc_p99/1000:.3f} ms")
+print(f"  same with an API key         : {key_rps:10.0f} req/s  p99 {key_p99/1000:.3f} ms")
 ratio = svc_rps / base_rps
 print(f"ratio {ratio:.1%} (target >= 80%), p99 target <= 1.5 ms: "
       f"{'OK' if ratio >= 0.8 and svc_p99 <= 1500 else 'BELOW TARGET'}")
 PY
+
+target/release/examples/bench_caller_check | tee -a "$OUT/summary.txt"
 
 # Lambda binaries: size, init time, first response, peak RSS (same release profile).
 # One invocation per function, as `sam build` does: features are then resolved per function, so

@@ -1,6 +1,11 @@
 -- POST /verify-code for a random unknown user each request: the 404 path, as in the issue.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- With BENCH_API_KEY set, every request carries it (the service then runs with that key).
+local key = os.getenv("BENCH_API_KEY")
+if key then
+  wrk.headers["Authorization"] = "Bearer " .. key
+end
 
 math.randomseed(os.time())
 

@@ -120,7 +120,15 @@ of each is stored. A code expires `OTP_TTL_SECONDS` after it is sent (default 30
 comparison, so concurrent guessing cannot exceed it) and works once: concurrent right answers \
 succeed exactly once. A new send replaces the pending code for the same user and purpose and \
 resets its attempts; a resend within `OTP_RESEND_COOLDOWN_SECONDS` (default 30) is refused with \
-`Retry-After`. A failed delivery leaves no code and costs no cooldown.
+`Retry-After` (expiry does not end a cooldown). A failed delivery leaves no code and costs no \
+cooldown. Wrong codes count per user across resends: `OTP_LOCKOUT_FAILURES` (default 10) within \
+`OTP_LOCKOUT_WINDOW_SECONDS` (default 3600) lock the user out of sending and verifying until the \
+window passes (429 `locked`, `Retry-After`); a success resets the count.
+
+**Callers.** `/send-code` and `/verify-code` are for your backend and need `Authorization: Bearer \
+<API key>` (or, deployed with IAM auth, a SigV4 signature). `/auth/*` are public. The two pairs \
+keep separate records: a code sent through one is never accepted by the other. A `/verify-code` \
+success returns the channel and masked destination the code was sent to.
 
 **Errors.** Every error body has a sentence in `detail`; 422 lists each bad field FastAPI-style. \
 Other paths answer 404 and other methods 405, both `{\"detail\": ...}`.";

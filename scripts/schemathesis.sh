@@ -19,7 +19,12 @@ trap stop_server EXIT
 
 run() {
   local store=$1 log=target/schemathesis/$1
-  local -a env=(PORT=0 OTP_HASH_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') RUST_LOG=warn)
+  # As deployed: the backend routes need an API key (schemathesis sends it, and also checks that
+  # requests without it are refused).
+  local key
+  key=otpk_$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+  local -a env=(PORT=0 OTP_HASH_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') RUST_LOG=warn
+                OTP_API_KEYS=schemathesis=$key)
   if [ "$store" = dynamodb ]; then
     [ -n "${AWS_ENDPOINT_URL:-}" ] || { echo "schemathesis.sh: dynamodb needs moto (scripts/with_moto.py)" >&2; exit 1; }
     local table=otp-schemathesis-$$
@@ -36,6 +41,7 @@ run() {
   echo "schemathesis: $store store at $url"
   set +e
   "$ST" run openapi.json --url "$url" --checks all --max-examples "$MAX_EXAMPLES" \
+    --header "Authorization: Bearer $key" \
     --no-color >"$log.txt" 2>&1
   local status=$?
   set -e

@@ -598,6 +598,64 @@ async fn every_operation_is_one_dynamodb_request() {
 }
 
 #[tokio::test]
+async fn lockout_and_destination_checks_are_one_dynamodb_request_each() {
+    // GIVEN a DynamoDB store whose client counts requests, and a lockout at 3 wrong codes
+    let hasher = random_hasher();
+    let (store, requests) = moto_peer::counted_store(hasher.clone()).await;
+    let sms = RecordingSender::new();
+    let engine = Engine::new(EngineParts {
+        store: Arc::new(store),
+        senders: Senders {
+            sms: Some(Arc::new(sms.clone())),
+            email: None,
+        },
+        hasher,
+        policy: Policy {
+            lockout_failures: 3,
+            cooldown_secs: 0,
+            ..Policy::default()
+        },
+        brand: None,
+        clock: Arc::new(ManualClock::new(NOW)),
+        callers: otp_core::callers::Callers::Open,
+    });
+    let k = key("default", "u");
+    engine.send(sms_request("u")).await.unwrap();
+    let code = sms.last_code_to(PHONE).unwrap();
+    // WHEN the guess naming another destination is refused, THEN that is one request
+    let elsewhere = VerifyRequest {
+        destination: Some(Destination::Sms(PhoneE164::parse("+14155552672").unwrap())),
+        ..request(&k, &passcode(&code))
+    };
+    requests.take();
+    assert_eq!(
+        (engine.verify(&elsewhere).await.unwrap(), requests.take()),
+        (VerifyOutcome::WrongDestination, 1)
+    );
+    // AND the guess that locks, a guess while locked, and a send while locked: one each
+    let wrong = request(&k, &passcode(&wrong_code(&code)));
+    for _ in 0..2 {
+        engine.verify(&wrong).await.unwrap();
+    }
+    requests.take();
+    let locking = engine.verify(&wrong).await.unwrap();
+    assert!(
+        matches!(locking, VerifyOutcome::Locked { .. }),
+        "{locking:?}"
+    );
+    assert_eq!(requests.take(), 1, "the locking guess");
+    let locked = engine.verify(&request(&k, &passcode(&code))).await.unwrap();
+    assert!(matches!(locked, VerifyOutcome::Locked { .. }), "{locked:?}");
+    assert_eq!(requests.take(), 1, "a guess while locked");
+    let refused = engine.send(sms_request("u")).await.unwrap_err();
+    assert!(
+        matches!(refused, otp_core::engine::SendError::Locked(_)),
+        "{refused:?}"
+    );
+    assert_eq!(requests.take(), 1, "a send while locked");
+}
+
+#[tokio::test]
 async fn expired_item_still_in_the_table_is_refused_in_one_request() {
     let hasher = random_hasher();
     let (store, requests) = moto_peer::counted_store(hasher.clone()).await;

@@ -79,7 +79,8 @@ def main():
     env_file.write("\n".join([
         f"OTP_TABLE_NAME={table}",
         f"OTP_HASH_KEY={os.urandom(32).hex()}",
-        f"OTP_API_KEYS=local={DEV_KEY}",
+        # Quoted: cargo lambda's env-file parser refuses an unquoted "=" in a value.
+        f'OTP_API_KEYS="local={DEV_KEY}"',
         "EMAIL_FROM=no-reply@lambda-e2e.example.com",
         f"AWS_ENDPOINT_URL={ENDPOINT}",
         "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",

@@ -18,6 +18,8 @@ use crate::telemetry::error_chain;
 pub struct SendRequest {
     pub key: RecordKey,
     pub destination: Destination,
+    /// The authenticated caller's name, for the log lines (`None` on the public routes).
+    pub caller: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct VerifyRequest {
     pub key: RecordKey,
     pub passcode: Passcode,
     pub destination: Option<Destination>,
+    /// The authenticated caller's name, for the log lines (`None` on the public routes).
+    pub caller: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +123,14 @@ impl Engine {
     /// Stores a fresh code (replacing any previous one) and delivers it. If delivery fails, the
     /// code just stored is removed again, so the user keeps no half-sent code and no cooldown.
     pub async fn send(&self, request: SendRequest) -> Result<Sent, SendError> {
-        let SendRequest { key, destination } = request;
+        let SendRequest {
+            key,
+            destination,
+            caller,
+        } = request;
+        // A field on each line rather than a span: a span per request cost ~10 % of the local
+        // server's throughput in `make bench`.
+        let caller = caller.as_deref().unwrap_or("-");
         let channel = destination.channel();
         // Checked before anything is written: a channel we cannot serve must not cost a cooldown.
         let Some(sender) = self.parts.senders.for_channel(channel) else {
@@ -159,11 +170,11 @@ impl Engine {
         match stored {
             PutOutcome::Stored => {}
             PutOutcome::CoolingDown { retry_after } => {
-                tracing::info!(%user, purpose, retry_after, "send refused: cooldown");
+                tracing::info!(%caller, %user, purpose, retry_after, "send refused: cooldown");
                 return Err(SendError::CoolingDown(retry_after));
             }
             PutOutcome::Locked { retry_after } => {
-                tracing::warn!(%user, purpose, retry_after, "send refused: locked out");
+                tracing::warn!(%caller, %user, purpose, retry_after, "send refused: locked out");
                 return Err(SendError::Locked(retry_after));
             }
         }
@@ -178,7 +189,7 @@ impl Engine {
         let to = message.destination.masked();
         match sender.send(&message).await {
             Ok(()) => {
-                tracing::info!(%user, purpose, channel = channel.as_str(), %to, "code sent");
+                tracing::info!(%caller, %user, purpose, channel = channel.as_str(), %to, "code sent");
                 Ok(Sent {
                     channel,
                     expires_in: self.parts.policy.ttl_secs,
@@ -186,7 +197,7 @@ impl Engine {
             }
             Err(error) => {
                 tracing::warn!(
-                    %user, purpose, channel = channel.as_str(), %to,
+                    %caller, %user, purpose, channel = channel.as_str(), %to,
                     error = %error_chain(&error), "delivery failed; removing the stored code"
                 );
                 if let Err(store_error) = self.parts.store.withdraw_if_holds(&key, &code_hash).await
@@ -211,7 +222,9 @@ impl Engine {
             key,
             passcode,
             destination,
+            caller,
         } = request;
+        let caller = caller.as_deref().unwrap_or("-");
         let hasher = &self.parts.hasher;
         let guesses = hasher.guess_hashes(key, passcode);
         let destination = destination.as_ref().map(|d| hasher.destination_hash(d));
@@ -247,17 +260,19 @@ impl Engine {
         let user = mask::user_id(key.user_id.as_str());
         let purpose = key.purpose.as_str();
         match &outcome {
-            VerifyOutcome::Verified { .. } => tracing::info!(%user, purpose, "code verified"),
+            VerifyOutcome::Verified { .. } => {
+                tracing::info!(%caller, %user, purpose, "code verified")
+            }
             VerifyOutcome::TooManyAttempts => {
-                tracing::warn!(%user, purpose, "verify refused: attempts exhausted")
+                tracing::warn!(%caller, %user, purpose, "verify refused: attempts exhausted")
             }
             VerifyOutcome::Locked { retry_after } => {
-                tracing::warn!(%user, purpose, retry_after, "verify refused: locked out")
+                tracing::warn!(%caller, %user, purpose, retry_after, "verify refused: locked out")
             }
             VerifyOutcome::WrongDestination => {
-                tracing::warn!(%user, purpose, "verify refused: code sent elsewhere")
+                tracing::warn!(%caller, %user, purpose, "verify refused: code sent elsewhere")
             }
-            other => tracing::debug!(%user, purpose, outcome = ?other, "verify refused"),
+            other => tracing::debug!(%caller, %user, purpose, outcome = ?other, "verify refused"),
         }
         Ok(outcome)
     }

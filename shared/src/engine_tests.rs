@@ -63,6 +63,7 @@ fn sms(user: &str) -> SendRequest {
     SendRequest {
         key: key(user),
         destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+        caller: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn guess(user: &str, passcode: &Passcode) -> VerifyRequest {
         key: key(user),
         passcode: passcode.clone(),
         destination: None,
+        caller: None,
     }
 }
 
@@ -160,6 +162,7 @@ async fn unavailable_channel_writes_nothing() {
     let request = SendRequest {
         key: key("u"),
         destination: Destination::Email(Email::parse("a@example.com").unwrap()),
+        caller: None,
     };
     let error = f.engine.send(request).await.unwrap_err();
     assert!(matches!(

@@ -84,6 +84,7 @@ fn request(key: &RecordKey, passcode: &Passcode) -> VerifyRequest {
         key: key.clone(),
         passcode: passcode.clone(),
         destination: None,
+        caller: None,
     }
 }
 
@@ -479,6 +480,7 @@ async fn the_table_holds_no_user_id_address_or_code() {
             UserId::from_email(&email),
         ),
         destination: Destination::Email(email),
+        caller: None,
     };
     engine.send(request).await.unwrap();
     let client = moto_peer::client().await;
@@ -519,6 +521,7 @@ fn sms_request(user: &str) -> SendRequest {
     SendRequest {
         key: key("default", user),
         destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+        caller: None,
     }
 }
 

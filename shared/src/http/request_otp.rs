@@ -48,6 +48,7 @@ impl Contract for RequestOtpRequest {
                     UserId::from_email(&email),
                 ),
                 destination: Destination::Email(email.clone()),
+                caller: None,
             };
             Some(EmailSend { email, send })
         })

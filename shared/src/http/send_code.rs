@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use tracing::Instrument as _;
 
 use super::auth::{Caller, Sending};
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
@@ -76,6 +75,7 @@ impl Contract for SendCodeRequest {
             Some(SendRequest {
                 key: RecordKey::new(Space::Backend, purpose.unwrap_or_default(), user_id?),
                 destination,
+                caller: None,
             })
         })
     }
@@ -95,11 +95,11 @@ impl ReplyBody for SendCodeOk {}
 pub async fn handle(
     State(engine): State<Arc<Engine>>,
     caller: Caller<Sending>,
-    Valid(request): Valid<SendCodeRequest>,
+    Valid(mut request): Valid<SendCodeRequest>,
 ) -> SendReply<SendCodeOk> {
     let user_id = request.key.user_id.as_str().to_owned();
-    let span = tracing::info_span!("send-code", caller = %caller.name);
-    match engine.send(request).instrument(span).await {
+    request.caller = Some(caller.name);
+    match engine.send(request).await {
         Ok(sent) => SendReply::Sent(SendCodeOk {
             message: format!("OTP sent successfully via {}", sent.channel.as_str()),
             user_id,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use tracing::Instrument as _;
 
 use super::auth::{Caller, Verifying};
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
@@ -68,6 +67,7 @@ impl Contract for VerifyCodeRequest {
                 key: RecordKey::new(Space::Backend, purpose.unwrap_or_default(), user_id?),
                 passcode: passcode?,
                 destination,
+                caller: None,
             })
         })
     }
@@ -133,10 +133,10 @@ crate::outcomes! {
 pub async fn handle(
     State(engine): State<Arc<Engine>>,
     caller: Caller<Verifying>,
-    Valid(request): Valid<VerifyCodeRequest>,
+    Valid(mut request): Valid<VerifyCodeRequest>,
 ) -> VerifyCodeReply {
-    let span = tracing::info_span!("verify-code", caller = %caller.name);
-    let outcome = engine.verify(&request).instrument(span).await;
+    request.caller = Some(caller.name);
+    let outcome = engine.verify(&request).await;
     let user_id = request.key.user_id.as_str().to_owned();
     let failure = |error, detail: &str| VerifyCodeFailure {
         success: false,

@@ -60,6 +60,7 @@ impl Contract for VerifyOtpRequest {
                     passcode: passcode?,
                     // The id is the address, so the code must have gone to exactly it.
                     destination: Some(Destination::Email(email.clone())),
+                    caller: None,
                 },
                 email,
             })

@@ -102,8 +102,28 @@ fn shift(failures: u32) -> String {
     slots.join(",")
 }
 
-fn failures_attribute(policy: &Policy) -> String {
-    format!("failures_{}", policy.lockout_failures)
+/// The threshold-dependent parts of the requests; the threshold is fixed for a process, so
+/// they are built on first use, not per request (at 100 the update alone is ~3.5 KB of text).
+#[derive(Clone)]
+struct Expressions {
+    failures: u32,
+    failures_attribute: String,
+    put_condition: String,
+    guess_update: String,
+    guess_condition: String,
+}
+
+impl Expressions {
+    fn new(failures: u32) -> Self {
+        let not_locked = not_locked(failures);
+        Self {
+            failures,
+            failures_attribute: format!("failures_{failures}"),
+            put_condition: PUT_CONDITION.replace("{not_locked}", &not_locked),
+            guess_update: GUESS_UPDATE.replace("{shift}", &shift(failures)),
+            guess_condition: GUESS_CONDITION.replace("{not_locked}", &not_locked),
+        }
+    }
 }
 
 pub struct DynamoStore {
@@ -111,6 +131,7 @@ pub struct DynamoStore {
     table: String,
     /// Turns user ids into keyed pseudonyms for `pk`.
     hasher: CodeHasher,
+    expressions: std::sync::OnceLock<Expressions>,
 }
 
 impl DynamoStore {
@@ -119,6 +140,20 @@ impl DynamoStore {
             client,
             table: table.into(),
             hasher,
+            expressions: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The expressions for `policy`'s threshold: the cached ones, unless a caller changes the
+    /// threshold (tests do), in which case they are built for that call.
+    fn expressions(&self, policy: &Policy) -> std::borrow::Cow<'_, Expressions> {
+        let cached = self
+            .expressions
+            .get_or_init(|| Expressions::new(policy.lockout_failures));
+        if cached.failures == policy.lockout_failures {
+            std::borrow::Cow::Borrowed(cached)
+        } else {
+            std::borrow::Cow::Owned(Expressions::new(policy.lockout_failures))
         }
     }
 
@@ -291,16 +326,16 @@ fn record(
 /// Why a conditional put was refused, read from the old item.
 fn put_refusal(
     old: &HashMap<String, AttributeValue>,
+    attribute: &str,
     now: u64,
     policy: &Policy,
 ) -> Result<PutOutcome, StoreError> {
-    let attribute = failures_attribute(policy);
-    let failures = failures(old, &attribute)?.unwrap_or_default();
+    let failures = failures(old, attribute)?.unwrap_or_default();
     if let Some(retry_after) = super::locked_for(&failures, now, policy) {
         return Ok(PutOutcome::Locked { retry_after });
     }
     // At least 1: the old code was inside its cooldown when DynamoDB checked.
-    let retry_after = record(old, &attribute)?
+    let retry_after = record(old, attribute)?
         .and_then(|old| old.cooldown_left(now, policy.cooldown_secs))
         .unwrap_or(1);
     Ok(PutOutcome::CoolingDown { retry_after })
@@ -326,6 +361,7 @@ impl OtpStore for DynamoStore {
         policy: &Policy,
     ) -> Result<PutOutcome, StoreError> {
         let record = &code.record;
+        let expressions = self.expressions(policy);
         let no_failures = AttributeValue::L(vec![number(0); policy.lockout_failures as usize]);
         let result = self
             .client
@@ -333,10 +369,8 @@ impl OtpStore for DynamoStore {
             .table_name(&self.table)
             .key(PK, self.pk(key))
             .update_expression(PUT_UPDATE)
-            .condition_expression(
-                PUT_CONDITION.replace("{not_locked}", &not_locked(policy.lockout_failures)),
-            )
-            .expression_attribute_names("#failures", failures_attribute(policy))
+            .condition_expression(&expressions.put_condition)
+            .expression_attribute_names("#failures", &expressions.failures_attribute)
             .expression_attribute_values(":code_hash", blob(&record.code_hash))
             .expression_attribute_values(
                 ":channel",
@@ -365,7 +399,7 @@ impl OtpStore for DynamoStore {
         match result {
             Ok(_) => Ok(PutOutcome::Stored),
             Err(error) => match refused_item(&error) {
-                Some(Some(old)) => put_refusal(old, now, policy),
+                Some(Some(old)) => put_refusal(old, &expressions.failures_attribute, now, policy),
                 Some(None) => Err(StoreError::Corrupt(
                     "conditional put refused without the old item".to_owned(),
                 )),
@@ -408,9 +442,9 @@ impl OtpStore for DynamoStore {
         policy: &Policy,
     ) -> Result<GuessOutcome, StoreError> {
         let request = request_id();
-        let attribute = failures_attribute(policy);
-        let mut condition =
-            GUESS_CONDITION.replace("{not_locked}", &not_locked(policy.lockout_failures));
+        let expressions = self.expressions(policy);
+        let attribute = &expressions.failures_attribute;
+        let mut condition = expressions.guess_condition.clone();
         let mut values = HashMap::from([
             (":one".to_owned(), number(1)),
             (":guesses".to_owned(), guess_list(guess.guesses)),
@@ -439,10 +473,10 @@ impl OtpStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PK, self.pk(key))
-            .update_expression(GUESS_UPDATE.replace("{shift}", &shift(policy.lockout_failures)))
+            .update_expression(&expressions.guess_update)
             .condition_expression(condition)
-            .expression_attribute_names("#failures", &attribute)
-            .expression_attribute_names("#f", &attribute)
+            .expression_attribute_names("#failures", attribute)
+            .expression_attribute_names("#f", attribute)
             .expression_attribute_names("#r", "right_guess")
             .expression_attribute_names("#g", encoded(lookup))
             .set_expression_attribute_values(Some(values))
@@ -451,7 +485,7 @@ impl OtpStore for DynamoStore {
             .send()
             .await;
         let guessed = |item| {
-            record(item, &attribute)?
+            record(item, attribute)?
                 .map(GuessOutcome::Recorded)
                 .ok_or_else(|| StoreError::Corrupt("a guessed item has no code".to_owned()))
         };
@@ -464,7 +498,7 @@ impl OtpStore for DynamoStore {
             Err(error) => match refused_item(&error) {
                 // Our own earlier attempt was applied and its answer lost: that item is our result.
                 Some(Some(old)) if written_by(old, &request) => guessed(old),
-                Some(Some(old)) => Ok(GuessOutcome::Refused(record(old, &attribute)?)),
+                Some(Some(old)) => Ok(GuessOutcome::Refused(record(old, attribute)?)),
                 Some(None) => Ok(GuessOutcome::Refused(None)),
                 None => Err(unavailable(error)),
             },
@@ -479,10 +513,18 @@ mod tests {
     #[test]
     fn the_largest_lockout_fits_in_a_dynamodb_expression() {
         // DynamoDB refuses expressions over 4 KB; 100 is the highest threshold allowed.
-        let update = GUESS_UPDATE.replace("{shift}", &shift(100));
-        assert!(update.len() < 4000, "{} bytes", update.len());
-        let condition = GUESS_CONDITION.replace("{not_locked}", &not_locked(100));
-        assert!(condition.contains("#failures[99] <= :window_start"));
+        let largest = Expressions::new(100);
+        assert!(
+            largest.guess_update.len() < 4000,
+            "{} bytes",
+            largest.guess_update.len()
+        );
+        assert!(largest
+            .guess_condition
+            .contains("#failures[99] <= :window_start"));
+        assert!(largest
+            .put_condition
+            .contains("#failures[99] <= :window_start"));
     }
 
     #[test]

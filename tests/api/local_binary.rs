@@ -18,6 +18,19 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
         .expect("stdout still open")
 }
 
+/// Everything the (stopped) server wrote to stderr: its logs.
+async fn stderr_of(child: &mut tokio::process::Child) -> String {
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    logs
+}
+
 #[tokio::test]
 async fn make_run_binary_serves_prints_codes_and_keeps_logs_clean() {
     // GIVEN the server binary started on a free port with debug logging and no key
@@ -112,14 +125,7 @@ async fn make_run_binary_serves_prints_codes_and_keeps_logs_clean() {
     assert_eq!(next_line(&mut stdout).await, "OTP service stopped.");
 
     // AND the logs (stderr) said what happened without a code or a full address
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
+    let logs = stderr_of(&mut child).await;
     assert!(logs.contains("OTP_HASH_KEY is not set"), "{logs}");
     assert!(logs.contains("are OPEN to anyone"), "{logs}");
     assert!(logs.contains("code sent"), "{logs}");
@@ -228,14 +234,7 @@ async fn a_generated_api_key_guards_the_backend_routes_of_the_binary() {
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     // AND the logs name the caller and the weak policy, never the key
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
+    let logs = stderr_of(&mut child).await;
     assert!(logs.contains("caller=backend"), "{logs}");
     assert!(logs.contains("ASVS 2.7.6"), "{logs}");
     assert!(!logs.contains(&key), "logs hold the key:\n{logs}");

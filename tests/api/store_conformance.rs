@@ -495,16 +495,25 @@ async fn the_table_holds_no_user_id_address_or_code() {
 }
 
 fn engine_on(store: Arc<dyn OtpStore>, hasher: CodeHasher) -> (Engine, RecordingSender) {
+    let policy = Policy {
+        max_attempts: MAX,
+        ..Policy::default()
+    };
+    engine_with(store, hasher, policy, Arc::new(ManualClock::new(NOW)))
+}
+
+/// An engine on `store` whose SMS and email go to the returned recorder.
+fn engine_with(
+    store: Arc<dyn OtpStore>,
+    hasher: CodeHasher,
+    policy: Policy,
+    clock: Arc<ManualClock>,
+) -> (Engine, RecordingSender) {
     let sms = RecordingSender::new();
     let senders = Senders {
         sms: Some(Arc::new(sms.clone())),
         email: Some(Arc::new(sms.clone())),
     };
-    let policy = Policy {
-        max_attempts: MAX,
-        ..Policy::default()
-    };
-    let clock = Arc::new(ManualClock::new(NOW));
     let engine = Engine::new(EngineParts {
         store,
         senders,
@@ -515,6 +524,14 @@ fn engine_on(store: Arc<dyn OtpStore>, hasher: CodeHasher) -> (Engine, Recording
         callers: otp_core::callers::Callers::Open,
     });
     (engine, sms)
+}
+
+/// `engine`'s answer to `code` as a guess at `key`'s code.
+async fn verify(engine: &Engine, key: &RecordKey, code: &str) -> VerifyOutcome {
+    engine
+        .verify(&request(key, &passcode(code)))
+        .await
+        .expect("the store answers")
 }
 
 fn sms_request(user: &str) -> SendRequest {
@@ -558,21 +575,12 @@ async fn every_operation_is_one_dynamodb_request() {
         (code.clone(), VerifyOutcome::NotFound),
     ];
     for (guess, expected) in outcomes {
-        assert_eq!(
-            engine
-                .verify(&request(&k, &passcode(&guess)))
-                .await
-                .unwrap(),
-            expected
-        );
+        assert_eq!(verify(&engine, &k, &guess).await, expected);
         assert_eq!(requests.take(), 1, "verify → {expected:?}");
     }
     let unknown = key("default", "nobody");
     assert_eq!(
-        engine
-            .verify(&request(&unknown, &passcode(&code)))
-            .await
-            .unwrap(),
+        verify(&engine, &unknown, &code).await,
         VerifyOutcome::NotFound
     );
     assert_eq!(requests.take(), 1, "verify unknown user");
@@ -580,16 +588,10 @@ async fn every_operation_is_one_dynamodb_request() {
     requests.take();
     let x = key("default", "x");
     for _ in 0..MAX {
-        engine
-            .verify(&request(&x, &passcode("000000")))
-            .await
-            .unwrap();
+        verify(&engine, &x, "000000").await;
     }
     requests.take();
-    let exhausted = engine
-        .verify(&request(&x, &passcode("000000")))
-        .await
-        .unwrap();
+    let exhausted = verify(&engine, &x, "000000").await;
     assert_eq!(
         (exhausted, requests.take()),
         (VerifyOutcome::TooManyAttempts, 1)
@@ -605,23 +607,13 @@ async fn lockout_and_destination_checks_are_one_dynamodb_request_each() {
     // GIVEN a DynamoDB store whose client counts requests, and a lockout at 3 wrong codes
     let hasher = random_hasher();
     let (store, requests) = moto_peer::counted_store(hasher.clone()).await;
-    let sms = RecordingSender::new();
-    let engine = Engine::new(EngineParts {
-        store: Arc::new(store),
-        senders: Senders {
-            sms: Some(Arc::new(sms.clone())),
-            email: None,
-        },
-        hasher,
-        policy: Policy {
-            lockout_failures: 3,
-            cooldown_secs: 0,
-            ..Policy::default()
-        },
-        brand: None,
-        clock: Arc::new(ManualClock::new(NOW)),
-        callers: otp_core::callers::Callers::Open,
-    });
+    let policy = Policy {
+        lockout_failures: 3,
+        cooldown_secs: 0,
+        ..Policy::default()
+    };
+    let clock = Arc::new(ManualClock::new(NOW));
+    let (engine, sms) = engine_with(Arc::new(store), hasher, policy, clock);
     let k = key("default", "u");
     engine.send(sms_request("u")).await.unwrap();
     let code = sms.last_code_to(PHONE).unwrap();
@@ -647,7 +639,7 @@ async fn lockout_and_destination_checks_are_one_dynamodb_request_each() {
         "{locking:?}"
     );
     assert_eq!(requests.take(), 1, "the locking guess");
-    let locked = engine.verify(&request(&k, &passcode(&code))).await.unwrap();
+    let locked = verify(&engine, &k, &code).await;
     assert!(matches!(locked, VerifyOutcome::Locked { .. }), "{locked:?}");
     assert_eq!(requests.take(), 1, "a guess while locked");
     let refused = engine.send(sms_request("u")).await.unwrap_err();
@@ -663,28 +655,12 @@ async fn expired_item_still_in_the_table_is_refused_in_one_request() {
     let hasher = random_hasher();
     let (store, requests) = moto_peer::counted_store(hasher.clone()).await;
     let clock = Arc::new(ManualClock::new(NOW));
-    let sms = RecordingSender::new();
-    let senders = Senders {
-        sms: Some(Arc::new(sms.clone())),
-        email: None,
-    };
-    let engine = Engine::new(EngineParts {
-        store: Arc::new(store),
-        senders,
-        hasher,
-        policy: Policy::default(),
-        brand: None,
-        clock: clock.clone(),
-        callers: otp_core::callers::Callers::Open,
-    });
+    let (engine, sms) = engine_with(Arc::new(store), hasher, Policy::default(), clock.clone());
     engine.send(sms_request("u")).await.unwrap();
     clock.advance(TTL);
     requests.take();
     let code = sms.last_code_to(PHONE).unwrap();
-    let outcome = engine
-        .verify(&request(&key("default", "u"), &passcode(&code)))
-        .await
-        .unwrap();
+    let outcome = verify(&engine, &key("default", "u"), &code).await;
     assert_eq!((outcome, requests.take()), (VerifyOutcome::Expired, 1));
 }
 
@@ -747,7 +723,7 @@ async fn hundred_concurrent_wrong_codes_count_exactly_max_on_dynamodb() {
         .count();
     assert_eq!(refused, 97);
     assert_eq!(
-        engine.verify(&request(&k, &passcode(&code))).await.unwrap(),
+        verify(&engine, &k, &code).await,
         VerifyOutcome::TooManyAttempts
     );
 }
@@ -820,10 +796,7 @@ async fn a_retried_request_whose_answer_was_lost_is_applied_once() {
 
     // WHEN a wrong guess's answer is lost, THEN it still counts as one attempt
     lose.lose_next(1);
-    let outcome = engine
-        .verify(&request(&k, &passcode(&wrong_code(&code))))
-        .await
-        .unwrap();
+    let outcome = verify(&engine, &k, &wrong_code(&code)).await;
     assert_eq!(
         outcome,
         VerifyOutcome::WrongCode {
@@ -834,10 +807,10 @@ async fn a_retried_request_whose_answer_was_lost_is_applied_once() {
 
     // WHEN the right guess's answer is lost, THEN it is still a success, exactly once
     lose.lose_next(1);
-    let outcome = engine.verify(&request(&k, &passcode(&code))).await.unwrap();
+    let outcome = verify(&engine, &k, &code).await;
     assert_eq!(outcome, verified());
     assert_eq!(requests.take(), 2);
-    let replay = engine.verify(&request(&k, &passcode(&code))).await.unwrap();
+    let replay = verify(&engine, &k, &code).await;
     assert_eq!(replay, VerifyOutcome::NotFound);
 }
 
@@ -860,28 +833,13 @@ async fn rotation_keeps_pending_codes_valid(store_for: impl Fn(CodeHasher) -> Ar
     // THEN the pending code is found (its record name did not move) and verifies once
     let k = key("default", "u");
     assert_eq!(
-        after
-            .verify(&request(&k, &passcode(&wrong_code(&code_u))))
-            .await
-            .unwrap(),
+        verify(&after, &k, &wrong_code(&code_u)).await,
         VerifyOutcome::WrongCode {
             attempts_remaining: 2
         }
     );
-    assert_eq!(
-        after
-            .verify(&request(&k, &passcode(&code_u)))
-            .await
-            .unwrap(),
-        verified()
-    );
-    assert_eq!(
-        after
-            .verify(&request(&k, &passcode(&code_u)))
-            .await
-            .unwrap(),
-        VerifyOutcome::NotFound
-    );
+    assert_eq!(verify(&after, &k, &code_u).await, verified());
+    assert_eq!(verify(&after, &k, &code_u).await, VerifyOutcome::NotFound);
     // AND a new code is made with B, and still verifies once A is retired (name pinned to A)
     after.send(sms_request("v")).await.unwrap();
     let code_v = sms_after.last_code_to(PHONE).unwrap();
@@ -889,18 +847,12 @@ async fn rotation_keeps_pending_codes_valid(store_for: impl Fn(CodeHasher) -> Ar
     let code_w = sms.last_code_to(PHONE).unwrap();
     let (retired, _) = engine_on(store_for(only_b.clone()), only_b);
     assert_eq!(
-        retired
-            .verify(&request(&key("default", "v"), &passcode(&code_v)))
-            .await
-            .unwrap(),
+        verify(&retired, &key("default", "v"), &code_v).await,
         verified()
     );
     // AND a code made with A no longer verifies once A is gone
     assert!(matches!(
-        retired
-            .verify(&request(&key("default", "w"), &passcode(&code_w)))
-            .await
-            .unwrap(),
+        verify(&retired, &key("default", "w"), &code_w).await,
         VerifyOutcome::WrongCode { .. }
     ));
 }

@@ -9,6 +9,14 @@ use crate::sender::DeliveryError;
 pub const STORE_UNAVAILABLE: &str =
     "The service is temporarily unavailable. Please try again shortly.";
 
+/// The `detail` of a `locked` answer on the backend routes (send and verify alike).
+pub fn locked_detail(seconds: u64) -> String {
+    format!(
+        "Too many incorrect codes were entered for this user. Please try again in {seconds} \
+         seconds."
+    )
+}
+
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendFailure {
@@ -78,14 +86,9 @@ impl<T: ReplyBody> SendReply<T> {
                 ),
                 Some(seconds),
             )),
-            SendError::Locked(seconds) => Self::Locked(body(
-                "locked",
-                format!(
-                    "Too many incorrect codes were entered for this user. Please try again in \
-                     {seconds} seconds."
-                ),
-                Some(seconds),
-            )),
+            SendError::Locked(seconds) => {
+                Self::Locked(body("locked", locked_detail(seconds), Some(seconds)))
+            }
             SendError::ChannelUnavailable(channel)
             | SendError::Delivery(DeliveryError::Unavailable { channel, .. }) => Self::Unavailable(
                 body("channel_unavailable", channel_unavailable(channel), None),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{Caller, Verifying};
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
 use super::reply::ReplyBody;
-use super::sending::STORE_UNAVAILABLE;
+use super::sending::{locked_detail, STORE_UNAVAILABLE};
 use crate::domain::{Destination, Email, FieldError, Passcode, PhoneE164, Purpose, Space, UserId};
 use crate::engine::{Engine, VerifyOutcome, VerifyRequest};
 use crate::field;
@@ -183,13 +183,7 @@ pub async fn handle(
         )),
         Ok(VerifyOutcome::Locked { retry_after }) => VerifyCodeReply::Locked(VerifyCodeFailure {
             retry_after: Some(retry_after),
-            ..failure(
-                "locked",
-                &format!(
-                    "Too many incorrect codes were entered for this user. Please try again in \
-                     {retry_after} seconds."
-                ),
-            )
+            ..failure("locked", &locked_detail(retry_after))
         }),
         Err(_) => VerifyCodeReply::Unavailable(failure("store_unavailable", STORE_UNAVAILABLE)),
     }

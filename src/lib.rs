@@ -5,11 +5,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::{get, MethodRouter};
 use axum::Router;
 use otp_core::http::{method_not_allowed, not_found, routes, Routes};
+use otp_core::limits::ClientIp;
 use otp_core::Engine;
 use tokio::net::TcpListener;
 
@@ -74,15 +76,29 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .with_state(engine)
 }
 
+/// The socket's peer as the request's client address, as API Gateway's `sourceIp` is in a
+/// function (the per-client send limit counts it).
+async fn peer_as_client(mut request: Request) -> Request {
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        let client = ClientIp::new(peer.ip());
+        request.extensions_mut().insert(client);
+    }
+    request
+}
+
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(engine))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = app(engine).layer(axum::middleware::map_request(peer_as_client));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 pub async fn bind(port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {

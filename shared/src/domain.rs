@@ -106,9 +106,109 @@ impl Default for Purpose {
     }
 }
 
-/// A phone number in E.164 form that libphonenumber considers valid for its region.
+/// What kind of line a number is, as libphonenumber's metadata classifies it. The send limits
+/// decide which kinds may get an SMS (premium-rate and shared-cost ranges are how SMS pumping
+/// earns money).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NumberKind {
+    Mobile,
+    FixedLineOrMobile,
+    FixedLine,
+    TollFree,
+    PremiumRate,
+    SharedCost,
+    PersonalNumber,
+    Voip,
+    Pager,
+    Uan,
+    Voicemail,
+    Other,
+}
+
+impl NumberKind {
+    pub const ALL: [NumberKind; 12] = [
+        NumberKind::Mobile,
+        NumberKind::FixedLineOrMobile,
+        NumberKind::FixedLine,
+        NumberKind::TollFree,
+        NumberKind::PremiumRate,
+        NumberKind::SharedCost,
+        NumberKind::PersonalNumber,
+        NumberKind::Voip,
+        NumberKind::Pager,
+        NumberKind::Uan,
+        NumberKind::Voicemail,
+        NumberKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberKind::Mobile => "mobile",
+            NumberKind::FixedLineOrMobile => "fixed_line_or_mobile",
+            NumberKind::FixedLine => "fixed_line",
+            NumberKind::TollFree => "toll_free",
+            NumberKind::PremiumRate => "premium_rate",
+            NumberKind::SharedCost => "shared_cost",
+            NumberKind::PersonalNumber => "personal",
+            NumberKind::Voip => "voip",
+            NumberKind::Pager => "pager",
+            NumberKind::Uan => "uan",
+            NumberKind::Voicemail => "voicemail",
+            NumberKind::Other => "other",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
+    }
+
+    /// How a user would name it, for the sentence that refuses it.
+    pub fn described(self) -> &'static str {
+        match self {
+            NumberKind::Mobile => "a mobile number",
+            NumberKind::FixedLineOrMobile => "a phone number",
+            NumberKind::FixedLine => "a landline number",
+            NumberKind::TollFree => "a toll-free number",
+            NumberKind::PremiumRate => "a premium-rate number",
+            NumberKind::SharedCost => "a shared-cost number",
+            NumberKind::PersonalNumber => "a personal (forwarding) number",
+            NumberKind::Voip => "a VoIP number",
+            NumberKind::Pager => "a pager number",
+            NumberKind::Uan => "a company (UAN) number",
+            NumberKind::Voicemail => "a voicemail access number",
+            NumberKind::Other => "a special-service number",
+        }
+    }
+
+    fn of(kind: phonenumber::Type) -> Self {
+        use phonenumber::Type;
+        match kind {
+            Type::Mobile => NumberKind::Mobile,
+            Type::FixedLineOrMobile => NumberKind::FixedLineOrMobile,
+            Type::FixedLine => NumberKind::FixedLine,
+            Type::TollFree => NumberKind::TollFree,
+            Type::PremiumRate => NumberKind::PremiumRate,
+            Type::SharedCost => NumberKind::SharedCost,
+            Type::PersonalNumber => NumberKind::PersonalNumber,
+            Type::Voip => NumberKind::Voip,
+            Type::Pager => NumberKind::Pager,
+            Type::Uan => NumberKind::Uan,
+            Type::Voicemail => NumberKind::Voicemail,
+            _ => NumberKind::Other,
+        }
+    }
+}
+
+/// A phone number in E.164 form that libphonenumber considers valid for its region, with what
+/// its metadata says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PhoneE164(String);
+pub struct PhoneE164 {
+    e164: String,
+    calling_code: u16,
+    /// ISO 3166-1 alpha-2, upper case (`GB`, and `GG`/`IM`/`JE` for the Crown dependencies).
+    region: Option<String>,
+    kind: NumberKind,
+}
 
 impl PhoneE164 {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -131,12 +231,31 @@ impl PhoneE164 {
         if !number.is_valid() {
             return Err(invalid());
         }
-        let normalized = number.format().mode(phonenumber::Mode::E164).to_string();
-        Ok(Self(normalized))
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        Ok(Self {
+            e164,
+            calling_code: number.country().code(),
+            region: number.country().id().map(|id| id.as_ref().to_owned()),
+            kind: NumberKind::of(number.number_type(&phonenumber::metadata::DATABASE)),
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.e164
+    }
+
+    /// The country calling code (`1`, `44`), which several countries can share.
+    pub fn calling_code(&self) -> u16 {
+        self.calling_code
+    }
+
+    /// The ISO country code of the number's region, when its metadata names one.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    pub fn kind(&self) -> NumberKind {
+        self.kind
     }
 }
 
@@ -345,6 +464,24 @@ mod tests {
             "+447700900123", // reserved for drama, not assignable
         ] {
             assert!(PhoneE164::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_phone_knows_its_country_and_kind() {
+        let phone = |raw| PhoneE164::parse(raw).unwrap();
+        let us = phone("+14155552671");
+        assert_eq!((us.calling_code(), us.region()), (1, Some("US")));
+        assert_eq!(us.kind(), NumberKind::FixedLineOrMobile);
+        assert_eq!(phone("+447911123456").kind(), NumberKind::Mobile);
+        assert_eq!(phone("+4915123456789").region(), Some("DE"));
+        // UK and US premium-rate ranges, and a US toll-free one.
+        assert_eq!(phone("+449098790000").kind(), NumberKind::PremiumRate);
+        assert_eq!(phone("+19005550123").kind(), NumberKind::PremiumRate);
+        assert_eq!(phone("+18005550199").kind(), NumberKind::TollFree);
+        assert_eq!(phone("+442079460000").kind(), NumberKind::FixedLine);
+        for kind in NumberKind::ALL {
+            assert_eq!(NumberKind::parse(kind.as_str()), Some(kind));
         }
     }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use crate::callers::Callers;
 use crate::clock::Clock;
 use crate::code::{CodeHasher, OneTimeCode};
-use crate::domain::{Channel, Destination, Passcode};
+use crate::domain::{Channel, Destination, Passcode, Space};
+use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
 use crate::mask;
 use crate::sender::{DeliveryError, Message, Senders};
 use crate::settings::Policy;
@@ -18,6 +19,8 @@ use crate::telemetry::error_chain;
 pub struct SendRequest {
     pub key: RecordKey,
     pub destination: Destination,
+    /// The end user's address, when known: counted by the per-client limit.
+    pub client: Option<ClientIp>,
     /// The authenticated caller's name, for the log lines (`None` on the public routes).
     pub caller: Option<String>,
 }
@@ -44,6 +47,15 @@ pub enum SendError {
     CoolingDown(u64),
     #[error("the user is locked out for {0} more seconds")]
     Locked(u64),
+    #[error("the send limit {} is full for {retry_after} more seconds", .limit.as_str())]
+    Limited { limit: LimitName, retry_after: u64 },
+    /// The number may not get an SMS at all (its country or kind); `detail` says what to do.
+    #[error("the number may not get an SMS: {detail}")]
+    NumberRefused { detail: String },
+    /// The provider may have sent the code (a timeout or 5xx after the request went out). The
+    /// code stays valid and the send counts, so the user waits out the cooldown.
+    #[error("delivery may or may not have happened")]
+    DeliveryUncertain { retry_after: u64 },
     #[error("no sender is configured for {}", .0.as_str())]
     ChannelUnavailable(Channel),
     #[error(transparent)]
@@ -91,6 +103,8 @@ pub struct EngineParts {
     pub clock: Arc<dyn Clock>,
     /// Who may call the backend routes; the HTTP layer asks before a request is read.
     pub callers: Callers,
+    /// How many sends, and to which numbers.
+    pub limits: SendLimits,
 }
 
 impl Engine {
@@ -120,13 +134,44 @@ impl Engine {
         &self.parts.senders
     }
 
-    /// Stores a fresh code (replacing any previous one) and delivers it. If delivery fails, the
-    /// code just stored is removed again, so the user keeps no half-sent code and no cooldown.
+    pub fn limits(&self) -> &SendLimits {
+        &self.parts.limits
+    }
+
+    /// The counters a send is charged to, under pseudonyms.
+    fn charges(&self, request: &SendRequest, now: u64) -> Vec<Charge> {
+        let hasher = &self.parts.hasher;
+        let destination = &request.destination;
+        let space = match request.key.space {
+            Space::Backend => "backend",
+            Space::Public => "public",
+        };
+        let subjects = Subjects {
+            destination: hasher.counter_subject(
+                destination.channel().as_str(),
+                &destination.address().to_lowercase(),
+            ),
+            user: hasher.counter_subject(space, request.key.user_id.as_str()),
+            client: request
+                .client
+                .map(|ip| hasher.counter_subject("ip", &ip.counted_as())),
+        };
+        self.parts.limits.charges(&subjects, destination, now)
+    }
+
+    /// Stores a fresh code (replacing any previous one), charged to every send limit, and
+    /// delivers it. If delivery fails for certain, the code just stored is removed again and
+    /// the limits get their send back (unless the provider refused the destination), so the user
+    /// keeps no half-sent code, no cooldown and no spent limit for our fault. If the provider
+    /// may have sent it, everything stays: the SMS may have arrived, and been billed.
     pub async fn send(&self, request: SendRequest) -> Result<Sent, SendError> {
+        let now = self.parts.clock.now();
+        let charges = self.charges(&request, now);
         let SendRequest {
             key,
             destination,
             caller,
+            client: _,
         } = request;
         // A field on each line rather than a span: a span per request cost ~10 % of the local
         // server's throughput in `make bench`.
@@ -140,11 +185,22 @@ impl Engine {
             );
             return Err(SendError::ChannelUnavailable(channel));
         };
+        let user = mask::user_id(key.user_id.as_str());
+        let purpose = key.purpose.as_str();
+        if let Destination::Sms(phone) = &destination {
+            if let Some(detail) = self.parts.limits.refuse_number(phone) {
+                tracing::warn!(
+                    %caller, %user, purpose, to = %destination.masked(),
+                    kind = phone.kind().as_str(), region = phone.region().unwrap_or("-"),
+                    "send refused: number not allowed"
+                );
+                return Err(SendError::NumberRefused { detail });
+            }
+        }
 
         let policy = &self.parts.policy;
         let code = OneTimeCode::generate(policy.code_length);
         let hasher = &self.parts.hasher;
-        let now = self.parts.clock.now();
         let new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),
@@ -159,12 +215,10 @@ impl Engine {
             },
             markers: hasher.code_markers(&key, &code),
         };
-        let user = mask::user_id(key.user_id.as_str());
-        let purpose = key.purpose.as_str();
         let stored = self
             .parts
             .store
-            .put_unless_blocked(&key, &new_code, now, policy)
+            .put_unless_blocked(&key, &new_code, now, policy, &charges)
             .await
             .inspect_err(log_store_error)?;
         match stored {
@@ -176,6 +230,13 @@ impl Engine {
             PutOutcome::Locked { retry_after } => {
                 tracing::warn!(%caller, %user, purpose, retry_after, "send refused: locked out");
                 return Err(SendError::Locked(retry_after));
+            }
+            PutOutcome::Limited { limit, retry_after } => {
+                tracing::warn!(
+                    %caller, %user, purpose, channel = channel.as_str(), limit = limit.as_str(),
+                    retry_after, "send refused: limit reached"
+                );
+                return Err(SendError::Limited { limit, retry_after });
             }
         }
         let code_hash = new_code.record.code_hash;
@@ -195,13 +256,33 @@ impl Engine {
                     expires_in: self.parts.policy.ttl_secs,
                 })
             }
+            Err(DeliveryError::Uncertain(error)) => {
+                tracing::warn!(
+                    %caller, %user, purpose, channel = channel.as_str(), %to,
+                    error = %error_chain(&*error),
+                    "delivery uncertain; the code stays valid and the send counts"
+                );
+                Err(SendError::DeliveryUncertain {
+                    retry_after: policy.cooldown_secs.max(1),
+                })
+            }
             Err(error) => {
                 tracing::warn!(
                     %caller, %user, purpose, channel = channel.as_str(), %to,
                     error = %error_chain(&error), "delivery failed; removing the stored code"
                 );
-                if let Err(store_error) = self.parts.store.withdraw_if_holds(&key, &code_hash).await
-                {
+                // A destination the provider refused keeps its charge: probing numbers must
+                // still run into the limits. Our own failures give it back.
+                let refunds = match error {
+                    DeliveryError::InvalidDestination { .. } => &[][..],
+                    _ => &charges[..],
+                };
+                let withdrawn = self
+                    .parts
+                    .store
+                    .withdraw_if_holds(&key, &code_hash, refunds)
+                    .await;
+                if let Err(store_error) = withdrawn {
                     // The undelivered code stays until it expires; nobody knows it, so it grants
                     // nothing, but the user must wait out the cooldown. Loud, because rare.
                     tracing::error!(

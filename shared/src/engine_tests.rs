@@ -9,6 +9,7 @@ use super::*;
 use crate::code::CodeHash;
 use crate::domain::{Email, PhoneE164, Purpose, Space, UserId};
 use crate::keys::{HashKey, KeyRing};
+use crate::limits::{Charge, LimitName, SendLimits};
 use crate::store::MemoryStore;
 use crate::store::{GuessAttempt, NewCode};
 use crate::testing::{ManualClock, RecordingSender};
@@ -37,6 +38,7 @@ fn fixture_with(store: Arc<dyn OtpStore>, memory: Arc<MemoryStore>, email: bool)
         brand: Some("Acme".to_owned()),
         clock: clock.clone(),
         callers: crate::callers::Callers::Open,
+        limits: SendLimits::default(),
     });
     Fixture {
         engine,
@@ -63,6 +65,7 @@ fn sms(user: &str) -> SendRequest {
     SendRequest {
         key: key(user),
         destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+        client: None,
         caller: None,
     }
 }
@@ -162,6 +165,7 @@ async fn unavailable_channel_writes_nothing() {
     let request = SendRequest {
         key: key("u"),
         destination: Destination::Email(Email::parse("a@example.com").unwrap()),
+        client: None,
         caller: None,
     };
     let error = f.engine.send(request).await.unwrap_err();
@@ -185,6 +189,117 @@ async fn failed_delivery_removes_the_code_and_its_cooldown() {
     assert!(f.engine.send(sms("u")).await.is_ok());
 }
 
+/// A fixture whose only send limit is `cap` sends per destination per 10 minutes, with no
+/// cooldown, so that the counter alone decides.
+fn capped(cap: u32) -> Fixture {
+    let mut f = fixture();
+    f.engine.parts.limits = SendLimits {
+        destination_per_10_minutes: cap,
+        destination_per_day: 0,
+        user_per_hour: 0,
+        sms_country_per_day: 0,
+        sms_daily_budget: 0,
+        ..SendLimits::default()
+    };
+    f.engine.parts.policy.cooldown_secs = 0;
+    f
+}
+
+fn limited(result: Result<Sent, SendError>) -> Option<LimitName> {
+    match result {
+        Err(SendError::Limited { limit, .. }) => Some(limit),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn our_failed_deliveries_give_their_sends_back() {
+    // GIVEN a cap of 2 sends and a provider that is down
+    let f = capped(2);
+    f.sms.fail_with(|| DeliveryError::Failed("down".into()));
+    // WHEN three sends fail for certain
+    for _ in 0..3 {
+        assert!(limited(f.engine.send(sms("u")).await).is_none());
+    }
+    // THEN the cap is untouched: two sends still go out, the third is refused
+    f.sms.succeed();
+    assert!(f.engine.send(sms("u")).await.is_ok());
+    assert!(f.engine.send(sms("u")).await.is_ok());
+    assert_eq!(
+        limited(f.engine.send(sms("u")).await),
+        Some(LimitName::Destination10Minutes)
+    );
+    assert_eq!(f.sms.count(), 2);
+}
+
+#[tokio::test]
+async fn refused_destinations_and_uncertain_deliveries_keep_their_charge() {
+    // GIVEN a cap of 2: one send the provider refuses, one it may have sent
+    let f = capped(2);
+    f.sms.fail_with(|| DeliveryError::InvalidDestination {
+        detail: "no".to_owned(),
+    });
+    assert!(matches!(
+        f.engine.send(sms("u")).await,
+        Err(SendError::Delivery(
+            DeliveryError::InvalidDestination { .. }
+        ))
+    ));
+    f.sms
+        .fail_with(|| DeliveryError::Uncertain("timeout".into()));
+    assert!(matches!(
+        f.engine.send(sms("v")).await,
+        Err(SendError::DeliveryUncertain { .. })
+    ));
+    // THEN the uncertain code is still stored and valid, and the cap is spent
+    assert!(f.store.get(&key("v")).is_some());
+    assert!(f.store.get(&key("u")).is_none());
+    f.sms.succeed();
+    assert_eq!(
+        limited(f.engine.send(sms("w")).await),
+        Some(LimitName::Destination10Minutes)
+    );
+}
+
+#[tokio::test]
+async fn an_uncertain_delivery_keeps_the_cooldown_and_the_code_verifies() {
+    let f = fixture();
+    f.sms
+        .fail_with(|| DeliveryError::Uncertain("timeout".into()));
+    let error = f.engine.send(sms("u")).await.unwrap_err();
+    assert!(
+        matches!(error, SendError::DeliveryUncertain { retry_after: 30 }),
+        "{error:?}"
+    );
+    // The recording sender saw the message: that is the SMS that may have arrived.
+    let passcode = code(&f);
+    f.sms.succeed();
+    assert!(matches!(
+        f.engine.send(sms("u")).await,
+        Err(SendError::CoolingDown(_))
+    ));
+    assert!(matches!(
+        f.engine.verify(&guess("u", &passcode)).await.unwrap(),
+        VerifyOutcome::Verified { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_premium_number_is_refused_before_anything_is_written() {
+    let f = fixture();
+    let request = SendRequest {
+        destination: Destination::Sms(PhoneE164::parse("+449098790000").unwrap()),
+        ..sms("u")
+    };
+    let error = f.engine.send(request).await.unwrap_err();
+    assert!(
+        matches!(error, SendError::NumberRefused { .. }),
+        "{error:?}"
+    );
+    assert!(f.store.is_empty());
+    assert_eq!(f.sms.count(), 0);
+}
+
 /// A memory store whose delete fails, to reach the engine's "could not compensate" path.
 struct DeleteFails(Arc<MemoryStore>, AtomicBool);
 
@@ -196,11 +311,19 @@ impl OtpStore for DeleteFails {
         code: &NewCode,
         now: u64,
         policy: &Policy,
+        charges: &[Charge],
     ) -> Result<PutOutcome, StoreError> {
-        self.0.put_unless_blocked(key, code, now, policy).await
+        self.0
+            .put_unless_blocked(key, code, now, policy, charges)
+            .await
     }
 
-    async fn withdraw_if_holds(&self, _: &RecordKey, _: &CodeHash) -> Result<bool, StoreError> {
+    async fn withdraw_if_holds(
+        &self,
+        _: &RecordKey,
+        _: &CodeHash,
+        _: &[Charge],
+    ) -> Result<bool, StoreError> {
         self.1.store(true, Ordering::SeqCst);
         Err(StoreError::Unavailable("gone".into()))
     }

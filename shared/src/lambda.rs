@@ -10,6 +10,7 @@ use lambda_http::{Request, RequestExt};
 use tower::ServiceExt as _;
 
 use crate::http::{self, Routes};
+use crate::limits::ClientIp;
 
 use crate::settings::{Runtime, Settings};
 pub use lambda_http::Error;
@@ -63,12 +64,27 @@ fn iam_identity(request: &Request) -> Option<String> {
     }
 }
 
+/// The address API Gateway received the request from (`requestContext.http.sourceIp` in 2.0
+/// events, `requestContext.identity.sourceIp` in 1.0): the public routes' per-client limit
+/// counts it. Behind CloudFront or another proxy it is the proxy's address.
+fn source_ip(request: &Request) -> Option<ClientIp> {
+    let raw = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref(),
+        RequestContext::ApiGatewayV1(c) => c.identity.source_ip.as_deref(),
+        _ => None,
+    }?;
+    ClientIp::parse(raw)
+}
+
 /// One event through the router, as the runtime does it.
 pub async fn handle_event(router: Router, mut request: Request) -> axum::response::Response {
     if let Some(identity) = iam_identity(&request) {
         request
             .extensions_mut()
             .insert(http::auth::IamIdentity(identity));
+    }
+    if let Some(ip) = source_ip(&request) {
+        request.extensions_mut().insert(ip);
     }
     match router.oneshot(without_stage(request)).await {
         Ok(response) => response,

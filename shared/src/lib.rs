@@ -13,6 +13,7 @@ pub mod http;
 pub mod keys;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod limits;
 pub mod mask;
 #[cfg(feature = "openapi")]
 pub mod openapi;

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use crate::callers::ApiKeys;
 use crate::domain::{Email, PhoneE164};
 use crate::keys::{HashKeyError, KeyRing};
+use crate::limits::SendLimits;
 
 /// A numeric variable with its default and allowed range.
 pub struct Setting {
@@ -21,7 +22,7 @@ pub struct Setting {
 }
 
 impl Setting {
-    const fn new(var: &'static str, default: u64, range: RangeInclusive<u64>) -> Self {
+    pub(crate) const fn new(var: &'static str, default: u64, range: RangeInclusive<u64>) -> Self {
         Self {
             var,
             default,
@@ -29,7 +30,7 @@ impl Setting {
         }
     }
 
-    fn read(&self, env: &Env<'_>) -> Result<u64, ConfigError> {
+    pub(crate) fn read(&self, env: &Env<'_>) -> Result<u64, ConfigError> {
         let Some(raw) = env.get(self.var) else {
             return Ok(self.default);
         };
@@ -234,6 +235,7 @@ pub struct DeliverySettings {
 pub struct Settings {
     pub runtime: Runtime,
     pub policy: Policy,
+    pub limits: SendLimits,
     pub callers: CallerAuth,
     pub brand: Option<String>,
     pub keys: KeySource,
@@ -245,7 +247,7 @@ pub struct Settings {
 pub struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
-    fn get(&self, var: &str) -> Option<String> {
+    pub(crate) fn get(&self, var: &str) -> Option<String> {
         (self.0)(var)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
@@ -272,6 +274,7 @@ impl Settings {
                 lockout_failures: LOCKOUT_FAILURES.read(&env)? as u32,
                 lockout_window_secs: LOCKOUT_WINDOW_SECONDS.read(&env)?,
             },
+            limits: SendLimits::from_env(&env)?,
             callers: caller_auth(runtime, &env)?,
             brand: brand(&env)?,
             keys: keys(runtime, &env)?,

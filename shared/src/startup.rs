@@ -106,12 +106,14 @@ pub async fn build_with(
         brand: settings.brand.clone(),
         clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         callers,
+        limits: settings.limits.clone(),
     });
     tracing::info!(
         store = %settings.store,
         delivery = %engine.senders().describe(),
         caller_auth = %engine.callers().describe(),
         policy = ?settings.policy,
+        limits = ?settings.limits,
         "engine ready"
     );
     if matches!(engine.callers(), Callers::Open) {
@@ -121,7 +123,9 @@ pub async fn build_with(
              or iam for anything reachable from a network."
         );
     }
-    for weakness in settings.policy.weaknesses() {
+    let sms_offered = routes.sends() && engine.senders().sms.is_some();
+    let weaknesses = settings.policy.weaknesses().into_iter();
+    for weakness in weaknesses.chain(settings.limits.weaknesses(sms_offered)) {
         tracing::warn!("weaker than recommended: {weakness}");
     }
     Ok(engine)

@@ -41,6 +41,11 @@ impl RecordingSender {
         *self.failure.lock().unwrap() = None;
     }
 
+    /// Messages delivered so far.
+    pub fn count(&self) -> usize {
+        self.messages.lock().unwrap().len()
+    }
+
     pub fn messages(&self) -> Vec<RecordedMessage> {
         self.messages.lock().unwrap().clone()
     }
@@ -60,8 +65,12 @@ impl RecordingSender {
 #[async_trait]
 impl Sender for RecordingSender {
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
-        if let Some(make) = *self.failure.lock().unwrap() {
-            return Err(make());
+        let failure = (*self.failure.lock().unwrap()).map(|make| make());
+        // An uncertain failure is a message that went out and whose answer was lost: it is
+        // recorded, as a phone would have received it.
+        match failure {
+            None | Some(DeliveryError::Uncertain(_)) => {}
+            Some(error) => return Err(error),
         }
         let text = match &message.destination {
             Destination::Sms(_) => message.sms_text(),
@@ -72,7 +81,7 @@ impl Sender for RecordingSender {
             code: message.code.expose().to_owned(),
             text,
         });
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 
     fn describe(&self) -> String {

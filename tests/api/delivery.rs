@@ -49,15 +49,16 @@ fn settings_of(env: &[(&str, String)]) -> Result<Settings, otp_core::settings::C
     Settings::from_lookup(Runtime::Lambda, &env_of(&env))
 }
 
+/// The real Twilio sender's settings, configured from `env`.
+fn twilio_settings(env: &[(&str, String)]) -> Option<otp_core::settings::TwilioSettings> {
+    let twilio = settings_of(env).expect("twilio config").delivery.sms;
+    assert!(twilio.is_some(), "twilio configured");
+    twilio
+}
+
 /// The local server (TCP) with SMS through the real Twilio sender, configured from `env`.
 async fn app_with_twilio(env: &[(&str, String)]) -> TestApp {
-    let mut env = env.to_vec();
-    env.extend([
-        ("OTP_HASH_KEY", "33".repeat(32)),
-        ("OTP_TABLE_NAME", "x".to_owned()),
-    ]);
-    let twilio = settings_of(&env).expect("twilio config").delivery.sms;
-    assert!(twilio.is_some(), "twilio configured");
+    let twilio = twilio_settings(env);
     TestApp::builder()
         .settings(|s| s.delivery.sms = twilio)
         .spawn(Setup::Tcp)
@@ -166,21 +167,63 @@ async fn twilio_wrong_token_is_refused_by_the_fake_and_mapped_to_503() {
 }
 
 #[tokio::test]
-async fn twilio_429_and_5xx_are_502_and_never_retried() {
+async fn twilio_429_is_502_and_never_retried() {
+    // Twilio's 429 refuses the request before queueing anything: nothing was sent.
     twilio_failure(Outcome::Error(429, 20429), 502, "delivery_failed").await;
-    twilio_failure(Outcome::Error(500, 20500), 502, "delivery_failed").await;
-    twilio_failure(Outcome::Error(503, 20503), 502, "delivery_failed").await;
+}
+
+/// Runs one Twilio outcome that may have delivered the SMS: `502 delivery_uncertain` with
+/// `Retry-After`, Twilio called once, the code kept valid (the SMS may arrive), the cooldown and
+/// the send limits charged.
+async fn twilio_uncertain(outcome: Outcome) {
+    // GIVEN one send per destination per 10 minutes
+    let twilio = MockServer::start().await;
+    twilio_fake::mount(&twilio, outcome, 1).await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.delivery.sms = twilio_settings(&twilio_env(&twilio.uri()));
+            s.limits.destination_per_10_minutes = 1;
+        })
+        .spawn(Setup::Tcp)
+        .await;
+    // WHEN Twilio's answer is unclear
+    let reply = app.send_sms("u").await;
+    // THEN the caller is told so, and when to ask again
+    assert_eq!(
+        (reply.status, reply.error()),
+        (502, "delivery_uncertain"),
+        "{}",
+        reply.json
+    );
+    assert_eq!(reply.headers["retry-after"], "30");
+    twilio.verify().await;
+    let code = twilio_fake::last_code(&twilio).await;
+    // AND a resend waits out the cooldown, another user's send to the number hits the limit,
+    // and Twilio hears of neither
+    twilio.reset().await;
+    twilio_fake::mount(&twilio, Outcome::Created, 0).await;
+    assert_eq!(app.send_sms("u").await.error(), "cooldown");
+    let other = app.send_sms("v").await;
+    assert_eq!(
+        (other.status, other.error(), other.json["limit"].as_str()),
+        (429, "rate_limited", Some("destination_per_10_minutes")),
+        "{}",
+        other.json
+    );
+    // AND the code in the message Twilio got still verifies, if it arrived
+    assert_eq!(app.verify("u", &code).await.status, 200);
 }
 
 #[tokio::test]
-async fn twilio_timeout_is_502_and_never_retried() {
+async fn twilio_5xx_is_an_uncertain_delivery_that_counts() {
+    twilio_uncertain(Outcome::Error(500, 20500)).await;
+    twilio_uncertain(Outcome::Error(503, 20503)).await;
+}
+
+#[tokio::test]
+async fn twilio_timeout_is_an_uncertain_delivery_that_counts() {
     // The client gives up after 700 ms; the fake answers after 2 s.
-    twilio_failure(
-        Outcome::Slow(Duration::from_secs(2)),
-        502,
-        "delivery_failed",
-    )
-    .await;
+    twilio_uncertain(Outcome::Slow(Duration::from_secs(2))).await;
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use otp_core::domain::{Channel, Destination, Passcode, PhoneE164, Purpose, Space
 use otp_core::engine::{EngineParts, SendRequest, VerifyOutcome, VerifyRequest};
 use otp_core::http::{router, Routes};
 use otp_core::keys::{HashKey, KeyRing};
+use otp_core::limits::{Charge, LimitName, SendLimits};
 use otp_core::sender::{DeliveryError, Senders};
 use otp_core::settings::Policy;
 use otp_core::store::{
@@ -118,8 +119,19 @@ impl Subject {
     }
 
     async fn put_with(&self, key: &RecordKey, code: &str, at: u64, policy: &Policy) -> PutOutcome {
+        self.put_charged(key, code, at, policy, &[]).await
+    }
+
+    async fn put_charged(
+        &self,
+        key: &RecordKey,
+        code: &str,
+        at: u64,
+        policy: &Policy,
+        charges: &[Charge],
+    ) -> PutOutcome {
         self.store
-            .put_unless_blocked(key, &self.new_code(key, code, at), at, policy)
+            .put_unless_blocked(key, &self.new_code(key, code, at), at, policy, charges)
             .await
             .unwrap()
     }
@@ -267,7 +279,7 @@ async fn compensation_withdraws_only_its_own_code(s: Subject) {
     s.put(&k, "111111", NOW, COOLDOWN).await;
     assert!(s
         .store
-        .withdraw_if_holds(&k, &s.hash(&k, "111111"))
+        .withdraw_if_holds(&k, &s.hash(&k, "111111"), &[])
         .await
         .unwrap());
     assert!(refused(s.guess(&k, "111111", NOW).await).is_none());
@@ -276,13 +288,13 @@ async fn compensation_withdraws_only_its_own_code(s: Subject) {
     s.put(&k, "777777", NOW, 0).await;
     assert!(!s
         .store
-        .withdraw_if_holds(&k, &s.hash(&k, "111111"))
+        .withdraw_if_holds(&k, &s.hash(&k, "111111"), &[])
         .await
         .unwrap());
     assert!(recorded(s.guess(&k, "777777", NOW).await).is_consumed());
     assert!(!s
         .store
-        .withdraw_if_holds(&key("x", "nobody"), &s.hash(&k, "1"))
+        .withdraw_if_holds(&key("x", "nobody"), &s.hash(&k, "1"), &[])
         .await
         .unwrap());
 }
@@ -396,7 +408,7 @@ async fn a_withdrawn_code_keeps_the_failures(s: Subject) {
     s.put_with(&k, "222222", NOW + 5, &p).await;
     assert!(s
         .store
-        .withdraw_if_holds(&k, &s.hash(&k, "222222"))
+        .withdraw_if_holds(&k, &s.hash(&k, "222222"), &[])
         .await
         .unwrap());
     s.put_with(&k, "333333", NOW + 6, &p).await;
@@ -440,6 +452,160 @@ async fn concurrent_wrong_guesses_across_resends_never_pass_the_lockout(s: Subje
     ));
 }
 
+/// A counter for these tests: `cap` sends in the window ending at `NOW + 600`.
+fn charge(name: &str, limit: LimitName, cap: u32) -> Charge {
+    Charge {
+        limit,
+        counter: format!("test#{name}"),
+        cap,
+        resets_at: NOW + 600,
+    }
+}
+
+async fn a_full_counter_refuses_the_send_and_writes_nothing(s: Subject) {
+    let charges = [charge("dest", LimitName::Destination10Minutes, 2)];
+    for user in ["a", "b"] {
+        let outcome = s
+            .put_charged(&key("login", user), "111111", NOW, &rules(0), &charges)
+            .await;
+        assert!(matches!(outcome, PutOutcome::Stored), "{outcome:?}");
+    }
+    // WHEN the third send to the same counter comes 100 s later
+    let c = key("login", "c");
+    let outcome = s
+        .put_charged(&c, "111111", NOW + 100, &rules(0), &charges)
+        .await;
+    // THEN it is refused until the window ends, and no code was written for c
+    assert!(
+        matches!(
+            outcome,
+            PutOutcome::Limited {
+                limit: LimitName::Destination10Minutes,
+                retry_after: 500
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(refused(s.guess(&c, "111111", NOW + 100).await).is_none());
+    // AND the next window's counter starts empty
+    let next = [Charge {
+        counter: "test#dest#next".to_owned(),
+        resets_at: NOW + 1200,
+        ..charges[0].clone()
+    }];
+    let outcome = s
+        .put_charged(&c, "111111", NOW + 600, &rules(0), &next)
+        .await;
+    assert!(matches!(outcome, PutOutcome::Stored), "{outcome:?}");
+}
+
+async fn the_first_full_counter_is_named_and_none_is_charged(s: Subject) {
+    let charges = [
+        charge("wide", LimitName::DestinationDay, 10),
+        charge("narrow", LimitName::UserHour, 1),
+    ];
+    let policy = rules(0);
+    s.put_charged(&key("login", "a"), "111111", NOW, &policy, &charges)
+        .await;
+    let outcome = s
+        .put_charged(&key("login", "b"), "111111", NOW, &policy, &charges)
+        .await;
+    assert!(
+        matches!(
+            outcome,
+            PutOutcome::Limited {
+                limit: LimitName::UserHour,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // The refused send charged nothing: the wide counter holds 1 of 10, so 9 more fit.
+    let wide = &charges[..1];
+    for n in 0..9 {
+        let outcome = s
+            .put_charged(
+                &key("login", &format!("w{n}")),
+                "111111",
+                NOW,
+                &policy,
+                wide,
+            )
+            .await;
+        assert!(matches!(outcome, PutOutcome::Stored), "{n}: {outcome:?}");
+    }
+    let outcome = s
+        .put_charged(&key("login", "full"), "111111", NOW, &policy, wide)
+        .await;
+    assert!(matches!(outcome, PutOutcome::Limited { .. }), "{outcome:?}");
+}
+
+async fn a_refusal_by_the_record_charges_nothing(s: Subject) {
+    let charges = [charge("dest", LimitName::Destination10Minutes, 2)];
+    let k = key("login", "u");
+    s.put_charged(&k, "111111", NOW, &rules(COOLDOWN), &charges)
+        .await;
+    for _ in 0..3 {
+        let outcome = s
+            .put_charged(&k, "222222", NOW + 1, &rules(COOLDOWN), &charges)
+            .await;
+        assert!(
+            matches!(outcome, PutOutcome::CoolingDown { .. }),
+            "{outcome:?}"
+        );
+    }
+    let outcome = s
+        .put_charged(&key("login", "v"), "111111", NOW + 1, &rules(0), &charges)
+        .await;
+    assert!(matches!(outcome, PutOutcome::Stored), "{outcome:?}");
+}
+
+async fn a_withdrawal_gives_back_its_charges(s: Subject) {
+    let charges = [charge("dest", LimitName::Destination10Minutes, 1)];
+    let k = key("login", "u");
+    s.put_charged(&k, "111111", NOW, &rules(0), &charges).await;
+    // A withdrawal that finds a newer code withdraws nothing and refunds nothing.
+    assert!(!s
+        .store
+        .withdraw_if_holds(&k, &s.hash(&k, "999999"), &charges)
+        .await
+        .unwrap());
+    let outcome = s
+        .put_charged(&key("login", "v"), "111111", NOW, &rules(0), &charges)
+        .await;
+    assert!(matches!(outcome, PutOutcome::Limited { .. }), "{outcome:?}");
+    // The withdrawal of its own code gives the send back.
+    assert!(s
+        .store
+        .withdraw_if_holds(&k, &s.hash(&k, "111111"), &charges)
+        .await
+        .unwrap());
+    let outcome = s
+        .put_charged(&key("login", "v"), "111111", NOW, &rules(0), &charges)
+        .await;
+    assert!(matches!(outcome, PutOutcome::Stored), "{outcome:?}");
+}
+
+async fn concurrent_sends_never_pass_a_cap(s: Subject) {
+    let charges = [charge("dest", LimitName::Destination10Minutes, 5)];
+    let policy = rules(0);
+    let keys: Vec<RecordKey> = (0..60).map(|n| key("login", &format!("u{n}"))).collect();
+    let outcomes = join_all(
+        keys.iter()
+            .map(|k| s.put_charged(k, "111111", NOW, &policy, &charges)),
+    )
+    .await;
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, PutOutcome::Stored))
+        .count();
+    let limited = outcomes
+        .iter()
+        .filter(|o| matches!(o, PutOutcome::Limited { .. }))
+        .count();
+    assert_eq!((stored, limited), (5, 55));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory_conformance {
@@ -465,6 +631,11 @@ conformance!(
     a_guess_naming_another_destination_is_refused_uncounted,
     a_withdrawn_code_keeps_the_failures,
     concurrent_wrong_guesses_across_resends_never_pass_the_lockout,
+    a_full_counter_refuses_the_send_and_writes_nothing,
+    the_first_full_counter_is_named_and_none_is_charged,
+    a_refusal_by_the_record_charges_nothing,
+    a_withdrawal_gives_back_its_charges,
+    concurrent_sends_never_pass_a_cap,
 );
 
 #[tokio::test]
@@ -480,6 +651,7 @@ async fn the_table_holds_no_user_id_address_or_code() {
             UserId::from_email(&email),
         ),
         destination: Destination::Email(email),
+        client: None,
         caller: None,
     };
     engine.send(request).await.unwrap();
@@ -488,7 +660,8 @@ async fn the_table_holds_no_user_id_address_or_code() {
     let table = tables.table_names().last().unwrap().clone();
     let items = client.scan().table_name(&table).send().await.unwrap();
     let text = format!("{:?}", items.items());
-    assert_eq!(items.items().len(), 1);
+    // The record, and its three send counters (destination per 10 minutes and per day, user).
+    assert_eq!(items.items().len(), 4, "{text}");
     assert!(!text.contains("carol"), "{text}");
     assert!(text.contains("public:default#"), "{text}");
     assert!(text.contains("c***@example.com"), "{text}");
@@ -522,6 +695,7 @@ fn engine_with(
         brand: None,
         clock,
         callers: otp_core::callers::Callers::Open,
+        limits: SendLimits::default(),
     });
     (engine, sms)
 }
@@ -538,6 +712,7 @@ fn sms_request(user: &str) -> SendRequest {
     SendRequest {
         key: key("default", user),
         destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+        client: None,
         caller: None,
     }
 }

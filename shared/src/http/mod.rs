@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client;
 pub mod reply;
 pub mod request_otp;
 #[cfg(feature = "openapi")]

@@ -6,6 +6,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
+use super::client::ClientAddress;
 use super::reply::ReplyBody;
 use super::sending::{SendReply, Subject};
 use crate::domain::{Destination, Email, Purpose, Space, UserId};
@@ -48,6 +49,7 @@ impl Contract for RequestOtpRequest {
                     UserId::from_email(&email),
                 ),
                 destination: Destination::Email(email.clone()),
+                client: None,
                 caller: None,
             };
             Some(EmailSend { email, send })
@@ -66,9 +68,11 @@ impl ReplyBody for AuthOk {}
 
 pub async fn handle(
     State(engine): State<Arc<Engine>>,
-    Valid(request): Valid<RequestOtpRequest>,
+    ClientAddress(client): ClientAddress,
+    Valid(mut request): Valid<RequestOtpRequest>,
 ) -> SendReply<AuthOk> {
     let email = request.email.as_str().to_owned();
+    request.send.client = client;
     match engine.send(request.send).await {
         Ok(_) => SendReply::Sent(AuthOk {
             message: "OTP sent to your email",

@@ -68,6 +68,18 @@ pub fn email_for_method() -> Object {
     ))
 }
 
+/// `/send-code`'s optional end-user address, counted by the per-client-IP send limit.
+pub fn client_ip() -> Object {
+    optional(
+        text(
+            "Optional: the end user's IP address (IPv4 or IPv6), as your backend saw it. Sends \
+             are limited per address (IPv6 per /64), as on the public routes.",
+        )
+        .pattern(Some(r"^[0-9A-Fa-f:.]{2,45}$"))
+        .examples([json!("203.0.113.7")]),
+    )
+}
+
 /// `/verify-code`'s optional check of where the code went.
 pub fn expected_phone() -> Object {
     optional(

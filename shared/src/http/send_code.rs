@@ -12,6 +12,7 @@ use super::sending::{SendReply, Subject};
 use crate::domain::{Channel, Destination, Email, FieldError, PhoneE164, Purpose, Space, UserId};
 use crate::engine::{Engine, SendRequest};
 use crate::field;
+use crate::limits::ClientIp;
 use crate::settings::Policy;
 use crate::store::RecordKey;
 
@@ -34,6 +35,17 @@ pub struct SendCodeRequest {
     pub email: Field,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::purpose, required = false))]
     pub purpose: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::client_ip, required = false))]
+    pub client_ip: Field,
+}
+
+fn client_ip(raw: &str) -> Result<ClientIp, FieldError> {
+    ClientIp::parse(raw).ok_or_else(|| {
+        FieldError::new(
+            "value_error",
+            "Value error, client_ip must be an IPv4 or IPv6 address, e.g. 203.0.113.7",
+        )
+    })
 }
 
 fn channel(raw: &str) -> Result<Channel, FieldError> {
@@ -51,6 +63,7 @@ impl Contract for SendCodeRequest {
         let phone = field!(check, body.phone, optional, PhoneE164::parse);
         let email = field!(check, body.email, optional, Email::parse);
         let purpose = field!(check, body.purpose, optional, Purpose::parse);
+        let client = field!(check, body.client_ip, optional, client_ip);
         // The address the method needs must be there (and valid, which was checked above).
         let (needed, given) = match method {
             Some(Channel::Sms) => ("phone", &body.phone),
@@ -75,6 +88,7 @@ impl Contract for SendCodeRequest {
             Some(SendRequest {
                 key: RecordKey::new(Space::Backend, purpose.unwrap_or_default(), user_id?),
                 destination,
+                client,
                 caller: None,
             })
         })
@@ -149,6 +163,21 @@ mod tests {
         assert_eq!(issues[0].kind, "missing");
         let issues = parse(json!({"user_id": "u", "method": "email", "phone": null})).unwrap_err();
         assert_eq!(locs(&issues), ["email"]);
+    }
+
+    #[test]
+    fn the_client_ip_is_optional_and_checked() {
+        let body = |ip: &str| json!({"user_id": "u", "method": "sms", "phone": "+14155552671", "client_ip": ip});
+        assert!(parse(body("203.0.113.7")).unwrap().client.is_some());
+        assert!(parse(body("2001:db8::1")).unwrap().client.is_some());
+        let issues = parse(body("203.0.113.300")).unwrap_err();
+        assert_eq!(locs(&issues), ["client_ip"]);
+        assert!(
+            parse(json!({"user_id": "u", "method": "sms", "phone": "+14155552671"}))
+                .unwrap()
+                .client
+                .is_none()
+        );
     }
 
     #[test]

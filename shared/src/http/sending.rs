@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::reply::ReplyBody;
 use crate::engine::SendError;
+use crate::limits::LimitName;
 use crate::sender::DeliveryError;
 
 pub const STORE_UNAVAILABLE: &str =
@@ -26,6 +27,9 @@ pub struct SendFailure {
     pub user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// With `rate_limited`: which limit is full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
 }
@@ -47,13 +51,22 @@ crate::outcomes! {
     pub enum SendReply<T> {
         Sent(T) = 200, "Sent";
         InvalidDestination(SendFailure) = 422,
-            "`invalid_destination`: the provider refused the number or address";
+            "`invalid_destination`: the number may not get SMS (its country or kind: premium \
+             rate, shared cost, ...) or the provider refused the number or address";
         CoolingDown(SendFailure) = 429, "`cooldown`: a code was sent too recently", retry_after;
         Locked(SendFailure) = 429,
             "`locked`: too many wrong guesses for this user; wait for `retry_after`", retry_after;
+        RateLimited(SendFailure) = 429,
+            "`rate_limited`: a send limit is full (`limit` names it: per destination, user, \
+             client IP or SMS country); wait for `retry_after`", retry_after;
         DeliveryFailed(SendFailure) = 502,
             "`delivery_failed`: the provider failed; nothing was kept, retry at once";
+        DeliveryUncertain(SendFailure) = 502,
+            "`delivery_uncertain`: the provider did not confirm; the code may arrive and stays \
+             valid, and a new one can be requested after `retry_after`", retry_after;
         Unavailable(SendFailure) = 503, "`channel_unavailable` or `store_unavailable`";
+        BudgetExhausted(SendFailure) = 503,
+            "`sms_budget_exhausted`: today's SMS budget is spent; email still works", retry_after;
     }
 }
 
@@ -69,6 +82,7 @@ impl<T: ReplyBody> SendReply<T> {
             detail,
             user_id,
             email,
+            limit: None,
             retry_after,
         };
         let channel_unavailable = |channel: crate::domain::Channel| {
@@ -89,6 +103,37 @@ impl<T: ReplyBody> SendReply<T> {
             SendError::Locked(seconds) => {
                 Self::Locked(body("locked", locked_detail(seconds), Some(seconds)))
             }
+            SendError::Limited {
+                limit: LimitName::SmsDailyBudget,
+                retry_after,
+            } => Self::BudgetExhausted(body(
+                "sms_budget_exhausted",
+                "Codes cannot be sent by SMS right now. Please use email, or try again later."
+                    .to_owned(),
+                Some(retry_after),
+            )),
+            SendError::Limited { limit, retry_after } => Self::RateLimited(SendFailure {
+                limit: Some(limit.as_str()),
+                ..body(
+                    "rate_limited",
+                    format!(
+                        "{}. Please try again in {retry_after} seconds.",
+                        limit.described()
+                    ),
+                    Some(retry_after),
+                )
+            }),
+            SendError::NumberRefused { detail } => {
+                Self::InvalidDestination(body("invalid_destination", detail, None))
+            }
+            SendError::DeliveryUncertain { retry_after } => Self::DeliveryUncertain(body(
+                "delivery_uncertain",
+                format!(
+                    "We could not confirm that the code was sent. If it arrives, it works; if \
+                     not, request a new one in {retry_after} seconds."
+                ),
+                Some(retry_after),
+            )),
             SendError::ChannelUnavailable(channel)
             | SendError::Delivery(DeliveryError::Unavailable { channel, .. }) => Self::Unavailable(
                 body("channel_unavailable", channel_unavailable(channel), None),
@@ -96,11 +141,15 @@ impl<T: ReplyBody> SendReply<T> {
             SendError::Delivery(DeliveryError::InvalidDestination { detail }) => {
                 Self::InvalidDestination(body("invalid_destination", detail, None))
             }
-            SendError::Delivery(DeliveryError::Failed(_)) => Self::DeliveryFailed(body(
-                "delivery_failed",
-                "The code could not be delivered. Please try again.".to_owned(),
-                None,
-            )),
+            // The engine turns an uncertain delivery into `DeliveryUncertain`; should one come
+            // through as it is, it is still a failed delivery.
+            SendError::Delivery(DeliveryError::Failed(_) | DeliveryError::Uncertain(_)) => {
+                Self::DeliveryFailed(body(
+                    "delivery_failed",
+                    "The code could not be delivered. Please try again.".to_owned(),
+                    None,
+                ))
+            }
             SendError::Store(_) => Self::Unavailable(body(
                 "store_unavailable",
                 STORE_UNAVAILABLE.to_owned(),

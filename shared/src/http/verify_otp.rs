@@ -127,6 +127,7 @@ pub async fn handle(
                 detail: STORE_UNAVAILABLE.to_owned(),
                 user_id: None,
                 email: Some(email),
+                limit: None,
                 retry_after: None,
             })
         }

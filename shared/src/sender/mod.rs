@@ -57,9 +57,14 @@ pub enum DeliveryError {
     /// The provider refused this destination; `detail` is a sentence the user can act on.
     #[error("the destination was refused: {detail}")]
     InvalidDestination { detail: String },
-    /// The provider failed or did not answer in time; a retry may work.
+    /// The provider certainly did not send it (the connection failed, or it refused the
+    /// request before sending); a retry may work.
     #[error("delivery failed")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The request reached the provider but no clear answer came back (a timeout, a 5xx, a
+    /// broken response): the message may have gone out, and been billed.
+    #[error("delivery outcome unknown")]
+    Uncertain(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 #[async_trait]

@@ -1,6 +1,7 @@
 //! Email through Amazon SES v2 `SendEmail`, simple content: subject, HTML and text.
 
 use async_trait::async_trait;
+use aws_sdk_sesv2::config::http::HttpResponse;
 use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination as SesDestination, EmailContent};
@@ -79,10 +80,7 @@ impl Sender for SesSender {
     }
 }
 
-fn map_error<R>(error: SdkError<SendEmailError, R>) -> DeliveryError
-where
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+fn map_error(error: SdkError<SendEmailError, HttpResponse>) -> DeliveryError {
     let configuration = match error.as_service_error() {
         Some(
             SendEmailError::MessageRejected(_)
@@ -93,6 +91,14 @@ where
             | SendEmailError::BadRequestException(_),
         ) => true,
         // Throttling, limits, 5xx, timeouts, network: transient, the caller may retry.
+        _ => false,
+    };
+    // An attempt that reached SES and got no clear answer may have sent the email; only a
+    // connection that never opened, or an answer that refused the request, certainly did not.
+    let uncertain = match &error {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(failure) => failure.is_timeout(),
+        SdkError::ServiceError(service) => service.raw().status().is_server_error(),
         _ => false,
     };
     if configuration {
@@ -106,6 +112,8 @@ where
             channel: Channel::Email,
             reason,
         }
+    } else if uncertain {
+        DeliveryError::Uncertain(Box::new(error))
     } else {
         DeliveryError::Failed(Box::new(error))
     }

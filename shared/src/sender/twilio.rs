@@ -127,10 +127,15 @@ impl Sender for TwilioSender {
             TwilioFrom::MessagingService(sid) => form.push(("MessagingServiceSid", sid)),
         }
         // reqwest's errors carry the URL (account SID, no secret) and the cause; never the body.
-        let response = self
-            .post(self.client()?, &form)
-            .await
-            .map_err(|e| DeliveryError::Failed(Box::new(e.without_url())))?;
+        // A connection that never opened cannot have sent anything; any later failure (a
+        // timeout waiting for the answer, a connection reset) may have.
+        let response = self.post(self.client()?, &form).await.map_err(|e| {
+            if e.is_connect() {
+                DeliveryError::Failed(Box::new(e.without_url()))
+            } else {
+                DeliveryError::Uncertain(Box::new(e.without_url()))
+            }
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -151,10 +156,13 @@ impl Sender for TwilioSender {
                 reason: format!("Twilio error {code:?} (HTTP {status})"),
             });
         }
-        // 429, 5xx and anything unrecognised: the send failed, the caller may retry.
-        Err(DeliveryError::Failed(
-            format!("Twilio answered {status} (code {code:?})").into(),
-        ))
+        let error = format!("Twilio answered {status} (code {code:?})").into();
+        // A 5xx may come after Twilio queued the message: it may be delivered, and billed.
+        if status.is_server_error() {
+            return Err(DeliveryError::Uncertain(error));
+        }
+        // 429 and any other refusal: Twilio took nothing; the caller may retry.
+        Err(DeliveryError::Failed(error))
     }
 
     fn describe(&self) -> String {

@@ -20,6 +20,16 @@
 //! existed have no failure list: they take no guess (the user requests a new code), and the next
 //! send upgrades them. Changing the threshold starts new lists the same way.
 //!
+//! Send limits in the same request: a send with limits is one `TransactWriteItems` holding the
+//! record's update and one conditional `ADD` per counter. Counters are items of their own (`pk`
+//! `limit:<subject>#<window length>#<window start>`, `sends` (N), `expires_at` (N, the window's
+//! end)); a full counter's condition cancels the whole transaction, so a refused send writes
+//! nothing. The cancellation reasons say which item refused, with the record's old item for the
+//! cooldown and lockout answers. Two transactions that touch one item at the same moment make
+//! DynamoDB cancel one with `TransactionConflict`: nothing was written, so that send is tried
+//! again (a few times, briefly apart); that is the only case where a send takes more than one
+//! request. The hottest item is the daily SMS budget, which every SMS touches.
+//!
 //! Retries: the SDK retries an attempt that timed out or got a 5xx, but DynamoDB may have applied
 //! it already. Each operation therefore carries a fresh request id, stored with its write, and
 //! the conditions recognise "this very request was already applied": a retried send overwrites
@@ -31,9 +41,13 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 
 use super::{
@@ -41,6 +55,7 @@ use super::{
 };
 use crate::code::{CodeHash, CodeHasher, Guesses};
 use crate::domain::Channel;
+use crate::limits::Charge;
 use crate::settings::Policy;
 
 const PK: &str = "pk";
@@ -67,6 +82,14 @@ const PUT_UPDATE: &str = "SET code_hash = :code_hash, channel = :channel, dest_h
 const PUT_CONDITION: &str = "(attribute_not_exists(code_hash) OR sent_at <= :cooldown_start \
      OR contains(guesses, code_hash) OR last_guess = code_hash OR last_request = :request) \
      AND ({not_locked} OR last_request = :request)";
+
+/// One more send in a counter's window, unless it is full. The window's end is the item's TTL.
+const CHARGE_UPDATE: &str = "ADD sends :one SET expires_at = :resets_at";
+const CHARGE_CONDITION: &str = "attribute_not_exists(sends) OR sends < :cap";
+/// A send that was never made (our delivery failed for certain) gives its count back.
+const REFUND_UPDATE: &str = "ADD sends :minus_one";
+/// Attempts at a send transaction that DynamoDB cancelled only for a conflict with another one.
+const CONFLICT_ATTEMPTS: u32 = 4;
 
 /// Only the code we wrote: a newer send between our put and this withdrawal must survive. The
 /// failures stay.
@@ -167,6 +190,232 @@ impl DynamoStore {
             key.scope(),
             self.hasher.pseudonym(&key.user_id)
         ))
+    }
+
+    /// A counter's item. A scope is a purpose (no `:`) or `public:<purpose>`, so `limit:` can
+    /// never be a record's key.
+    fn counter_pk(charge: &Charge) -> AttributeValue {
+        AttributeValue::S(format!("limit:{}", charge.counter))
+    }
+
+    fn charge_item(&self, charge: &Charge) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, Self::counter_pk(charge))
+            .update_expression(CHARGE_UPDATE)
+            .condition_expression(CHARGE_CONDITION)
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":resets_at", number(charge.resets_at))
+            .expression_attribute_values(":cap", number(u64::from(charge.cap)))
+            .build()
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn refund_item(&self, charge: &Charge) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, Self::counter_pk(charge))
+            .update_expression(REFUND_UPDATE)
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
+            .build()
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The record's update of a send: expression, names and values.
+    fn put_parts(
+        &self,
+        code: &NewCode,
+        now: u64,
+        policy: &Policy,
+        request: &AttributeValue,
+    ) -> Expr {
+        let record = &code.record;
+        let expressions = self.expressions(policy);
+        let no_failures = AttributeValue::L(vec![number(0); policy.lockout_failures as usize]);
+        Expr {
+            condition: expressions.put_condition.clone(),
+            names: HashMap::from([(
+                "#failures".to_owned(),
+                expressions.failures_attribute.clone(),
+            )]),
+            values: HashMap::from([
+                (":code_hash".to_owned(), blob(&record.code_hash)),
+                (
+                    ":channel".to_owned(),
+                    AttributeValue::S(record.channel.as_str().to_owned()),
+                ),
+                (":dest".to_owned(), blob(&record.destination_hash)),
+                (
+                    ":sent_to".to_owned(),
+                    AttributeValue::S(record.sent_to.clone()),
+                ),
+                (":now".to_owned(), number(now)),
+                (":code_expires_at".to_owned(), number(record.expires_at)),
+                (":keep".to_owned(), number(now + policy.keep_record_secs())),
+                (":zero".to_owned(), number(0)),
+                (":request".to_owned(), request.clone()),
+                (":markers".to_owned(), markers(&code.markers)),
+                (":no_failures".to_owned(), no_failures),
+                (
+                    ":cooldown_start".to_owned(),
+                    number(now.saturating_sub(policy.cooldown_secs)),
+                ),
+                (
+                    ":window_start".to_owned(),
+                    number(now.saturating_sub(policy.lockout_window_secs)),
+                ),
+            ]),
+        }
+    }
+
+    /// A send without limits: one conditional update.
+    async fn put_alone(
+        &self,
+        key: &RecordKey,
+        code: &NewCode,
+        now: u64,
+        policy: &Policy,
+    ) -> Result<PutOutcome, StoreError> {
+        let parts = self.put_parts(code, now, policy, &request_id());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, self.pk(key))
+            .update_expression(PUT_UPDATE)
+            .condition_expression(parts.condition)
+            .set_expression_attribute_names(Some(parts.names))
+            .set_expression_attribute_values(Some(parts.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Stored),
+            Err(error) => match refused_item(&error) {
+                Some(Some(old)) => self.put_refusal(old, now, policy),
+                Some(None) => Err(StoreError::Corrupt(
+                    "conditional put refused without the old item".to_owned(),
+                )),
+                None => Err(unavailable(error)),
+            },
+        }
+    }
+
+    /// A send with limits: the record's update and every charge in one transaction.
+    async fn put_charged(
+        &self,
+        key: &RecordKey,
+        code: &NewCode,
+        now: u64,
+        policy: &Policy,
+        charges: &[Charge],
+    ) -> Result<PutOutcome, StoreError> {
+        let mut attempt = 1;
+        loop {
+            // A fresh id per attempt: the SDK's own retries of one attempt resend it as the
+            // idempotency token, so an attempt applied twice is applied once.
+            let request = request_id();
+            let parts = self.put_parts(code, now, policy, &request);
+            let record = Update::builder()
+                .table_name(&self.table)
+                .key(PK, self.pk(key))
+                .update_expression(PUT_UPDATE)
+                .condition_expression(parts.condition)
+                .set_expression_attribute_names(Some(parts.names))
+                .set_expression_attribute_values(Some(parts.values))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+            let mut items = vec![TransactWriteItem::builder().update(record).build()];
+            for charge in charges {
+                items.push(self.charge_item(charge)?);
+            }
+            let token = match &request {
+                AttributeValue::S(id) => id.clone(),
+                _ => String::new(),
+            };
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .client_request_token(token)
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(PutOutcome::Stored),
+                Err(error) => error,
+            };
+            let Some(reasons) = cancellation_reasons(&error) else {
+                return Err(unavailable(error));
+            };
+            let refused =
+                |reason: &CancellationReason| reason.code() == Some("ConditionalCheckFailed");
+            if let Some(first) = reasons.first().filter(|r| refused(r)) {
+                return match first.item() {
+                    Some(old) => self.put_refusal(old, now, policy),
+                    None => Err(StoreError::Corrupt(
+                        "a send was refused without the old item".to_owned(),
+                    )),
+                };
+            }
+            if let Some(index) = reasons.iter().skip(1).position(refused) {
+                return Ok(super::limited(&charges[index], now));
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict || attempt == CONFLICT_ATTEMPTS {
+                return Err(unavailable(error));
+            }
+            tracing::debug!(attempt, "send transaction conflicted; trying again");
+            tokio::time::sleep(conflict_pause(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    fn put_refusal(
+        &self,
+        old: &HashMap<String, AttributeValue>,
+        now: u64,
+        policy: &Policy,
+    ) -> Result<PutOutcome, StoreError> {
+        put_refusal(
+            old,
+            &self.expressions(policy).failures_attribute,
+            now,
+            policy,
+        )
+    }
+}
+
+/// An update's condition, names and values.
+struct Expr {
+    condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+/// A short random pause before retrying a conflicted transaction, growing with each attempt, so
+/// the colliding senders spread out.
+fn conflict_pause(attempt: u32) -> std::time::Duration {
+    use rand::RngExt as _;
+    let base = 10u64 << attempt.min(4);
+    std::time::Duration::from_millis(rand::rng().random_range(base / 2..=base))
+}
+
+/// The per-item reasons of a cancelled transaction, if that is what the error is.
+fn cancellation_reasons(
+    error: &SdkError<TransactWriteItemsError>,
+) -> Option<&[CancellationReason]> {
+    match error.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+            Some(cancelled.cancellation_reasons())
+        }
+        _ => None,
     }
 }
 
@@ -359,52 +608,12 @@ impl OtpStore for DynamoStore {
         code: &NewCode,
         now: u64,
         policy: &Policy,
+        charges: &[Charge],
     ) -> Result<PutOutcome, StoreError> {
-        let record = &code.record;
-        let expressions = self.expressions(policy);
-        let no_failures = AttributeValue::L(vec![number(0); policy.lockout_failures as usize]);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, self.pk(key))
-            .update_expression(PUT_UPDATE)
-            .condition_expression(&expressions.put_condition)
-            .expression_attribute_names("#failures", &expressions.failures_attribute)
-            .expression_attribute_values(":code_hash", blob(&record.code_hash))
-            .expression_attribute_values(
-                ":channel",
-                AttributeValue::S(record.channel.as_str().to_owned()),
-            )
-            .expression_attribute_values(":dest", blob(&record.destination_hash))
-            .expression_attribute_values(":sent_to", AttributeValue::S(record.sent_to.clone()))
-            .expression_attribute_values(":now", number(now))
-            .expression_attribute_values(":code_expires_at", number(record.expires_at))
-            .expression_attribute_values(":keep", number(now + policy.keep_record_secs()))
-            .expression_attribute_values(":zero", number(0))
-            .expression_attribute_values(":request", request_id())
-            .expression_attribute_values(":markers", markers(&code.markers))
-            .expression_attribute_values(":no_failures", no_failures)
-            .expression_attribute_values(
-                ":cooldown_start",
-                number(now.saturating_sub(policy.cooldown_secs)),
-            )
-            .expression_attribute_values(
-                ":window_start",
-                number(now.saturating_sub(policy.lockout_window_secs)),
-            )
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(PutOutcome::Stored),
-            Err(error) => match refused_item(&error) {
-                Some(Some(old)) => put_refusal(old, &expressions.failures_attribute, now, policy),
-                Some(None) => Err(StoreError::Corrupt(
-                    "conditional put refused without the old item".to_owned(),
-                )),
-                None => Err(unavailable(error)),
-            },
+        if charges.is_empty() {
+            self.put_alone(key, code, now, policy).await
+        } else {
+            self.put_charged(key, code, now, policy, charges).await
         }
     }
 
@@ -412,21 +621,56 @@ impl OtpStore for DynamoStore {
         &self,
         key: &RecordKey,
         code_hash: &CodeHash,
+        refunds: &[Charge],
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
+        if refunds.is_empty() {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, self.pk(key))
+                .update_expression(WITHDRAW_UPDATE)
+                .condition_expression(WITHDRAW_CONDITION)
+                .expression_attribute_values(":code_hash", blob(code_hash))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(true),
+                Err(error) if refused_item(&error).is_some() => Ok(false),
+                Err(error) => Err(unavailable(error)),
+            };
+        }
+        // The refunds ride on the withdrawal: when a newer code replaced ours, the condition
+        // cancels both, and the counters keep one send too many (never one too few).
+        let withdraw = Update::builder()
             .table_name(&self.table)
             .key(PK, self.pk(key))
             .update_expression(WITHDRAW_UPDATE)
             .condition_expression(WITHDRAW_CONDITION)
             .expression_attribute_values(":code_hash", blob(code_hash))
+            .build()
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let mut items = vec![TransactWriteItem::builder().update(withdraw).build()];
+        for refund in refunds {
+            items.push(self.refund_item(refund)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) if refused_item(&error).is_some() => Ok(false),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => match cancellation_reasons(&error) {
+                Some(reasons)
+                    if reasons.first().and_then(CancellationReason::code)
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(false)
+                }
+                _ => Err(unavailable(error)),
+            },
         }
     }
 

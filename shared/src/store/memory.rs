@@ -11,6 +11,7 @@ use super::{
     GuessAttempt, GuessOutcome, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError,
 };
 use crate::code::CodeHash;
+use crate::limits::Charge;
 use crate::settings::Policy;
 
 /// Stale entries are dropped lazily; every this many writes the whole map is swept too, so a
@@ -35,9 +36,24 @@ impl Slot {
     }
 }
 
+/// A send counter: sends so far in its window, and when the window ends.
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    sends: u32,
+    resets_at: u64,
+}
+
+/// Everything under the one lock: a send checks the record and its counters and then writes
+/// both, as DynamoDB's transaction does.
+#[derive(Debug, Default)]
+struct State {
+    slots: HashMap<RecordKey, Slot>,
+    counters: HashMap<String, Counter>,
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    slots: Mutex<HashMap<RecordKey, Slot>>,
+    state: Mutex<State>,
     writes: AtomicU64,
 }
 
@@ -46,21 +62,22 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<RecordKey, Slot>> {
-        // A panic while holding the lock cannot leave a slot half-updated (every update is a
-        // single assignment), so a poisoned lock is safe to keep using.
-        self.slots
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a slot half-updated (every check comes
+        // before the first write), so a poisoned lock is safe to keep using.
+        self.state
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// The stored record, expired or not, as DynamoDB would return it before TTL deletion.
     pub fn get(&self, key: &RecordKey) -> Option<OtpRecord> {
-        self.lock().get(key).and_then(Slot::record)
+        self.lock().slots.get(key).and_then(Slot::record)
     }
 
+    /// Records held (counters not included).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -76,8 +93,10 @@ impl OtpStore for MemoryStore {
         code: &NewCode,
         now: u64,
         policy: &Policy,
+        charges: &[Charge],
     ) -> Result<PutOutcome, StoreError> {
-        let mut slots = self.lock();
+        let mut state = self.lock();
+        let State { slots, counters } = &mut *state;
         let slot = slots.entry(key.clone()).or_default();
         if slot.keep_until <= now {
             *slot = Slot::default();
@@ -92,6 +111,23 @@ impl OtpStore for MemoryStore {
         {
             return Ok(PutOutcome::CoolingDown { retry_after });
         }
+        let full = |charge: &&Charge| {
+            counters
+                .get(&charge.counter)
+                .is_some_and(|c| c.sends >= charge.cap)
+        };
+        if let Some(charge) = charges.iter().find(full) {
+            return Ok(super::limited(charge, now));
+        }
+        for charge in charges {
+            counters
+                .entry(charge.counter.clone())
+                .or_insert(Counter {
+                    sends: 0,
+                    resets_at: charge.resets_at,
+                })
+                .sends += 1;
+        }
         slot.code = Some(OtpRecord {
             failures: None,
             ..code.record.clone()
@@ -101,6 +137,7 @@ impl OtpStore for MemoryStore {
             == SWEEP_EVERY_WRITES - 1
         {
             slots.retain(|_, slot| slot.keep_until > now);
+            counters.retain(|_, counter| counter.resets_at > now);
         }
         Ok(PutOutcome::Stored)
     }
@@ -109,8 +146,10 @@ impl OtpStore for MemoryStore {
         &self,
         key: &RecordKey,
         code_hash: &CodeHash,
+        refunds: &[Charge],
     ) -> Result<bool, StoreError> {
-        let mut slots = self.lock();
+        let mut state = self.lock();
+        let State { slots, counters } = &mut *state;
         let Some(slot) = slots.get_mut(key) else {
             return Ok(false);
         };
@@ -120,6 +159,11 @@ impl OtpStore for MemoryStore {
             .is_some_and(|r| r.code_hash.ct_eq(code_hash));
         if holds {
             slot.code = None;
+            for refund in refunds {
+                if let Some(counter) = counters.get_mut(&refund.counter) {
+                    counter.sends = counter.sends.saturating_sub(1);
+                }
+            }
         }
         Ok(holds)
     }
@@ -135,8 +179,8 @@ impl OtpStore for MemoryStore {
         now: u64,
         policy: &Policy,
     ) -> Result<GuessOutcome, StoreError> {
-        let mut slots = self.lock();
-        let Some(slot) = slots.get_mut(key).filter(|s| s.keep_until > now) else {
+        let mut state = self.lock();
+        let Some(slot) = state.slots.get_mut(key).filter(|s| s.keep_until > now) else {
             return Ok(GuessOutcome::Refused(None));
         };
         let Some(before) = slot.record() else {

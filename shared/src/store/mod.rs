@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::code::{CodeHash, Guesses};
 use crate::domain::Channel;
+use crate::limits::{Charge, LimitName};
 use crate::settings::Policy;
 
 pub use crate::domain::RecordKey;
@@ -141,6 +142,19 @@ pub enum PutOutcome {
     Locked {
         retry_after: u64,
     },
+    /// A send limit is full (the first full one of the charges); nothing was written.
+    Limited {
+        limit: LimitName,
+        retry_after: u64,
+    },
+}
+
+/// The first charge whose counter is full, as a refusal.
+pub(crate) fn limited(charge: &Charge, now: u64) -> PutOutcome {
+    PutOutcome::Limited {
+        limit: charge.limit,
+        retry_after: charge.resets_at.saturating_sub(now).max(1),
+    }
 }
 
 /// One guess at a user's code.
@@ -171,25 +185,30 @@ pub enum StoreError {
 #[async_trait]
 pub trait OtpStore: Send + Sync {
     /// Stores a new code under `key`, replacing any previous code but keeping the user's
-    /// failures, unless the previous code is inside its cooldown (see
-    /// [`OtpRecord::cooldown_left`]) or the user is locked out (see [`OtpRecord::locked_for`]).
-    /// A refusal reports the seconds left, taken from the old record.
+    /// failures, and adds one to every counter in `charges`, all or nothing: refused when the
+    /// previous code is inside its cooldown (see [`OtpRecord::cooldown_left`]), the user is
+    /// locked out (see [`OtpRecord::locked_for`]) or a counter already holds its cap. A refusal
+    /// reports the seconds left: from the old record, or to the end of the full counter's
+    /// window. The lockout is named first, then the cooldown, then the first full counter.
     async fn put_unless_blocked(
         &self,
         key: &RecordKey,
         code: &NewCode,
         now: u64,
         policy: &Policy,
+        charges: &[Charge],
     ) -> Result<PutOutcome, StoreError>;
 
     /// Removes the code (and so its cooldown) only if the record still holds `code_hash`: a
     /// failed delivery withdraws its own code and never a newer one written in between. The
-    /// user's failures stay, so failed deliveries cannot reset a lockout. Returns whether it
+    /// user's failures stay, so failed deliveries cannot reset a lockout. When it withdraws, it
+    /// takes one back from each counter in `refunds` in the same step. Returns whether it
     /// withdrew something.
     async fn withdraw_if_holds(
         &self,
         key: &RecordKey,
         code_hash: &CodeHash,
+        refunds: &[Charge],
     ) -> Result<bool, StoreError>;
 
     /// What the store is, for the start-up line.

@@ -1,0 +1,434 @@
+//! Send limits: what keeps the service from becoming a free SMS relay. Two kinds of rule:
+//!
+//! - **Who may get an SMS at all** ([`SendLimits::refuse_number`]): an allow-list of countries
+//!   and of number kinds (premium-rate and shared-cost ranges are how SMS pumping earns money).
+//!   Decided from the number alone, before anything is written.
+//! - **How many sends** ([`SendLimits::charges`]): counters per destination, per user, per client
+//!   address, per SMS country calling code and for all SMS, each in fixed windows aligned to the
+//!   epoch (days start at 00:00 UTC). The store charges every counter in the same atomic step
+//!   that writes the code, so a send refused by a limit writes nothing and never reaches a
+//!   provider, and concurrent sends can never pass a cap together.
+//!
+//! A fixed window lets a subject send up to its cap again as soon as the window turns, so up to
+//! twice the cap can fall in a short span around the boundary; the daily windows bound that.
+
+use std::net::IpAddr;
+
+use crate::domain::{Destination, NumberKind, PhoneE164};
+use crate::settings::{ConfigError, Env, Setting};
+
+pub const DESTINATION_PER_10_MINUTES: Setting =
+    Setting::new("OTP_DESTINATION_SENDS_PER_10_MINUTES", 5, 0..=1000);
+pub const DESTINATION_PER_DAY: Setting =
+    Setting::new("OTP_DESTINATION_SENDS_PER_DAY", 10, 0..=10_000);
+pub const USER_PER_HOUR: Setting = Setting::new("OTP_USER_SENDS_PER_HOUR", 10, 0..=10_000);
+pub const CLIENT_IP_PER_HOUR: Setting =
+    Setting::new("OTP_CLIENT_IP_SENDS_PER_HOUR", 30, 0..=1_000_000);
+pub const SMS_COUNTRY_PER_DAY: Setting =
+    Setting::new("OTP_SMS_COUNTRY_SENDS_PER_DAY", 1000, 0..=100_000_000);
+pub const SMS_DAILY_BUDGET: Setting = Setting::new("OTP_SMS_DAILY_BUDGET", 10_000, 0..=100_000_000);
+pub const SMS_ALLOWED_COUNTRIES: &str = "OTP_SMS_ALLOWED_COUNTRIES";
+pub const SMS_NUMBER_TYPES: &str = "OTP_SMS_NUMBER_TYPES";
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+
+/// Which counter refused a send; its name is in the `429` body as `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitName {
+    Destination10Minutes,
+    DestinationDay,
+    UserHour,
+    ClientIpHour,
+    SmsCountryDay,
+    /// The global daily SMS budget: `503 sms_budget_exhausted`, not `429`.
+    SmsDailyBudget,
+}
+
+impl LimitName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitName::Destination10Minutes => "destination_per_10_minutes",
+            LimitName::DestinationDay => "destination_per_day",
+            LimitName::UserHour => "user_per_hour",
+            LimitName::ClientIpHour => "client_ip_per_hour",
+            LimitName::SmsCountryDay => "sms_country_per_day",
+            LimitName::SmsDailyBudget => "sms_daily_budget",
+        }
+    }
+
+    /// What hit the limit, for the sentence a user reads.
+    pub fn described(self) -> &'static str {
+        match self {
+            LimitName::Destination10Minutes | LimitName::DestinationDay => {
+                "Too many codes were sent to this phone number or address"
+            }
+            LimitName::UserHour => "Too many codes were requested for this user",
+            LimitName::ClientIpHour => "Too many codes were requested from this network",
+            LimitName::SmsCountryDay => {
+                "Too many codes were sent by SMS to this country today; use email or try later"
+            }
+            LimitName::SmsDailyBudget => "Codes cannot be sent by SMS right now; use email",
+        }
+    }
+}
+
+/// The configured limits (`0` turns a counter off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendLimits {
+    pub destination_per_10_minutes: u32,
+    pub destination_per_day: u32,
+    pub user_per_hour: u32,
+    pub client_ip_per_hour: u32,
+    pub sms_country_per_day: u32,
+    pub sms_daily_budget: u32,
+    /// ISO country codes that may get SMS; `None` means every country.
+    pub sms_countries: Option<Vec<String>>,
+    /// Number kinds that may get SMS.
+    pub sms_number_kinds: Vec<NumberKind>,
+}
+
+impl Default for SendLimits {
+    fn default() -> Self {
+        Self {
+            destination_per_10_minutes: DESTINATION_PER_10_MINUTES.default as u32,
+            destination_per_day: DESTINATION_PER_DAY.default as u32,
+            user_per_hour: USER_PER_HOUR.default as u32,
+            client_ip_per_hour: CLIENT_IP_PER_HOUR.default as u32,
+            sms_country_per_day: SMS_COUNTRY_PER_DAY.default as u32,
+            sms_daily_budget: SMS_DAILY_BUDGET.default as u32,
+            sms_countries: None,
+            sms_number_kinds: vec![NumberKind::Mobile, NumberKind::FixedLineOrMobile],
+        }
+    }
+}
+
+/// One counter a send increments, refused when it already holds `cap` sends in this window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub limit: LimitName,
+    /// The counter's identity: its subject (pseudonymous) and its window's start.
+    pub counter: String,
+    pub cap: u32,
+    /// When this window ends; the refusal's `Retry-After` counts to here.
+    pub resets_at: u64,
+}
+
+/// Whom a send is about, in the pseudonymous form counters are kept under (no number, address,
+/// user id or IP address is stored).
+#[derive(Debug)]
+pub struct Subjects {
+    pub destination: String,
+    pub user: String,
+    pub client: Option<String>,
+}
+
+/// The end user's address, as API Gateway or the socket saw it (or as a backend reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(IpAddr);
+
+impl ClientIp {
+    pub fn new(ip: IpAddr) -> Self {
+        // An IPv4 client behind a dual-stack socket shows up as ::ffff:a.b.c.d.
+        Self(ip.to_canonical())
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        raw.parse::<IpAddr>().ok().map(Self::new)
+    }
+
+    /// What is counted: the IPv4 address, or the IPv6 /64 (one subscriber's usual allocation, so
+    /// rotating through it buys nothing).
+    pub fn counted_as(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
+    }
+}
+
+impl SendLimits {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            destination_per_10_minutes: DESTINATION_PER_10_MINUTES.read(env)? as u32,
+            destination_per_day: DESTINATION_PER_DAY.read(env)? as u32,
+            user_per_hour: USER_PER_HOUR.read(env)? as u32,
+            client_ip_per_hour: CLIENT_IP_PER_HOUR.read(env)? as u32,
+            sms_country_per_day: SMS_COUNTRY_PER_DAY.read(env)? as u32,
+            sms_daily_budget: SMS_DAILY_BUDGET.read(env)? as u32,
+            sms_countries: countries(env.get(SMS_ALLOWED_COUNTRIES))?,
+            sms_number_kinds: number_kinds(env.get(SMS_NUMBER_TYPES))?,
+        })
+    }
+
+    /// Why this number may not get an SMS at all, as a sentence the user can act on.
+    pub fn refuse_number(&self, phone: &PhoneE164) -> Option<String> {
+        if let Some(allowed) = &self.sms_countries {
+            let region = phone.region().unwrap_or("");
+            if !allowed.iter().any(|c| c == region) {
+                return Some(format!(
+                    "We cannot send SMS to phone numbers with the country code +{}. Use another \
+                     number or an email address.",
+                    phone.calling_code()
+                ));
+            }
+        }
+        let kind = phone.kind();
+        if !self.sms_number_kinds.contains(&kind) {
+            return Some(format!(
+                "This is {}, which cannot receive our SMS. Use a mobile number or an email \
+                 address.",
+                kind.described()
+            ));
+        }
+        None
+    }
+
+    /// Every counter this send must fit under, most specific first (that is the one a refusal
+    /// names when several are full).
+    pub fn charges(&self, subjects: &Subjects, destination: &Destination, now: u64) -> Vec<Charge> {
+        let mut charges = Vec::with_capacity(6);
+        let mut add = |limit, subject: &str, cap: u32, window: u64| {
+            if cap > 0 {
+                let start = now - now % window;
+                charges.push(Charge {
+                    limit,
+                    counter: format!("{subject}#{window}#{start}"),
+                    cap,
+                    resets_at: start + window,
+                });
+            }
+        };
+        let dest = format!("dest#{}", subjects.destination);
+        add(
+            LimitName::Destination10Minutes,
+            &dest,
+            self.destination_per_10_minutes,
+            10 * MINUTE,
+        );
+        add(
+            LimitName::DestinationDay,
+            &dest,
+            self.destination_per_day,
+            DAY,
+        );
+        let user = format!("user#{}", subjects.user);
+        add(LimitName::UserHour, &user, self.user_per_hour, HOUR);
+        if let Some(client) = &subjects.client {
+            let client = format!("ip#{client}");
+            add(
+                LimitName::ClientIpHour,
+                &client,
+                self.client_ip_per_hour,
+                HOUR,
+            );
+        }
+        if let Destination::Sms(phone) = destination {
+            let country = format!("sms-cc#{}", phone.calling_code());
+            add(
+                LimitName::SmsCountryDay,
+                &country,
+                self.sms_country_per_day,
+                DAY,
+            );
+            add(
+                LimitName::SmsDailyBudget,
+                "sms-all",
+                self.sms_daily_budget,
+                DAY,
+            );
+        }
+        charges
+    }
+
+    /// Settings that leave the SMS channel open to pumping, for the start-up warnings.
+    pub fn weaknesses(&self, sms_offered: bool) -> Vec<String> {
+        let mut found = Vec::new();
+        if sms_offered && self.sms_countries.is_none() {
+            found.push(format!(
+                "{SMS_ALLOWED_COUNTRIES} is not set: SMS goes to every country. Name the \
+                 countries your users are in (e.g. US,CA,GB); SMS pumping targets the others"
+            ));
+        }
+        if sms_offered && self.sms_daily_budget == 0 {
+            found.push(format!(
+                "{}=0: SMS has no daily budget, so pumping has no ceiling",
+                SMS_DAILY_BUDGET.var
+            ));
+        }
+        if self
+            .sms_number_kinds
+            .iter()
+            .any(|k| matches!(k, NumberKind::PremiumRate | NumberKind::SharedCost))
+        {
+            found.push(format!(
+                "{SMS_NUMBER_TYPES} lets premium-rate or shared-cost numbers get SMS: those \
+                 ranges pay the owner for every message"
+            ));
+        }
+        found
+    }
+}
+
+/// `US,CA,GB`, or `*` for every country.
+fn countries(raw: Option<String>) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.split(',')
+        .map(|code| {
+            let code = code.trim().to_ascii_uppercase();
+            let known = code.len() == 2 && code.parse::<phonenumber::country::Id>().is_ok();
+            known.then_some(code.clone()).ok_or(code)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(|code| ConfigError::Invalid {
+            var: SMS_ALLOWED_COUNTRIES,
+            reason: format!(
+                "must be ISO 3166 country codes separated by commas (e.g. US,CA,GB), or * for \
+                 all; {code:?} is not one"
+            ),
+        })
+}
+
+fn number_kinds(raw: Option<String>) -> Result<Vec<NumberKind>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(SendLimits::default().sms_number_kinds);
+    };
+    raw.split(',')
+        .map(|kind| NumberKind::parse(kind.trim()).ok_or(kind))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|kind| ConfigError::Invalid {
+            var: SMS_NUMBER_TYPES,
+            reason: format!(
+                "must be a comma-separated list of {}; {kind:?} is not one",
+                NumberKind::ALL.map(NumberKind::as_str).join(", ")
+            ),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Email;
+
+    fn phone(raw: &str) -> PhoneE164 {
+        PhoneE164::parse(raw).unwrap()
+    }
+
+    fn subjects(client: Option<&str>) -> Subjects {
+        Subjects {
+            destination: "D".to_owned(),
+            user: "U".to_owned(),
+            client: client.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_sms_is_charged_to_every_counter_and_an_email_to_the_personal_ones() {
+        let limits = SendLimits::default();
+        let now = 1_800_000_123;
+        let sms = limits.charges(
+            &subjects(Some("I")),
+            &Destination::Sms(phone("+14155552671")),
+            now,
+        );
+        let names: Vec<_> = sms.iter().map(|c| c.limit.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "destination_per_10_minutes",
+                "destination_per_day",
+                "user_per_hour",
+                "client_ip_per_hour",
+                "sms_country_per_day",
+                "sms_daily_budget"
+            ]
+        );
+        assert_eq!(sms[0].counter, "dest#D#600#1800000000");
+        assert_eq!(sms[0].resets_at, 1_800_000_600);
+        assert_eq!(sms[1].resets_at, 1_800_057_600, "midnight UTC");
+        assert_eq!(sms[4].counter, "sms-cc#1#86400#1799971200");
+        let email = limits.charges(
+            &subjects(None),
+            &Destination::Email(Email::parse("a@example.com").unwrap()),
+            now,
+        );
+        let names: Vec<_> = email.iter().map(|c| c.limit).collect();
+        assert_eq!(
+            names,
+            [
+                LimitName::Destination10Minutes,
+                LimitName::DestinationDay,
+                LimitName::UserHour
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_turns_a_counter_off() {
+        let limits = SendLimits {
+            user_per_hour: 0,
+            sms_daily_budget: 0,
+            ..SendLimits::default()
+        };
+        let charges = limits.charges(&subjects(None), &Destination::Sms(phone("+14155552671")), 0);
+        assert!(charges
+            .iter()
+            .all(|c| !matches!(c.limit, LimitName::UserHour | LimitName::SmsDailyBudget)));
+        assert_eq!(charges.len(), 3);
+    }
+
+    #[test]
+    fn premium_rate_and_foreign_numbers_are_refused_with_a_sentence() {
+        let open = SendLimits::default();
+        assert_eq!(open.refuse_number(&phone("+14155552671")), None);
+        assert_eq!(open.refuse_number(&phone("+447911123456")), None);
+        let premium = open.refuse_number(&phone("+449098790000")).unwrap();
+        assert!(premium.contains("premium-rate number"), "{premium}");
+        assert!(open.refuse_number(&phone("+19005550123")).is_some());
+        assert!(open.refuse_number(&phone("+18005550199")).is_some());
+        let us_only = SendLimits {
+            sms_countries: Some(vec!["US".to_owned()]),
+            ..SendLimits::default()
+        };
+        let refused = us_only.refuse_number(&phone("+4915123456789")).unwrap();
+        assert!(refused.contains("+49"), "{refused}");
+        assert_eq!(us_only.refuse_number(&phone("+14155552671")), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let a = ClientIp::parse("2001:db8:1:2:aaaa::1").unwrap();
+        let b = ClientIp::parse("2001:db8:1:2:ffff:1:2:3").unwrap();
+        let other = ClientIp::parse("2001:db8:1:3::1").unwrap();
+        assert_eq!(a.counted_as(), b.counted_as());
+        assert_ne!(a.counted_as(), other.counted_as());
+        let mapped = ClientIp::parse("::ffff:203.0.113.9").unwrap();
+        assert_eq!(mapped.counted_as(), "203.0.113.9");
+        assert!(ClientIp::parse("203.0.113.300").is_none());
+        assert!(ClientIp::parse("localhost").is_none());
+    }
+
+    #[test]
+    fn the_lists_are_parsed_and_checked() {
+        assert_eq!(
+            countries(Some("us, gb".to_owned())).unwrap(),
+            Some(vec!["US".to_owned(), "GB".to_owned()])
+        );
+        assert_eq!(countries(Some("*".to_owned())).unwrap(), None);
+        assert!(countries(Some("US,XX".to_owned())).is_err());
+        assert!(countries(Some("USA".to_owned())).is_err());
+        assert_eq!(
+            number_kinds(Some("mobile,voip".to_owned())).unwrap(),
+            [NumberKind::Mobile, NumberKind::Voip]
+        );
+        assert!(number_kinds(Some("mobile,fax".to_owned())).is_err());
+    }
+}

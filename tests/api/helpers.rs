@@ -2,12 +2,13 @@
 //! through its router (as the Lambda runtime does) or over TCP (as `make run` serves it), with
 //! recording senders and a clock the test moves by hand.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
 use otp_core::http::Routes;
 use otp_core::keys::{HashKey, KeyRing};
+use otp_core::limits::ClientIp;
 use otp_core::settings::{KeySource, Policy, Runtime, Settings, StoreSettings};
 use otp_core::startup::{build_with, Overrides};
 use otp_core::testing::{ManualClock, RecordingSender};
@@ -20,6 +21,8 @@ use tower::ServiceExt as _;
 pub const PHONE: &str = "+14155552671";
 pub const EMAIL: &str = "user@example.com";
 pub const START: u64 = 1_800_000_000;
+/// Where test requests come from unless a test says otherwise.
+pub const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// How a test's requests reach the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,9 +259,31 @@ impl TestApp {
         extra: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Reply {
+        self.request_from(LOOPBACK, method, path, extra, body).await
+    }
+
+    /// A JSON POST from the client address `from` (a loopback address over TCP: the client
+    /// socket binds to it; in process, it is what API Gateway would report).
+    pub async fn post_from(&self, from: IpAddr, path: &str, body: Value) -> Reply {
+        let headers = [("content-type", "application/json")];
+        self.request_from(from, "POST", path, &headers, body.to_string().into_bytes())
+            .await
+    }
+
+    pub async fn request_from(
+        &self,
+        from: IpAddr,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let (status, headers, bytes) = match self.setup {
             Setup::Router => {
-                let mut request = http::Request::builder().method(method).uri(path);
+                let mut request = http::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .extension(ClientIp::new(from));
                 for (name, value) in extra {
                     request = request.header(*name, *value);
                 }
@@ -270,7 +295,19 @@ impl TestApp {
             }
             Setup::Tcp | Setup::TcpDynamo => {
                 let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-                let mut request = self.client.request(method, self.url(path)).body(body);
+                let client = if from == LOOPBACK {
+                    self.client.clone()
+                } else {
+                    assert!(
+                        from.is_loopback(),
+                        "over TCP a client can only be 127.x.y.z"
+                    );
+                    reqwest::Client::builder()
+                        .local_address(from)
+                        .build()
+                        .unwrap()
+                };
+                let mut request = client.request(method, self.url(path)).body(body);
                 for (name, value) in extra {
                     request = request.header(*name, *value);
                 }

@@ -6,6 +6,7 @@ mod concurrency;
 mod delivery;
 mod helpers;
 mod lambda_events;
+mod limits;
 mod local_binary;
 mod moto_peer;
 mod openapi_doc;

@@ -34,7 +34,7 @@ struct Subject {
 }
 
 /// A hasher with one fresh random key.
-fn random_hasher() -> CodeHasher {
+pub(crate) fn random_hasher() -> CodeHasher {
     CodeHasher::new(&KeyRing::single(HashKey::random()))
 }
 
@@ -676,7 +676,7 @@ fn engine_on(store: Arc<dyn OtpStore>, hasher: CodeHasher) -> (Engine, Recording
 }
 
 /// An engine on `store` whose SMS and email go to the returned recorder.
-fn engine_with(
+pub(crate) fn engine_with(
     store: Arc<dyn OtpStore>,
     hasher: CodeHasher,
     policy: Policy,

@@ -94,6 +94,39 @@ pub fn form(request: &Request) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The real Twilio sender's settings, pointed at the fake at `base_url`.
+pub fn sender_settings(base_url: &str) -> otp_core::settings::TwilioSettings {
+    otp_core::settings::TwilioSettings {
+        api_base_url: base_url.to_owned(),
+        account_sid: ACCOUNT_SID.to_owned(),
+        auth_token: otp_core::settings::Secret::Value(AUTH_TOKEN.to_owned().into()),
+        from: otp_core::settings::TwilioFrom::Number(FROM.to_owned()),
+        connect_timeout: std::time::Duration::from_secs(2),
+        timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+/// Mounts the fake, answering every request with `outcome` and checking no count.
+pub async fn mount_any(server: &MockServer, outcome: Outcome) {
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(TwilioFake {
+            token: AUTH_TOKEN.to_owned(),
+            outcome,
+        })
+        .mount(server)
+        .await;
+}
+
+/// The `To` of every message the fake received.
+pub async fn recipients(server: &MockServer) -> Vec<String> {
+    let requests = server.received_requests().await.expect("recording on");
+    requests
+        .iter()
+        .filter_map(|r| form(r).into_iter().find(|(k, _)| k == "To").map(|(_, v)| v))
+        .collect()
+}
+
 /// Mounts the fake, expecting exactly `calls` requests.
 pub async fn mount(server: &MockServer, outcome: Outcome, calls: u64) {
     mount_with_token(server, AUTH_TOKEN, outcome, calls).await;

@@ -362,3 +362,111 @@ every_setup! {
         }
     }
 }
+
+/// Every send path with limits on is still ONE DynamoDB request: accepted, refused by each
+/// limit, by the cooldown, by the budget; and a number refused by kind or country is none.
+#[tokio::test]
+async fn every_send_with_limits_is_one_dynamodb_request() {
+    use std::sync::Arc;
+
+    use otp_core::domain::{Destination, Purpose, RecordKey, Space, UserId};
+    use otp_core::engine::{EngineParts, SendError, SendRequest};
+    use otp_core::limits::{ClientIp, LimitName, SendLimits};
+    use otp_core::sender::Senders;
+    use otp_core::settings::Policy;
+    use otp_core::testing::{ManualClock, RecordingSender};
+
+    // GIVEN an engine on DynamoDB whose client counts requests, with small caps
+    let hasher = crate::store_conformance::random_hasher();
+    let (store, requests) = crate::moto_peer::counted_store(hasher.clone()).await;
+    let sms = RecordingSender::new();
+    let engine = otp_core::Engine::new(EngineParts {
+        store: Arc::new(store),
+        senders: Senders {
+            sms: Some(Arc::new(sms.clone())),
+            email: Some(Arc::new(sms.clone())),
+        },
+        hasher,
+        policy: Policy::default(),
+        brand: None,
+        clock: Arc::new(ManualClock::new(START)),
+        callers: otp_core::callers::Callers::Open,
+        limits: SendLimits {
+            destination_per_10_minutes: 2,
+            user_per_hour: 2,
+            client_ip_per_hour: 2,
+            sms_country_per_day: 4,
+            sms_daily_budget: 5,
+            ..SendLimits::default()
+        },
+    });
+    let send = |user: &str, phone: &str, ip: &str| SendRequest {
+        key: RecordKey::new(
+            Space::Backend,
+            Purpose::default(),
+            UserId::parse(user).unwrap(),
+        ),
+        destination: Destination::Sms(otp_core::domain::PhoneE164::parse(phone).unwrap()),
+        client: ClientIp::parse(ip),
+        caller: None,
+    };
+    let limit_of = |result: Result<_, SendError>| match result {
+        Err(SendError::Limited { limit, .. }) => Some(limit),
+        other => panic!("expected a limit, got {other:?}"),
+    };
+    // WHEN sends pass and meet each limit in turn, THEN each is one request
+    engine.send(send("a", PHONE, "203.0.113.1")).await.unwrap();
+    assert_eq!(requests.take(), 1, "accepted");
+    engine.send(send("b", PHONE, "203.0.113.2")).await.unwrap();
+    requests.take();
+    let refused = engine.send(send("c", PHONE, "203.0.113.3")).await;
+    assert_eq!(
+        (limit_of(refused), requests.take()),
+        (Some(LimitName::Destination10Minutes), 1)
+    );
+    let cooling = engine.send(send("a", "+14155550001", "203.0.113.1")).await;
+    assert!(
+        matches!(cooling, Err(SendError::CoolingDown(_))),
+        "{cooling:?}"
+    );
+    assert_eq!(requests.take(), 1, "cooldown");
+    engine
+        .send(send("d", "+14155550002", "203.0.113.1"))
+        .await
+        .unwrap();
+    requests.take();
+    let refused = engine.send(send("e", "+14155550003", "203.0.113.1")).await;
+    assert_eq!(
+        (limit_of(refused), requests.take()),
+        (Some(LimitName::ClientIpHour), 1)
+    );
+    engine
+        .send(send("f", "+14155550004", "203.0.113.9"))
+        .await
+        .unwrap();
+    requests.take();
+    let refused = engine.send(send("g", "+14155550005", "203.0.113.8")).await;
+    assert_eq!(
+        (limit_of(refused), requests.take()),
+        (Some(LimitName::SmsCountryDay), 1)
+    );
+    engine
+        .send(send("h", "+447911123456", "203.0.113.7"))
+        .await
+        .unwrap();
+    requests.take();
+    let refused = engine
+        .send(send("i", "+4915123456789", "203.0.113.6"))
+        .await;
+    assert_eq!(
+        (limit_of(refused), requests.take()),
+        (Some(LimitName::SmsDailyBudget), 1)
+    );
+    let premium = engine.send(send("j", "+449098790000", "203.0.113.5")).await;
+    assert!(
+        matches!(premium, Err(SendError::NumberRefused { .. })),
+        "{premium:?}"
+    );
+    assert_eq!(requests.take(), 0, "refused before the store");
+    assert_eq!(sms.count(), 5, "exactly the budget went out");
+}

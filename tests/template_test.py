@@ -1,5 +1,6 @@
 """Properties of template.yaml that a later edit must not silently drop (part of `make test`)."""
 import json
+import re
 import pathlib
 import unittest
 
@@ -182,6 +183,26 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(env["OTP_LOCKOUT_WINDOW_SECONDS"], {"Ref": "LockoutWindowSeconds"})
         self.assertEqual(TEMPLATE["Parameters"]["LockoutFailures"]["MinValue"], 3)
         self.assertEqual(TEMPLATE["Parameters"]["LockoutFailures"]["MaxValue"], 100)
+
+    def test_send_limits_reach_the_send_function_and_the_countries_have_no_default(self):
+        env = RESOURCES["SendCodeFunction"]["Properties"]["Environment"]["Variables"]
+        for var, parameter, default in [
+            ("OTP_SMS_ALLOWED_COUNTRIES", "SmsAllowedCountries", None),
+            ("OTP_SMS_NUMBER_TYPES", "SmsNumberTypes", "mobile,fixed_line_or_mobile"),
+            ("OTP_SMS_DAILY_BUDGET", "SmsDailyBudget", 10000),
+            ("OTP_SMS_COUNTRY_SENDS_PER_DAY", "SmsCountrySendsPerDay", 1000),
+            ("OTP_DESTINATION_SENDS_PER_10_MINUTES", "DestinationSendsPer10Minutes", 5),
+            ("OTP_DESTINATION_SENDS_PER_DAY", "DestinationSendsPerDay", 10),
+            ("OTP_USER_SENDS_PER_HOUR", "UserSendsPerHour", 10),
+            ("OTP_CLIENT_IP_SENDS_PER_HOUR", "ClientIpSendsPerHour", 30),
+        ]:
+            self.assertEqual(env[var], {"Ref": parameter}, var)
+            self.assertEqual(TEMPLATE["Parameters"][parameter].get("Default"), default, parameter)
+        pattern = re.compile(TEMPLATE["Parameters"]["SmsAllowedCountries"]["AllowedPattern"])
+        for ok in ["US", "US,CA,GB", "*"]:
+            self.assertTrue(pattern.fullmatch(ok), ok)
+        for bad in ["", "us", "US, CA", "USA", "US,"]:
+            self.assertFalse(pattern.fullmatch(bad), bad)
 
     def test_twilio_is_optional_through_a_condition(self):
         self.assertIn("HasTwilio", TEMPLATE["Conditions"])

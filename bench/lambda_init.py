@@ -209,8 +209,10 @@ def main():
                 inits, firsts, cpus, rsss = [], [], [], []
                 for _ in range(RUNS):
                     run += 1
-                    # A fresh user per run, so send-code never meets its own cooldown.
+                    # A fresh user and address per run, so send-code never meets its own cooldown
+                    # or the per-address send limit.
                     body = event.replace(b"user-123", f"user-bench-{run}".encode())
+                    body = body.replace(b"user@example.com", f"user-bench-{run}@example.com".encode())
                     init, first, cpu, rss, status = start_once(
                         binary, body, dict(env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory)), share)
                     if status != expected:

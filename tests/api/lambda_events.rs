@@ -193,3 +193,46 @@ async fn a_function_never_starts_open_or_keyless_unless_told() {
         otp_core::settings::CallerAuth::Open
     ));
 }
+
+/// The public route counts API Gateway's `sourceIp` (2.0 events) per client address.
+#[tokio::test]
+async fn the_public_route_counts_the_events_source_ip() {
+    let app = TestApp::builder()
+        .settings(|s| s.limits.client_ip_per_hour = 2)
+        .spawn(Setup::Router)
+        .await;
+    let from = |ip: &str, email: &str| {
+        let mut event: Value =
+            serde_json::from_str(&event_with("request-otp.json", "email", email)).unwrap();
+        event["requestContext"]["http"]["sourceIp"] = Value::from(ip);
+        event.to_string()
+    };
+    for n in 0..2 {
+        let (status, json, _) = invoke(
+            &app,
+            Routes::Sending,
+            &from("203.0.113.10", &format!("a{n}@example.com")),
+        )
+        .await;
+        assert_eq!(status, 200, "{json}");
+    }
+    let (status, json, headers) = invoke(
+        &app,
+        Routes::Sending,
+        &from("203.0.113.10", "a9@example.com"),
+    )
+    .await;
+    assert_eq!(
+        (status, json["limit"].as_str()),
+        (429, Some("client_ip_per_hour")),
+        "{json}"
+    );
+    assert!(headers.contains_key("retry-after"));
+    let (status, _, _) = invoke(
+        &app,
+        Routes::Sending,
+        &from("203.0.113.11", "a9@example.com"),
+    )
+    .await;
+    assert_eq!(status, 200, "another address");
+}

@@ -470,3 +470,90 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
     assert_eq!(requests.take(), 0, "refused before the store");
     assert_eq!(sms.count(), 5, "exactly the budget went out");
 }
+
+/// A send cancelled by a transaction conflict (another send held a counter at that moment) is
+/// tried again and charged once; after four conflicts in a row it is `store_unavailable` with
+/// nothing written.
+#[tokio::test]
+async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_once() {
+    use std::sync::Arc;
+
+    use otp_core::domain::{Destination, PhoneE164, Purpose, RecordKey, Space, UserId};
+    use otp_core::engine::{EngineParts, SendError, SendRequest, VerifyOutcome, VerifyRequest};
+    use otp_core::limits::{LimitName, SendLimits};
+    use otp_core::sender::Senders;
+    use otp_core::settings::Policy;
+    use otp_core::testing::{ManualClock, RecordingSender};
+
+    let hasher = crate::store_conformance::random_hasher();
+    let (store, conflicts, requests) = crate::moto_peer::conflicting_store(hasher.clone()).await;
+    let sms = RecordingSender::new();
+    let engine = otp_core::Engine::new(EngineParts {
+        store: Arc::new(store),
+        senders: Senders {
+            sms: Some(Arc::new(sms.clone())),
+            email: None,
+        },
+        hasher,
+        policy: Policy::default(),
+        brand: None,
+        clock: Arc::new(ManualClock::new(START)),
+        callers: otp_core::callers::Callers::Open,
+        limits: SendLimits {
+            destination_per_10_minutes: 2,
+            ..SendLimits::default()
+        },
+    });
+    let key = |user: &str| {
+        RecordKey::new(
+            Space::Backend,
+            Purpose::default(),
+            UserId::parse(user).unwrap(),
+        )
+    };
+    let send = |user: &str| SendRequest {
+        key: key(user),
+        destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+        client: None,
+        caller: None,
+    };
+    // GIVEN two conflicts in a row, WHEN a send is made, THEN the third attempt applies it
+    conflicts.conflict_next(2);
+    engine
+        .send(send("a"))
+        .await
+        .expect("sent after two conflicts");
+    assert_eq!(requests.take(), 3);
+    // AND it was charged once: one more send fits under the cap of 2, the next does not
+    engine.send(send("b")).await.unwrap();
+    let refused = engine.send(send("c")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(SendError::Limited {
+                limit: LimitName::Destination10Minutes,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    // WHEN every attempt conflicts, THEN the send fails as the store being unavailable, after
+    // four attempts, and nothing was written
+    requests.take();
+    conflicts.conflict_next(10);
+    let failed = engine.send(send("d")).await;
+    assert!(matches!(failed, Err(SendError::Store(_))), "{failed:?}");
+    assert_eq!(requests.take(), 4);
+    conflicts.conflict_next(0);
+    let guess = VerifyRequest {
+        key: key("d"),
+        passcode: otp_core::domain::Passcode::parse("123456", 6).unwrap(),
+        destination: None,
+        caller: None,
+    };
+    assert_eq!(
+        engine.verify(&guess).await.unwrap(),
+        VerifyOutcome::NotFound
+    );
+    assert_eq!(sms.count(), 2);
+}

@@ -199,3 +199,90 @@ pub async fn lossy_store(hasher: CodeHasher) -> (DynamoStore, LoseResponses, Req
         counter,
     )
 }
+
+/// Makes the next `n` `TransactWriteItems` fail as DynamoDB does when another transaction holds
+/// one of their items: moto is sent a harmless read instead (so nothing is applied, as nothing
+/// is on the real service), and its answer is replaced by a `TransactionCanceledException` whose
+/// reasons name a `TransactionConflict`.
+#[derive(Debug, Default, Clone)]
+pub struct Conflicts {
+    left: Arc<AtomicUsize>,
+    swapped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Conflicts {
+    pub fn conflict_next(&self, n: usize) {
+        self.left.store(n, Ordering::SeqCst);
+    }
+}
+
+impl Intercept for Conflicts {
+    fn name(&self) -> &'static str {
+        "Conflicts"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let request = context.request_mut();
+        let transaction = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with("TransactWriteItems"));
+        let conflict = transaction
+            && self
+                .left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if conflict {
+            request
+                .headers_mut()
+                .insert("x-amz-target", "DynamoDB_20120810.DescribeLimits");
+            request.headers_mut().insert("content-length", "2");
+            *request.body_mut() = aws_smithy_types::body::SdkBody::from("{}");
+            self.swapped.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if self.swapped.swap(false, Ordering::SeqCst) {
+            let response = context.response_mut();
+            *response.status_mut() = 400.try_into().unwrap();
+            *response.body_mut() = aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A store on a fresh table whose client meets transaction conflicts on demand (and counts
+/// requests).
+pub async fn conflicting_store(hasher: CodeHasher) -> (DynamoStore, Conflicts, RequestCounter) {
+    let base = client().await;
+    let table = create_table(&base).await;
+    let conflicts = Conflicts::default();
+    let counter = RequestCounter::default();
+    let config = base
+        .config()
+        .to_builder()
+        .interceptor(conflicts.clone())
+        .interceptor(counter.clone())
+        .build();
+    (
+        DynamoStore::new(Client::from_conf(config), table, hasher),
+        conflicts,
+        counter,
+    )
+}

@@ -589,7 +589,9 @@ async fn a_withdrawal_gives_back_its_charges(s: Subject) {
 async fn concurrent_sends_never_pass_a_cap(s: Subject) {
     let charges = [charge("dest", LimitName::Destination10Minutes, 5)];
     let policy = rules(0);
-    let keys: Vec<RecordKey> = (0..60).map(|n| key("login", &format!("u{n}"))).collect();
+    // 30 at once: moto serves one request at a time, and a deeper queue would pass the SDK's
+    // 2 s attempt timeout on a loaded host.
+    let keys: Vec<RecordKey> = (0..30).map(|n| key("login", &format!("u{n}"))).collect();
     let outcomes = join_all(
         keys.iter()
             .map(|k| s.put_charged(k, "111111", NOW, &policy, &charges)),
@@ -603,7 +605,7 @@ async fn concurrent_sends_never_pass_a_cap(s: Subject) {
         .iter()
         .filter(|o| matches!(o, PutOutcome::Limited { .. }))
         .count();
-    assert_eq!((stored, limited), (5, 55));
+    assert_eq!((stored, limited), (5, 25));
 }
 
 macro_rules! conformance {

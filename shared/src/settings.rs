@@ -12,7 +12,13 @@ use secrecy::SecretString;
 use crate::callers::ApiKeys;
 use crate::domain::{Email, PhoneE164};
 use crate::keys::{HashKeyError, KeyRing};
-use crate::limits::SendLimits;
+
+mod limits;
+
+pub use limits::{
+    SendLimits, CLIENT_IP_PER_HOUR, DESTINATION_PER_10_MINUTES, DESTINATION_PER_DAY,
+    SMS_ALLOWED_COUNTRIES, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, SMS_NUMBER_TYPES, USER_PER_HOUR,
+};
 
 /// A numeric variable with its default and allowed range.
 pub struct Setting {

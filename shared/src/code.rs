@@ -146,15 +146,13 @@ impl CodeHasher {
         CodeHash(mac.finalize().into_bytes().into())
     }
 
-    /// A keyed, stable stand-in for what a send counter counts (an address, a client network),
-    /// so that counters hold no personal data either. `kind` separates the kinds of subject.
-    pub fn counter_subject(&self, kind: &str, value: &str) -> String {
+    /// A keyed, stable stand-in for a client network ([`crate::limits::ClientIp::counted_as`])
+    /// in the send counters' keys, so that no IP address is stored.
+    pub fn client_pseudonym(&self, network: &str) -> String {
         use base64::Engine as _;
         let mut mac = self.pseudonym_key.clone();
-        mac.update(b"COUNT\0");
-        mac.update(kind.as_bytes());
-        mac.update(&[0]);
-        mac.update(value.as_bytes());
+        mac.update(b"CLIENT\0");
+        mac.update(network.as_bytes());
         let digest = mac.finalize().into_bytes();
         // 128 bits: no collision between subjects in any realistic count, half the key length.
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])

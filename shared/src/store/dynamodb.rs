@@ -316,8 +316,8 @@ impl DynamoStore {
         loop {
             // A fresh id per attempt: the SDK's own retries of one attempt resend it as the
             // idempotency token, so an attempt applied twice is applied once.
-            let request = request_id();
-            let parts = self.put_parts(code, now, policy, &request);
+            let token = request_token();
+            let parts = self.put_parts(code, now, policy, &AttributeValue::S(token.clone()));
             let record = Update::builder()
                 .table_name(&self.table)
                 .key(PK, self.pk(key))
@@ -334,10 +334,6 @@ impl DynamoStore {
             for charge in charges {
                 items.push(self.charge_item(charge)?);
             }
-            let token = match &request {
-                AttributeValue::S(id) => id.clone(),
-                _ => String::new(),
-            };
             let result = self
                 .client
                 .transact_write_items()
@@ -421,11 +417,16 @@ fn cancellation_reasons(
 
 /// A fresh id for one logical operation; the SDK's retries of it resend the same id.
 fn request_id() -> AttributeValue {
+    AttributeValue::S(request_token())
+}
+
+/// The text of a fresh request id (22 characters: within a transaction token's 36).
+fn request_token() -> String {
     use base64::Engine as _;
     use rand::RngExt as _;
     let mut bytes = [0u8; 16];
     rand::rng().fill(&mut bytes[..]);
-    AttributeValue::S(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Whether `item` was last written by the request `request`.

@@ -128,20 +128,29 @@ impl Intercept for RequestCounter {
     }
 }
 
-/// A store on a fresh table whose client counts its requests.
-pub async fn counted_store(hasher: CodeHasher) -> (DynamoStore, RequestCounter) {
+/// A store on a fresh table whose client runs `interceptors`.
+async fn intercepted_store(
+    hasher: CodeHasher,
+    interceptors: impl IntoIterator<Item = aws_sdk_dynamodb::config::SharedInterceptor>,
+) -> DynamoStore {
     let base = client().await;
     let table = create_table(&base).await;
+    let mut config = base.config().to_builder();
+    for interceptor in interceptors {
+        config.push_interceptor(interceptor);
+    }
+    DynamoStore::new(Client::from_conf(config.build()), table, hasher)
+}
+
+fn shared(interceptor: impl Intercept + 'static) -> aws_sdk_dynamodb::config::SharedInterceptor {
+    aws_sdk_dynamodb::config::SharedInterceptor::new(interceptor)
+}
+
+/// A store on a fresh table whose client counts its requests.
+pub async fn counted_store(hasher: CodeHasher) -> (DynamoStore, RequestCounter) {
     let counter = RequestCounter::default();
-    let config = base
-        .config()
-        .to_builder()
-        .interceptor(counter.clone())
-        .build();
-    (
-        DynamoStore::new(Client::from_conf(config), table, hasher),
-        counter,
-    )
+    let store = intercepted_store(hasher, [shared(counter.clone())]).await;
+    (store, counter)
 }
 
 /// Replaces the next `n` DynamoDB answers with a 500 *after* moto has applied the request: what
@@ -183,21 +192,9 @@ impl Intercept for LoseResponses {
 
 /// A store on a fresh table whose client loses answers on demand (and counts requests).
 pub async fn lossy_store(hasher: CodeHasher) -> (DynamoStore, LoseResponses, RequestCounter) {
-    let base = client().await;
-    let table = create_table(&base).await;
-    let lose = LoseResponses::default();
-    let counter = RequestCounter::default();
-    let config = base
-        .config()
-        .to_builder()
-        .interceptor(lose.clone())
-        .interceptor(counter.clone())
-        .build();
-    (
-        DynamoStore::new(Client::from_conf(config), table, hasher),
-        lose,
-        counter,
-    )
+    let (lose, counter) = (LoseResponses::default(), RequestCounter::default());
+    let interceptors = [shared(lose.clone()), shared(counter.clone())];
+    (intercepted_store(hasher, interceptors).await, lose, counter)
 }
 
 /// Makes the next `n` `TransactWriteItems` fail as DynamoDB does when another transaction holds
@@ -270,18 +267,10 @@ impl Intercept for Conflicts {
 /// A store on a fresh table whose client meets transaction conflicts on demand (and counts
 /// requests).
 pub async fn conflicting_store(hasher: CodeHasher) -> (DynamoStore, Conflicts, RequestCounter) {
-    let base = client().await;
-    let table = create_table(&base).await;
-    let conflicts = Conflicts::default();
-    let counter = RequestCounter::default();
-    let config = base
-        .config()
-        .to_builder()
-        .interceptor(conflicts.clone())
-        .interceptor(counter.clone())
-        .build();
+    let (conflicts, counter) = (Conflicts::default(), RequestCounter::default());
+    let interceptors = [shared(conflicts.clone()), shared(counter.clone())];
     (
-        DynamoStore::new(Client::from_conf(config), table, hasher),
+        intercepted_store(hasher, interceptors).await,
         conflicts,
         counter,
     )

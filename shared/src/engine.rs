@@ -1,6 +1,9 @@
 //! Send and verify: the rules of the service, independent of HTTP, Lambda and storage.
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::Instrument as _;
 
 use crate::callers::Callers;
 use crate::clock::Clock;
@@ -8,6 +11,7 @@ use crate::code::{CodeHash, CodeHasher, OneTimeCode};
 use crate::domain::{Channel, Destination, Passcode, Space};
 use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
 use crate::mask;
+use crate::meter;
 use crate::sender::{DeliveryError, Message, Senders};
 use crate::settings::Policy;
 use crate::store::{
@@ -169,6 +173,22 @@ impl Engine {
     /// keeps no half-sent code, no cooldown and no spent limit for our fault. If the provider
     /// may have sent it, everything stays: the SMS may have arrived, and been billed.
     pub async fn send(&self, request: SendRequest) -> Result<Sent, SendError> {
+        let channel = request.destination.channel();
+        let country = match &request.destination {
+            Destination::Sms(phone) => Some(phone.calling_code()),
+            Destination::Email(_) => None,
+        };
+        let result = self.send_unmeasured(request).await;
+        let outcome = send_outcome(&result);
+        meter::send(channel, country, outcome);
+        if let Err(SendError::Limited { limit, .. }) = &result {
+            meter::limit_refusal(*limit);
+        }
+        tracing::Span::current().record("outcome", outcome);
+        result
+    }
+
+    async fn send_unmeasured(&self, request: SendRequest) -> Result<Sent, SendError> {
         let SendRequest {
             key,
             destination,
@@ -189,6 +209,7 @@ impl Engine {
         };
         let user = mask::user_id(key.user_id.as_str());
         let purpose = key.purpose.as_str();
+        note_subject(caller, &user, purpose, Some(&destination.masked()));
         if let Destination::Sms(phone) = &destination {
             if let Some(detail) = self.parts.limits.refuse_number(phone) {
                 tracing::warn!(
@@ -212,6 +233,10 @@ impl Engine {
                 channel,
                 destination_hash,
                 sent_to: destination.masked(),
+                sent_country: match &destination {
+                    Destination::Sms(phone) => Some(phone.calling_code()),
+                    Destination::Email(_) => None,
+                },
                 sent_at: now,
                 expires_at: now + policy.ttl_secs,
                 attempts: 0,
@@ -220,12 +245,15 @@ impl Engine {
             },
             markers: hasher.code_markers(&key, &code),
         };
+        let started = Instant::now();
         let stored = self
             .parts
             .store
             .put_unless_blocked(&key, &new_code, now, policy, &charges)
-            .await
-            .inspect_err(log_store_error)?;
+            .instrument(tracing::info_span!("store", operation = "send"))
+            .await;
+        meter::store_call("send", stored.is_ok(), started.elapsed());
+        let stored = stored.inspect_err(log_store_error)?;
         match stored {
             PutOutcome::Stored => {}
             PutOutcome::CoolingDown { retry_after } => {
@@ -253,7 +281,14 @@ impl Engine {
             brand: self.parts.brand.clone(),
         };
         let to = message.destination.masked();
-        match sender.send(&message).await {
+        let provider = sender.provider();
+        let started = Instant::now();
+        let delivered = sender
+            .send(&message)
+            .instrument(tracing::info_span!("provider", provider))
+            .await;
+        meter::provider_call(provider, delivery_result(&delivered), started.elapsed());
+        match delivered {
             Ok(()) => {
                 tracing::info!(%caller, %user, purpose, channel = channel.as_str(), %to, "code sent");
                 Ok(Sent {
@@ -282,11 +317,14 @@ impl Engine {
                     DeliveryError::InvalidDestination { .. } => &[][..],
                     _ => &charges[..],
                 };
+                let started = Instant::now();
                 let withdrawn = self
                     .parts
                     .store
                     .withdraw_if_holds(&key, &code_hash, refunds)
+                    .instrument(tracing::info_span!("store", operation = "withdraw"))
                     .await;
+                meter::store_call("withdraw", withdrawn.is_ok(), started.elapsed());
                 if let Err(store_error) = withdrawn {
                     // The undelivered code stays until it expires; nobody knows it, so it grants
                     // nothing, but the user must wait out the cooldown. Loud, because rare.
@@ -311,6 +349,9 @@ impl Engine {
             caller,
         } = request;
         let caller = caller.as_deref().unwrap_or("-");
+        let user = mask::user_id(key.user_id.as_str());
+        let purpose = key.purpose.as_str();
+        note_subject(caller, &user, purpose, None);
         let hasher = &self.parts.hasher;
         let guesses = hasher.guess_hashes(key, passcode);
         let destination = destination.as_ref().map(|d| hasher.destination_hash(d));
@@ -320,17 +361,32 @@ impl Engine {
         };
         let now = self.parts.clock.now();
         let policy = &self.parts.policy;
+        let started = Instant::now();
         let recorded = self
             .parts
             .store
             .record_guess(key, &attempt, now, policy)
-            .await
-            .inspect_err(log_store_error)?;
+            .instrument(tracing::info_span!("store", operation = "verify"))
+            .await;
+        meter::store_call("verify", recorded.is_ok(), started.elapsed());
+        let recorded = match recorded {
+            Ok(recorded) => recorded,
+            Err(error) => {
+                log_store_error(&error);
+                meter::verification("store_error", None);
+                tracing::Span::current().record("outcome", "store_error");
+                return Err(error);
+            }
+        };
+        let mut verified_country = None;
         let outcome = match recorded {
-            GuessOutcome::Recorded(after) if after.is_consumed() => VerifyOutcome::Verified {
-                channel: after.channel,
-                sent_to: after.sent_to,
-            },
+            GuessOutcome::Recorded(after) if after.is_consumed() => {
+                verified_country = after.sent_country;
+                VerifyOutcome::Verified {
+                    channel: after.channel,
+                    sent_to: after.sent_to,
+                }
+            }
             GuessOutcome::Recorded(after) => match after.locked_for(now, policy) {
                 Some(retry_after) => VerifyOutcome::Locked { retry_after },
                 None => VerifyOutcome::WrongCode {
@@ -343,8 +399,6 @@ impl Engine {
             GuessOutcome::Refused(None) => VerifyOutcome::NotFound,
             GuessOutcome::Refused(Some(before)) => refusal(&before, now, policy, &attempt),
         };
-        let user = mask::user_id(key.user_id.as_str());
-        let purpose = key.purpose.as_str();
         match &outcome {
             VerifyOutcome::Verified { .. } => {
                 tracing::info!(%caller, %user, purpose, "code verified")
@@ -360,6 +414,9 @@ impl Engine {
             }
             other => tracing::debug!(%caller, %user, purpose, outcome = ?other, "verify refused"),
         }
+        let name = outcome.as_str();
+        meter::verification(name, verified_country);
+        tracing::Span::current().record("outcome", name);
         Ok(outcome)
     }
 }
@@ -389,6 +446,60 @@ fn refusal(
     }
     // Refused by a condition we cannot see from here (a concurrent change): nothing to guess.
     VerifyOutcome::NotFound
+}
+
+impl VerifyOutcome {
+    /// The outcome as metrics and log lines name it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            VerifyOutcome::Verified { .. } => "verified",
+            VerifyOutcome::WrongCode { .. } => "wrong_code",
+            VerifyOutcome::NotFound => "not_found",
+            VerifyOutcome::Expired => "expired",
+            VerifyOutcome::TooManyAttempts => "too_many_attempts",
+            VerifyOutcome::Locked { .. } => "locked",
+            VerifyOutcome::WrongDestination => "wrong_destination",
+        }
+    }
+}
+
+/// A send's outcome as metrics and log lines name it.
+pub fn send_outcome(result: &Result<Sent, SendError>) -> &'static str {
+    match result {
+        Ok(_) => "sent",
+        Err(SendError::CoolingDown(_)) => "cooldown",
+        Err(SendError::Locked(_)) => "locked",
+        Err(SendError::Limited { .. }) => "rate_limited",
+        Err(SendError::NumberRefused { .. }) => "number_refused",
+        Err(SendError::DeliveryUncertain { .. }) => "delivery_uncertain",
+        Err(SendError::ChannelUnavailable(_)) => "channel_unavailable",
+        Err(SendError::Delivery(DeliveryError::InvalidDestination { .. })) => "invalid_destination",
+        Err(SendError::Delivery(_)) => "delivery_failed",
+        Err(SendError::Store(_)) => "store_error",
+    }
+}
+
+/// A delivery call's result as the `Result` dimension names it.
+fn delivery_result(result: &Result<(), DeliveryError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(DeliveryError::Unavailable { .. }) => "unavailable",
+        Err(DeliveryError::InvalidDestination { .. }) => "refused_destination",
+        Err(DeliveryError::Failed(_)) => "failed",
+        Err(DeliveryError::Uncertain(_)) => "uncertain",
+    }
+}
+
+/// Who a request is about, masked, on the request's span (see [`crate::http::observe`]), so the
+/// request line and every line under it name them.
+fn note_subject(caller: &str, user: &str, purpose: &str, to: Option<&str>) {
+    let span = tracing::Span::current();
+    span.record("caller", caller);
+    span.record("user", user);
+    span.record("purpose", purpose);
+    if let Some(to) = to {
+        span.record("to", to);
+    }
 }
 
 fn log_store_error(error: &StoreError) {

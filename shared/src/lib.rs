@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lambda;
 pub mod limits;
 pub mod mask;
+pub mod meter;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod secrets;

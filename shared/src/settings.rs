@@ -84,6 +84,8 @@ pub const TWILIO_API_BASE_URL: &str = "TWILIO_API_BASE_URL";
 pub const TWILIO_DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
 pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
+pub const METRICS: &str = "OTP_METRICS";
+pub const METRICS_NAMESPACE: &str = "OTP_METRICS_NAMESPACE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -247,6 +249,15 @@ pub struct Settings {
     pub keys: KeySource,
     pub store: StoreSettings,
     pub delivery: DeliverySettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Whether figures go out as EMF records (`OTP_METRICS=emf`, a function's default) or nowhere
+/// (`off`, a local run's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsSettings {
+    Off,
+    Emf { namespace: String },
 }
 
 /// The environment as a lookup; blank values count as unset, values are trimmed.
@@ -289,6 +300,7 @@ impl Settings {
                 sms: twilio(&env)?,
                 email: ses(&env)?,
             },
+            metrics: metrics(runtime, &env)?,
         })
     }
 
@@ -346,6 +358,42 @@ fn caller_auth(runtime: Runtime, env: &Env<'_>) -> Result<CallerAuth, ConfigErro
         other => Err(ConfigError::Invalid {
             var: CALLER_AUTH,
             reason: format!("must be api_key, iam or none, got {other:?}"),
+        }),
+    }
+}
+
+/// `OTP_METRICS` (`emf` or `off`) and the CloudWatch namespace, checked as CloudWatch checks it:
+/// 1–255 of letters, digits and `.-_/#: `, not starting with `AWS/` (AWS's own namespaces).
+fn metrics(runtime: Runtime, env: &Env<'_>) -> Result<MetricsSettings, ConfigError> {
+    let default = match runtime {
+        Runtime::Lambda => "emf",
+        Runtime::Local => "off",
+    };
+    let mode = env.get(METRICS).unwrap_or_else(|| default.to_owned());
+    match mode.as_str() {
+        "off" => Ok(MetricsSettings::Off),
+        "emf" => {
+            let namespace = env
+                .get(METRICS_NAMESPACE)
+                .unwrap_or_else(|| crate::meter::DEFAULT_NAMESPACE.to_owned());
+            let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+            if namespace.len() > 255
+                || !namespace.chars().all(allowed)
+                || namespace.starts_with("AWS/")
+            {
+                return Err(ConfigError::Invalid {
+                    var: METRICS_NAMESPACE,
+                    reason: format!(
+                        "must be 1 to 255 letters, digits or . - _ / # : and spaces, not \
+                         starting with AWS/, got {namespace:?}"
+                    ),
+                });
+            }
+            Ok(MetricsSettings::Emf { namespace })
+        }
+        other => Err(ConfigError::Invalid {
+            var: METRICS,
+            reason: format!("must be emf or off, got {other:?}"),
         }),
     }
 }
@@ -664,6 +712,26 @@ mod tests {
         };
         assert_eq!(ring.code_keys().len(), 2);
         assert!(!format!("{s:?}").contains("1111"));
+    }
+
+    #[test]
+    fn metrics_default_to_emf_in_a_function_and_off_locally() {
+        assert_eq!(local(&[]).unwrap().metrics, MetricsSettings::Off);
+        assert_eq!(
+            local(&[
+                ("OTP_METRICS", "emf"),
+                ("OTP_METRICS_NAMESPACE", "Acme/Otp")
+            ])
+            .unwrap()
+            .metrics,
+            MetricsSettings::Emf {
+                namespace: "Acme/Otp".to_owned()
+            }
+        );
+        for bad in ["AWS/Lambda", "bad{name}", &"x".repeat(256)] {
+            assert!(local(&[("OTP_METRICS", "emf"), ("OTP_METRICS_NAMESPACE", bad)]).is_err());
+        }
+        assert!(local(&[("OTP_METRICS", "prometheus")]).is_err());
     }
 
     #[test]

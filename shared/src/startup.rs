@@ -17,8 +17,8 @@ use crate::keys::{HashKey, KeyRing};
 use crate::secrets::{self, SecretError, SecretValue};
 use crate::sender::{ConsoleSender, Sender, Senders};
 use crate::settings::{
-    key_ring, CallerAuth, ConfigError, KeySource, Runtime, Settings, StoreSettings,
-    HASH_KEY_SECRET_ARN,
+    key_ring, CallerAuth, ConfigError, KeySource, MetricsSettings, Runtime, Settings,
+    StoreSettings, HASH_KEY_SECRET_ARN,
 };
 use crate::store::{DynamoStore, MemoryStore, OtpStore};
 
@@ -28,6 +28,8 @@ pub enum InitError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error("OTP_METRICS=emf, but {0}")]
+    Metrics(String),
     #[error("{channel} delivery is configured, but this build has no {provider} support")]
     NotBuiltIn {
         channel: &'static str,
@@ -75,6 +77,7 @@ pub async fn build_with(
     routes: Routes,
     overrides: Overrides,
 ) -> Result<Engine, InitError> {
+    install_metrics(&settings.metrics)?;
     let aws = Aws::default();
     // A unit that serves no send route links and builds no delivery code. The key and the
     // senders may each read a secret: both reads go out together.
@@ -129,6 +132,21 @@ pub async fn build_with(
         tracing::warn!("weaker than recommended: {weakness}");
     }
     Ok(engine)
+}
+
+/// The EMF recorder, process-wide: installed by the first build that asks for it.
+fn install_metrics(metrics: &MetricsSettings) -> Result<(), InitError> {
+    match metrics {
+        MetricsSettings::Off => Ok(()),
+        #[cfg(feature = "emf")]
+        MetricsSettings::Emf { namespace } => {
+            crate::meter::install_emf(namespace).map_err(InitError::Metrics)
+        }
+        #[cfg(not(feature = "emf"))]
+        MetricsSettings::Emf { .. } => Err(InitError::Metrics(
+            "this build has no EMF support (feature `emf`)".to_owned(),
+        )),
+    }
 }
 
 /// The backend routes' callers; API keys from a secret are read once, here.

@@ -87,6 +87,10 @@ impl Sender for RecordingSender {
     fn describe(&self) -> String {
         "recording (test)".to_owned()
     }
+
+    fn provider(&self) -> &'static str {
+        "recording"
+    }
 }
 
 /// A clock that only moves when told to, so tests can step past expiry and cooldown.

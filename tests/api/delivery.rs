@@ -41,6 +41,8 @@ fn settings_of(env: &[(&str, String)]) -> Result<Settings, otp_core::settings::C
         ("OTP_HASH_KEY", "33".repeat(32)),
         ("OTP_TABLE_NAME", "x".to_owned()),
         ("OTP_CALLER_AUTH", "none".to_owned()),
+        // The EMF recorder is process-wide: only the metrics tests install it.
+        ("OTP_METRICS", "off".to_owned()),
     ] {
         if !env.iter().any(|(k, _)| k.starts_with(var)) {
             env.push((var, value));

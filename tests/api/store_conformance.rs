@@ -108,6 +108,7 @@ impl Subject {
                 channel: Channel::Sms,
                 destination_hash: self.hasher.destination_hash(&phone),
                 sent_to: phone.masked(),
+                sent_country: Some(1),
                 sent_at: at,
                 expires_at: at + TTL,
                 attempts: 0,
@@ -397,6 +398,11 @@ async fn a_guess_naming_another_destination_is_refused_uncounted(s: Subject) {
     let after = recorded(s.guess_with(&k, "111111", NOW, Some(&here), &policy).await);
     assert!(after.is_consumed());
     assert_eq!(after.sent_to, SENT_TO);
+    assert_eq!(
+        after.sent_country,
+        Some(1),
+        "the calling code comes back for the figures"
+    );
 }
 
 async fn a_withdrawn_code_keeps_the_failures(s: Subject) {

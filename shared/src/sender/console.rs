@@ -43,6 +43,10 @@ impl Sender for ConsoleSender {
             .map_err(|e| DeliveryError::Failed(Box::new(e)))
     }
 
+    fn provider(&self) -> &'static str {
+        "console"
+    }
+
     fn describe(&self) -> String {
         "console (dev)".to_owned()
     }

@@ -73,6 +73,11 @@ pub trait Sender: Send + Sync {
 
     /// For the start-up line that says who serves each channel; never a secret.
     fn describe(&self) -> String;
+
+    /// The `Provider` dimension of the delivery metrics: `twilio`, `ses`, `console`.
+    fn provider(&self) -> &'static str {
+        "other"
+    }
 }
 
 /// The sender for each channel; `None` means the channel is not offered.

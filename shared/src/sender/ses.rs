@@ -75,6 +75,10 @@ impl Sender for SesSender {
         }
     }
 
+    fn provider(&self) -> &'static str {
+        "ses"
+    }
+
     fn describe(&self) -> String {
         "ses".to_owned()
     }

@@ -165,6 +165,10 @@ impl Sender for TwilioSender {
         Err(DeliveryError::Failed(error))
     }
 
+    fn provider(&self) -> &'static str {
+        "twilio"
+    }
+
     fn describe(&self) -> String {
         match &self.from {
             TwilioFrom::Number(_) => "twilio (from number)".to_owned(),

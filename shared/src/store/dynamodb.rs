@@ -5,7 +5,8 @@
 //! scripts read it from there. One item per user, purpose and record space: `pk` (S,
 //! `scope#pseudonym`, the scope being the purpose, or `public:purpose` for the public routes),
 //! `code_hash` (B), `channel` (S), `dest_hash` (B, keyed hash of the destination), `sent_to` (S,
-//! the destination masked), `sent_at` (N), `code_expires_at` (N), `attempts` (N), `guesses` (L
+//! the destination masked), `sent_cc` (N, an SMS number's country calling code, 0 for email),
+//! `sent_at` (N), `code_expires_at` (N), `attempts` (N), `guesses` (L
 //! of B: the latest guess under each code key), `right_guess` (M: the code under each code key
 //! → 0), `failures_<n>` (L of N: the user's latest `n` wrong-guess times, newest first, 0 for
 //! none, `n` being the lockout threshold), `expires_at` (N, the TTL attribute: when nothing in
@@ -63,6 +64,7 @@ const CODE_HASH: &str = "code_hash";
 const CHANNEL: &str = "channel";
 const DEST_HASH: &str = "dest_hash";
 const SENT_TO: &str = "sent_to";
+const SENT_COUNTRY: &str = "sent_cc";
 const SENT_AT: &str = "sent_at";
 const CODE_EXPIRES_AT: &str = "code_expires_at";
 /// The table's TTL attribute. Items written before lockout existed hold the code's expiry here.
@@ -76,7 +78,7 @@ const LAST_REQUEST: &str = "last_request";
 /// none). Refused while the old code is live inside its cooldown (present, unused, sent less
 /// than `cooldown` ago; expiry does not end a cooldown) or while the user is locked out.
 const PUT_UPDATE: &str = "SET code_hash = :code_hash, channel = :channel, dest_hash = :dest, \
-     sent_to = :sent_to, sent_at = :now, code_expires_at = :code_expires_at, \
+     sent_to = :sent_to, sent_cc = :sent_cc, sent_at = :now, code_expires_at = :code_expires_at, \
      expires_at = :keep, attempts = :zero, last_request = :request, right_guess = :markers, \
      #failures = if_not_exists(#failures, :no_failures) REMOVE guesses, last_guess";
 const PUT_CONDITION: &str = "(attribute_not_exists(code_hash) OR sent_at <= :cooldown_start \
@@ -93,7 +95,7 @@ const CONFLICT_ATTEMPTS: u32 = 4;
 
 /// Only the code we wrote: a newer send between our put and this withdrawal must survive. The
 /// failures stay.
-const WITHDRAW_UPDATE: &str = "REMOVE code_hash, channel, dest_hash, sent_to, sent_at, \
+const WITHDRAW_UPDATE: &str = "REMOVE code_hash, channel, dest_hash, sent_to, sent_cc, sent_at, \
      code_expires_at, attempts, guesses, right_guess";
 const WITHDRAW_CONDITION: &str = "code_hash = :code_hash";
 
@@ -250,6 +252,11 @@ impl DynamoStore {
                 (
                     ":sent_to".to_owned(),
                     AttributeValue::S(record.sent_to.clone()),
+                ),
+                // 0 for email: an update cannot set a null, and no calling code is 0.
+                (
+                    ":sent_cc".to_owned(),
+                    number(u64::from(record.sent_country.unwrap_or(0))),
                 ),
                 (":now".to_owned(), number(now)),
                 (":code_expires_at".to_owned(), number(record.expires_at)),
@@ -563,6 +570,10 @@ fn record(
         sent_to: match item.get(SENT_TO) {
             Some(AttributeValue::S(s)) => s.clone(),
             _ => String::new(),
+        },
+        sent_country: match item.get(SENT_COUNTRY) {
+            Some(AttributeValue::N(n)) => n.parse::<u16>().ok().filter(|&code| code != 0),
+            _ => None,
         },
         sent_at: item.number(SENT_AT)?,
         expires_at,

@@ -27,6 +27,9 @@ pub struct OtpRecord {
     /// The destination masked (`+1******2671`, `a***@example.com`), to tell the caller what a
     /// verification proved.
     pub sent_to: String,
+    /// The country calling code of an SMS destination (`44`), for per-country conversion
+    /// figures; `None` for email. Not personal data: a country, not a number.
+    pub sent_country: Option<u16>,
     /// Epoch seconds of the send; the resend cooldown counts from here.
     pub sent_at: u64,
     /// Epoch seconds after which the code is dead, whether or not the store has deleted it yet.

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::{get, MethodRouter};
 use axum::Router;
-use otp_core::http::{method_not_allowed, not_found, routes, Routes};
+use otp_core::http::{method_not_allowed, not_found, observed, routes, Routes};
 use otp_core::limits::ClientIp;
 use otp_core::Engine;
 use tokio::net::TcpListener;
@@ -65,15 +65,15 @@ fn page<S: Clone + Send + Sync + 'static>(
 /// `OTP_CODE_LENGTH`).
 pub fn app(engine: Arc<Engine>) -> Router {
     let document = otp_core::openapi::document_json(engine.policy());
-    routes(Routes::All)
+    let router = routes(Routes::All)
         .route("/openapi.json", page("application/json", document))
         .route(
             "/docs",
             page("text/html; charset=utf-8", SWAGGER_UI.to_owned()),
         )
         .route("/redoc", page("text/html; charset=utf-8", REDOC.to_owned()))
-        .fallback(not_found)
-        .with_state(engine)
+        .fallback(not_found);
+    observed(router).with_state(engine)
 }
 
 /// The socket's peer as the request's client address, as API Gateway's `sourceIp` is in a

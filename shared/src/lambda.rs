@@ -2,13 +2,15 @@
 //! (2.0), REST (1.0) and Function URL events into requests. Domain failures are responses; a
 //! Lambda error is only a failed init.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use tower::ServiceExt as _;
 
+use crate::http::observe::RequestIds;
 use crate::http::{self, Routes};
 use crate::limits::ClientIp;
 
@@ -76,8 +78,35 @@ fn source_ip(request: &Request) -> Option<ClientIp> {
     ClientIp::parse(raw)
 }
 
+/// Whether the next event is the execution environment's first.
+static COLD: AtomicBool = AtomicBool::new(true);
+/// The `Function` dimension of the cold-start metric, set by [`run`].
+static FUNCTION: OnceLock<&'static str> = OnceLock::new();
+
+/// The ids of the invocation and of the API Gateway request, for every log line under it.
+fn request_ids(request: &Request) -> RequestIds {
+    let context = request.lambda_context_ref();
+    let api_gateway = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(c)) => c.request_id.clone(),
+        _ => None,
+    };
+    let cold_start = COLD.swap(false, Ordering::Relaxed);
+    if cold_start {
+        crate::meter::cold_start(FUNCTION.get().copied().unwrap_or("function"));
+    }
+    RequestIds {
+        lambda: context.map(|c| c.request_id.clone()),
+        api_gateway,
+        trace: context.and_then(|c| c.xray_trace_id.clone()),
+        cold_start,
+    }
+}
+
 /// One event through the router, as the runtime does it.
 pub async fn handle_event(router: Router, mut request: Request) -> axum::response::Response {
+    let ids = request_ids(&request);
+    request.extensions_mut().insert(ids);
     if let Some(identity) = iam_identity(&request) {
         request
             .extensions_mut()
@@ -96,6 +125,11 @@ pub async fn handle_event(router: Router, mut request: Request) -> axum::respons
 pub async fn run(routes: Routes) -> Result<(), Error> {
     let started = std::time::Instant::now();
     crate::telemetry::init_lambda_tracing();
+    let _ = FUNCTION.set(match routes {
+        Routes::Sending => "send-code",
+        Routes::Verifying => "verify-code",
+        Routes::All => "all",
+    });
     crate::aws::prefer_single_ca_bundle();
     let settings = Settings::from_env(Runtime::Lambda);
     let parsed = started.elapsed();

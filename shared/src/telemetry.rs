@@ -29,7 +29,9 @@ pub fn init_lambda_tracing() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        // The request span's fields (route, request ids, masked user, outcome) on every line.
+        .with_current_span(true)
+        .with_span_list(false)
         .with_ansi(false)
         .without_time()
         .with_target(false)

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod observe;
 pub mod reply;
 pub mod request_otp;
 #[cfg(feature = "openapi")]
@@ -100,9 +101,14 @@ pub fn routes(routes: Routes) -> Router<Arc<Engine>> {
     router
 }
 
+/// `router` with a span, a request line and metrics for every request (see [`observe`]).
+pub fn observed<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router.layer(axum::middleware::from_fn(observe::observe))
+}
+
 /// The service's router for one deployment unit.
 pub fn router(engine: Arc<Engine>, units: Routes) -> Router {
-    routes(units).fallback(not_found).with_state(engine)
+    observed(routes(units).fallback(not_found)).with_state(engine)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: run test lint unit deploy-checks bench clean dynamodb-local openapi lambda-watch
+.PHONY: run test lint unit deploy-checks bench clean dynamodb-local openapi metrics lambda-watch
 
 run:
 	$(CARGO) run --bin otp-service
@@ -44,6 +44,10 @@ dynamodb-local: $(VENV)/.installed
 # Regenerates the committed API document (a test fails when it is stale).
 openapi:
 	$(CARGO) run --quiet --bin otp-service -- openapi > openapi.json
+
+# Regenerates the committed metric catalogue that template.yaml's alarms are checked against.
+metrics:
+	$(CARGO) run --quiet --bin otp-service -- metrics > metrics.json
 
 # The Lambda binaries under cargo lambda, against `make dynamodb-local`.
 lambda-watch: $(VENV)/.installed

@@ -34,6 +34,11 @@ async fn run() -> Result<(), String> {
         println!("{name}={}", otp_core::callers::new_key().expose_secret());
         return Ok(());
     }
+    // `otp-service metrics` prints the metric catalogue (`metrics.json`) and exits.
+    if std::env::args().nth(1).as_deref() == Some("metrics") {
+        println!("{}", otp_core::meter::catalogue_json());
+        return Ok(());
+    }
     // `otp-service openapi` prints the API document for this configuration and exits.
     let settings = Settings::from_env(Runtime::Local).map_err(|e| e.to_string())?;
     if std::env::args().nth(1).as_deref() == Some("openapi") {

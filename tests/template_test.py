@@ -39,6 +39,69 @@ def routes(function):
     return sorted((e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "HttpApi")
 
 
+def expanded(lists):
+    """The resources with each Fn::ForEach expanded as CloudFormation's LanguageExtensions
+    does, for the list parameters in `lists` (name -> values); other Refs stay as they are."""
+
+    def put(node, name, value):
+        if isinstance(node, dict):
+            if node == {"Ref": name}:
+                return value
+            return {put(k, name, value): put(v, name, value) for k, v in node.items()}
+        if isinstance(node, list):
+            return [put(n, name, value) for n in node]
+        if isinstance(node, str):
+            return node.replace("${" + name + "}", value)
+        return node
+
+    resources = {}
+    for key, resource in TEMPLATE["Resources"].items():
+        if not key.startswith("Fn::ForEach::"):
+            resources[key] = resource
+            continue
+        name, collection, body = resource
+        for value in lists[collection["Ref"]]:
+            resources.update(put(body, name, value))
+    return resources
+
+
+# The metric catalogue the code emits (`otp-service metrics`; a cargo test keeps it current).
+CATALOGUE = {m["name"]: m for m in json.loads((ROOT / "metrics.json").read_text())["metrics"]}
+OWN = {"Ref": "MetricsNamespace"}
+
+
+def alarm_metrics(alarm):
+    """(namespace, name, {dimension: value}) of every metric an alarm reads."""
+    props = alarm["Properties"]
+    if "MetricName" in props:
+        dims = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+        return [(props["Namespace"], props["MetricName"], dims)]
+    found = []
+    for query in props.get("Metrics", []):
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            found.append((metric["Namespace"], metric["MetricName"], dims))
+    return found
+
+
+def dashboard_metrics(body):
+    """(namespace, name, dimension names) of every metric the dashboard body names, in explicit
+    metric rows and in SEARCH expressions (`{namespace,Dim,...} MetricName="X"`)."""
+    found = []
+    for widget in json.loads(body)["widgets"]:
+        for row in widget["properties"].get("metrics", []):
+            if isinstance(row[0], dict):
+                expression = row[0].get("expression", "")
+                for schema, name in re.findall(r"SEARCH\('\{([^}]*)\} MetricName=\"(\w+)\"", expression):
+                    namespace, *dims = schema.split(",")
+                    found.append((namespace, name, sorted(dims)))
+            else:
+                cells = [c for c in row if not isinstance(c, dict)]
+                found.append((cells[0], cells[1], sorted(cells[2::2])))
+    return found
+
+
 def deployed_route_security(caller_auth):
     """Each route's authorizer as CloudFormation would deploy it for `CallerAuth`: the
     LanguageExtensions transform (SAM CLI's implementation), then the SAM transform."""
@@ -49,7 +112,7 @@ def deployed_route_security(caller_auth):
 
     template = copy.deepcopy(TEMPLATE)
     for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
+        if isinstance(resource, dict) and resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://bucket/key"  # as `sam package` leaves it
     parameters = {"CallerAuth": caller_auth}
     template = process_template(json.loads(json.dumps(template)), parameters)
@@ -217,6 +280,69 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(api["AccessLogSettings"]["DestinationArn"], {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]})
         self.assertEqual(RESOURCES["ApiAccessLogs"]["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
         self.assertEqual(api["CorsConfiguration"]["Fn::If"][0], "HasCors")
+
+    def test_functions_write_emf_metrics_to_the_configured_namespace(self):
+        env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["OTP_METRICS"], "emf")
+        self.assertEqual(env["OTP_METRICS_NAMESPACE"], OWN)
+
+    def test_alarms_read_only_metrics_the_code_emits_with_their_exact_dimensions(self):
+        # The conversion alarms expanded for two countries.
+        resources = expanded({"ConversionAlarmCallingCodes": ["1", "44"]})
+        alarms = {k: r for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+        self.assertTrue({"ConversionAlarm1", "ConversionAlarm44"} <= set(alarms), sorted(alarms))
+        own = 0
+        for name, alarm in alarms.items():
+            self.assertEqual(alarm["Properties"]["AlarmActions"], [{"Ref": "AlarmTopic"}], name)
+            for namespace, metric, dims in alarm_metrics(alarm):
+                if namespace != OWN:
+                    self.assertIn(namespace, ["AWS/ApiGateway", "AWS/Lambda"], name)
+                    continue
+                own += 1
+                self.assertIn(metric, CATALOGUE, f"{name} reads {metric}, which the code never emits")
+                # An EMF metric exists only under the exact dimension set the code writes.
+                self.assertEqual(sorted(dims), sorted(CATALOGUE[metric]["dimensions"]), f"{name}: {metric}")
+        self.assertGreater(own, 20)
+        # The issue's list: 5xx rate, delivery failures, conversion by country, budget at 80 %,
+        # API Gateway throttling, DynamoDB errors.
+        for wanted in ["Api5xxAlarm", "TwilioFailureAlarm", "SesFailureAlarm", "ConversionAlarm44",
+                       "SmsBudgetAlarm", "ApiGatewayRefusalsAlarm", "FunctionThrottlesAlarm",
+                       "StoreErrorsAlarm"]:
+            self.assertIn(wanted, alarms)
+
+    def test_conversion_alarms_follow_the_watched_countries(self):
+        resources = expanded({"ConversionAlarmCallingCodes": ["49"]})
+        names = [k for k in resources if k.startswith("ConversionAlarm")]
+        self.assertEqual(names, ["ConversionAlarm49"])
+        dims = alarm_metrics(resources["ConversionAlarm49"])
+        self.assertEqual({d["CallingCode"] for _, _, d in dims}, {"49"})
+
+    def test_budget_alarm_is_80_percent_of_the_configured_budget(self):
+        alarm = RESOURCES["SmsBudgetAlarm"]
+        self.assertEqual(alarm["Condition"], "HasSmsBudget")
+        self.assertEqual(alarm["Properties"]["Threshold"], 80)
+        spent = alarm["Properties"]["Metrics"][0]["Expression"]["Fn::Sub"]
+        self.assertTrue(spent.endswith("/ ${SmsDailyBudget}"), spent)
+        outcomes = {d["Outcome"] for _, _, d in alarm_metrics(alarm)}
+        self.assertEqual(outcomes, {"sent", "delivery_uncertain", "invalid_destination"})
+
+    def test_dashboard_names_only_metrics_the_code_emits(self):
+        body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        body = body.replace("${MetricsNamespace}", "OtpService")
+        body = re.sub(r"\$\{[A-Za-z:]+\}", "x", body)
+        rows = dashboard_metrics(body)
+        own = [(name, dims) for namespace, name, dims in rows if namespace == "OtpService"]
+        self.assertEqual({name for name, _ in own}, set(CATALOGUE), "every metric is on the dashboard")
+        for name, dims in own:
+            self.assertEqual(dims, sorted(CATALOGUE[name]["dimensions"]), name)
+        for namespace, name, _ in rows:
+            self.assertIn(namespace, ["OtpService", "AWS/ApiGateway", "AWS/Lambda"], name)
+
+    def test_alarm_notifications(self):
+        self.assertEqual(RESOURCES["AlarmEmailSubscription"]["Condition"], "HasAlarmEmail")
+        self.assertEqual(TEMPLATE["Parameters"]["AlarmEmail"]["Default"], "")
+        self.assertIn("AlarmTopicArn", TEMPLATE["Outputs"])
+        self.assertIn("DashboardUrl", TEMPLATE["Outputs"])
 
     def test_outputs(self):
         self.assertIn("ApiUrl", TEMPLATE["Outputs"])

@@ -134,7 +134,43 @@ def main():
     finally:
         peers.stop(watch)
         os.unlink(env_file.name)
+    check_logs((ROOT / "target" / "lambda-watch.log").read_text(errors="replace"))
     print(f"lambda e2e: {len(PASSED)} passed, 0 failed")
+
+
+def check_logs(log):
+    """What the functions wrote: JSON log lines under each request's span, and EMF records.
+    (The EMF records are checked against the specification by the cargo tests; here, that the
+    real binaries write them.)"""
+    lines = []
+    for line in log.splitlines():
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            lines.append(json.loads(line[start:]))
+        except ValueError:
+            continue
+    done = [l for l in lines if l.get("fields", {}).get("message") == "request done"]
+    check("one 'request done' line per request", len(done) >= 7, len(done))
+    spans = [l.get("span", {}) for l in done]
+    check("every request line carries the Lambda and API Gateway request ids, route, latency",
+          all(s.get("lambda_request_id") and s.get("apigw_request_id") and s.get("route") for s in spans)
+          and all("latency_ms" in l["fields"] and "status" in l["fields"] for l in done), done[:2])
+    outcomes = {s.get("outcome") for s in spans}
+    check("request lines name the outcomes", {"sent", "wrong_code", "verified", "not_found"} <= outcomes,
+          outcomes)
+    engine = [l for l in lines if l.get("fields", {}).get("message") == "code sent"]
+    check("a line logged inside a request carries its ids and the masked user",
+          engine and engine[0].get("span", {}).get("lambda_request_id")
+          and engine[0]["span"].get("to") == "u***@example.com", engine[:1])
+    check("no log line holds the full address", not any("user@example.com" in json.dumps(l) for l in lines))
+    records = [l for l in lines if "_aws" in l]
+    names = {(d["Name"], r.get("Outcome") or r.get("Function"))
+             for r in records for d in r["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    check("the functions write EMF records: sends, verifications, cold starts",
+          {("Sends", "sent"), ("Verifications", "verified"), ("ColdStarts", "send-code"),
+           ("ColdStarts", "verify-code")} <= names, sorted(names))
 
 
 if __name__ == "__main__":

@@ -153,7 +153,10 @@ def check_logs(log):
             continue
     done = [l for l in lines if l.get("fields", {}).get("message") == "request done"]
     check("one 'request done' line per request", len(done) >= 7, len(done))
-    spans = [l.get("span", {}) for l in done]
+    def request_span(line):
+        return next((s for s in line.get("spans", []) if s.get("name") == "request"), {})
+
+    spans = [request_span(l) for l in done]
     check("every request line carries the Lambda and API Gateway request ids, route, latency",
           all(s.get("lambda_request_id") and s.get("apigw_request_id") and s.get("route") for s in spans)
           and all("latency_ms" in l["fields"] and "status" in l["fields"] for l in done), done[:2])
@@ -162,8 +165,8 @@ def check_logs(log):
           outcomes)
     engine = [l for l in lines if l.get("fields", {}).get("message") == "code sent"]
     check("a line logged inside a request carries its ids and the masked user",
-          engine and engine[0].get("span", {}).get("lambda_request_id")
-          and engine[0]["span"].get("to") == "u***@example.com", engine[:1])
+          engine and request_span(engine[0]).get("lambda_request_id")
+          and request_span(engine[0]).get("to") == "u***@example.com", engine[:1])
     check("no log line holds the full address", not any("user@example.com" in json.dumps(l) for l in lines))
     records = [l for l in lines if "_aws" in l]
     names = {(d["Name"], r.get("Outcome") or r.get("Function"))

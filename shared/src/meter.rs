@@ -16,8 +16,7 @@ use std::time::Duration;
 use crate::domain::Channel;
 use crate::limits::LimitName;
 
-/// The namespace when `OTP_METRICS_NAMESPACE` is not set.
-pub const DEFAULT_NAMESPACE: &str = "OtpService";
+pub use crate::settings::DEFAULT_METRICS_NAMESPACE as DEFAULT_NAMESPACE;
 
 /// One metric the code emits.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -215,6 +214,14 @@ pub fn install_emf(namespace: &str) -> Result<(), String> {
 #[cfg(feature = "emf")]
 static COLLECTOR: std::sync::OnceLock<&'static metrics_cloudwatch_embedded::Collector> =
     std::sync::OnceLock::new();
+
+/// Whether an EMF recorder is installed in this process.
+pub fn installed() -> bool {
+    #[cfg(feature = "emf")]
+    return COLLECTOR.get().is_some();
+    #[cfg(not(feature = "emf"))]
+    false
+}
 
 /// Writes what was collected since the last flush to stdout as EMF records, one line each.
 /// Called after every response; a no-op when no collector is installed.

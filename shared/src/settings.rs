@@ -86,6 +86,8 @@ pub const EMAIL_FROM: &str = "EMAIL_FROM";
 pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
 pub const METRICS: &str = "OTP_METRICS";
 pub const METRICS_NAMESPACE: &str = "OTP_METRICS_NAMESPACE";
+/// The namespace when `OTP_METRICS_NAMESPACE` is not set.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "OtpService";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -375,7 +377,7 @@ fn metrics(runtime: Runtime, env: &Env<'_>) -> Result<MetricsSettings, ConfigErr
         "emf" => {
             let namespace = env
                 .get(METRICS_NAMESPACE)
-                .unwrap_or_else(|| crate::meter::DEFAULT_NAMESPACE.to_owned());
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned());
             let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
             if namespace.len() > 255
                 || !namespace.chars().all(allowed)

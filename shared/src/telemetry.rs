@@ -29,9 +29,10 @@ pub fn init_lambda_tracing() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        // The request span's fields (route, request ids, masked user, outcome) on every line.
-        .with_current_span(true)
-        .with_span_list(false)
+        // The request span's fields (route, request ids, masked user, outcome) on every line, and
+        // a `store` or `provider` span's below them when the line comes from inside one.
+        .with_current_span(false)
+        .with_span_list(true)
         .with_ansi(false)
         .without_time()
         .with_target(false)

@@ -102,13 +102,20 @@ pub fn routes(routes: Routes) -> Router<Arc<Engine>> {
 }
 
 /// `router` with a span, a request line and metrics for every request (see [`observe`]).
-pub fn observed<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    router.layer(axum::middleware::from_fn(observe::observe))
+pub fn observed<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    level: observe::RequestLog,
+) -> Router<S> {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            observe::observe(level, request, next)
+        },
+    ))
 }
 
-/// The service's router for one deployment unit.
+/// The service's router for one deployment unit, as a function serves it: a request line each.
 pub fn router(engine: Arc<Engine>, units: Routes) -> Router {
-    observed(routes(units).fallback(not_found)).with_state(engine)
+    observed(routes(units).fallback(not_found), observe::RequestLog::Info).with_state(engine)
 }
 
 #[cfg(test)]

@@ -159,6 +159,9 @@ async fn every_outcome_is_a_valid_emf_record_without_personal_data() {
 
     // THEN every record is valid EMF of a catalogued metric (checked while collecting)
     let captured = String::from_utf8(otp_core::meter::take_captured()).unwrap();
+    // Kept for reading: a sample of every record the service writes.
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/target/emf-records.jsonl");
+    std::fs::write(sample, &captured).expect("target/ is writable");
     let figures = figures_in(&captured, NAMESPACE);
     let seen: BTreeMap<_, u64> = figures.iter().fold(BTreeMap::new(), |mut seen, f| {
         *seen

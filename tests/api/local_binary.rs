@@ -10,7 +10,7 @@ use tokio::process::{ChildStdout, Command};
 
 const PHONE: &str = "+14155552671";
 
-async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+pub(crate) async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
     tokio::time::timeout(Duration::from_secs(20), lines.next_line())
         .await
         .expect("the server printed a line in time")

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::Duration;
 
 use otp_core::sender::DeliveryError;
 use otp_core::settings::{Policy, StoreSettings};
@@ -17,6 +16,7 @@ use wiremock::MockServer;
 
 use crate::emf_spec::{figures_in, Figure};
 use crate::helpers::{wrong_code, Setup, TestApp, EMAIL, PHONE};
+use crate::local_binary::next_line;
 use crate::twilio_fake::{self, Outcome};
 
 const NAMESPACE: &str = "OtpServiceTest";
@@ -287,14 +287,10 @@ async fn the_binary_writes_emf_records_to_stdout_when_asked() {
         .spawn()
         .expect("server binary starts");
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+    let url = next_line(&mut stdout)
         .await
-        .expect("the banner in time")
-        .unwrap()
-        .expect("stdout open");
-    let url = banner
         .strip_prefix("OTP service listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {banner}"))
+        .expect("the banner")
         .to_owned();
     // WHEN a code is sent and checked
     let client = reqwest::Client::new();
@@ -318,11 +314,7 @@ async fn the_binary_writes_emf_records_to_stdout_when_asked() {
     let mut output = String::new();
     let mut figures = Vec::new();
     while !figures.iter().any(|f: &Figure| f.name == "Verifications") {
-        let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
-            .await
-            .expect("an EMF record in time")
-            .unwrap()
-            .expect("stdout open");
+        let line = next_line(&mut stdout).await;
         output.push_str(&line);
         output.push('\n');
         figures = figures_in(&output, NAMESPACE);

@@ -338,6 +338,13 @@ class TemplateTest(unittest.TestCase):
         for namespace, name, _ in rows:
             self.assertIn(namespace, ["OtpService", "AWS/ApiGateway", "AWS/Lambda"], name)
 
+    def test_sam_cli_reads_the_foreach_itself(self):
+        # Without it `sam build` crashes on the Fn::ForEach ('list' object has no attribute 'get').
+        import tomllib
+
+        config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+        self.assertIs(config["default"]["build"]["parameters"]["language_extensions"], True)
+
     def test_alarm_notifications(self):
         self.assertEqual(RESOURCES["AlarmEmailSubscription"]["Condition"], "HasAlarmEmail")
         self.assertEqual(TEMPLATE["Parameters"]["AlarmEmail"]["Default"], "")

@@ -193,12 +193,20 @@ def main():
         env["OTP_HASH_KEY_SECRET_ARN"] = otp_aws.client("secretsmanager", ENDPOINT).create_secret(
             Name=f"otp-bench-key-{os.getpid()}", SecretString="ab" * 32)["ARN"]
         env["RUST_LOG"] = "info"
+    # A deployed function logs at INFO (a line per request); LAMBDA_BENCH_LOG=info measures that.
+    env["RUST_LOG"] = os.environ.get("LAMBDA_BENCH_LOG", env["RUST_LOG"])
     events = ROOT / "events"
     subjects = [
         ("hello_lambda (baseline)", RELEASE / "examples" / "hello_lambda", events / "verify-code.json", 200),
         ("verify-code", RELEASE / "verify-code", events / "verify-code.json", 404),
         ("send-code", RELEASE / "send-code", events / "send-code-email.json", 200),
     ]
+    # Before/after in one run: LAMBDA_BENCH_COMPARE="verify-code=/tmp/old-verify,send-code=/tmp/old-send"
+    # adds those binaries, each with its namesake's event, as "<name> (compare)".
+    for entry in filter(None, os.environ.get("LAMBDA_BENCH_COMPARE", "").split(",")):
+        name, path = entry.split("=", 1)
+        _, _, event_file, expected = next(s for s in subjects if s[0] == name)
+        subjects.append((f"{name} (compare)", pathlib.Path(path), event_file, expected))
     print(f"{'binary':24} {'MB':>5} {'size':>8} {'init':>9} {'first response':>15} {'CPU':>8} {'peak RSS':>9}")
     run = 0
     for memory in MEMORY_SIZES:

@@ -510,6 +510,9 @@ fn child_span(make: impl FnOnce() -> tracing::Span) -> tracing::Span {
 /// request line and every line under it name them.
 fn note_subject(caller: &str, user: &str, purpose: &str, to: Option<&str>) {
     let span = tracing::Span::current();
+    if span.is_none() {
+        return;
+    }
     span.record("caller", caller);
     span.record("user", user);
     span.record("purpose", purpose);

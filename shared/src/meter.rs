@@ -130,6 +130,9 @@ pub fn catalogue_json() -> String {
 
 /// How a send ended, as the `Outcome` dimension says it; an SMS also counts for its country.
 pub fn send(channel: Channel, sms_country: Option<u16>, outcome: &'static str) {
+    if !installed() {
+        return;
+    }
     metrics::counter!(SENDS, "Channel" => channel.as_str(), "Outcome" => outcome).increment(1);
     if let Some(code) = sms_country {
         let code = code.to_string();
@@ -140,6 +143,9 @@ pub fn send(channel: Channel, sms_country: Option<u16>, outcome: &'static str) {
 
 /// How a guess ended; a verified SMS code also counts for its country.
 pub fn verification(outcome: &'static str, verified_sms_country: Option<u16>) {
+    if !installed() {
+        return;
+    }
     metrics::counter!(VERIFICATIONS, "Outcome" => outcome).increment(1);
     if let Some(code) = verified_sms_country {
         metrics::counter!(SMS_VERIFIED_BY_COUNTRY, "CallingCode" => code.to_string()).increment(1);
@@ -147,17 +153,26 @@ pub fn verification(outcome: &'static str, verified_sms_country: Option<u16>) {
 }
 
 pub fn limit_refusal(limit: LimitName) {
+    if !installed() {
+        return;
+    }
     metrics::counter!(LIMIT_REFUSALS, "Limit" => limit.as_str()).increment(1);
 }
 
 /// A delivery call: which provider, how it ended, how long it took.
 pub fn provider_call(provider: &'static str, result: &'static str, took: Duration) {
+    if !installed() {
+        return;
+    }
     metrics::counter!(PROVIDER_CALLS, "Provider" => provider, "Result" => result).increment(1);
     metrics::histogram!(PROVIDER_LATENCY, "Provider" => provider).record(millis(took));
 }
 
 /// A store request: `send`, `verify` or `withdraw`.
 pub fn store_call(operation: &'static str, ok: bool, took: Duration) {
+    if !installed() {
+        return;
+    }
     let result = if ok { "ok" } else { "error" };
     metrics::counter!(STORE_CALLS, "Operation" => operation, "Result" => result).increment(1);
     metrics::histogram!(STORE_LATENCY, "Operation" => operation).record(millis(took));
@@ -165,6 +180,9 @@ pub fn store_call(operation: &'static str, ok: bool, took: Duration) {
 
 /// An HTTP response: the route (one of the service's paths, else `other`) and status class.
 pub fn response(route: &'static str, status: u16) {
+    if !installed() {
+        return;
+    }
     let class = match status {
         200..=299 => "2xx",
         300..=399 => "3xx",
@@ -176,6 +194,9 @@ pub fn response(route: &'static str, status: u16) {
 
 /// The first request a Lambda execution environment serves.
 pub fn cold_start(function: &'static str) {
+    if !installed() {
+        return;
+    }
     metrics::counter!(COLD_STARTS, "Function" => function).increment(1);
 }
 
@@ -215,7 +236,9 @@ pub fn install_emf(namespace: &str) -> Result<(), String> {
 static COLLECTOR: std::sync::OnceLock<&'static metrics_cloudwatch_embedded::Collector> =
     std::sync::OnceLock::new();
 
-/// Whether an EMF recorder is installed in this process.
+/// Whether an EMF recorder is installed in this process. Every recording function asks first:
+/// building a metric's key costs an allocation even when nothing records it, and the local
+/// server without `OTP_METRICS` should not pay for figures nobody reads.
 pub fn installed() -> bool {
     #[cfg(feature = "emf")]
     return COLLECTOR.get().is_some();

@@ -374,6 +374,14 @@ impl Destination {
             Destination::Email(email) => crate::mask::email(email.as_str()),
         }
     }
+
+    /// An SMS number's country calling code (`44`); `None` for email.
+    pub fn sms_calling_code(&self) -> Option<u16> {
+        match self {
+            Destination::Sms(phone) => Some(phone.calling_code()),
+            Destination::Email(_) => None,
+        }
+    }
 }
 
 /// Which callers' codes a record belongs to. A code requested through one family of routes can

@@ -174,10 +174,7 @@ impl Engine {
     /// may have sent it, everything stays: the SMS may have arrived, and been billed.
     pub async fn send(&self, request: SendRequest) -> Result<Sent, SendError> {
         let channel = request.destination.channel();
-        let country = match &request.destination {
-            Destination::Sms(phone) => Some(phone.calling_code()),
-            Destination::Email(_) => None,
-        };
+        let country = request.destination.sms_calling_code();
         let result = self.send_unmeasured(request).await;
         let outcome = send_outcome(&result);
         meter::send(channel, country, outcome);
@@ -209,11 +206,12 @@ impl Engine {
         };
         let user = mask::user_id(key.user_id.as_str());
         let purpose = key.purpose.as_str();
-        note_subject(caller, &user, purpose, Some(&destination.masked()));
+        let to = destination.masked();
+        note_subject(caller, &user, purpose, Some(&to));
         if let Destination::Sms(phone) = &destination {
             if let Some(detail) = self.parts.limits.refuse_number(phone) {
                 tracing::warn!(
-                    %caller, %user, purpose, to = %destination.masked(),
+                    %caller, %user, purpose, %to,
                     kind = phone.kind().as_str(), region = phone.region().unwrap_or("-"),
                     "send refused: number not allowed"
                 );
@@ -232,11 +230,8 @@ impl Engine {
                 code_hash: hasher.hash_code(&key, &code),
                 channel,
                 destination_hash,
-                sent_to: destination.masked(),
-                sent_country: match &destination {
-                    Destination::Sms(phone) => Some(phone.calling_code()),
-                    Destination::Email(_) => None,
-                },
+                sent_to: to.clone(),
+                sent_country: destination.sms_calling_code(),
                 sent_at: now,
                 expires_at: now + policy.ttl_secs,
                 attempts: 0,
@@ -282,7 +277,6 @@ impl Engine {
             ttl_secs: self.parts.policy.ttl_secs,
             brand: self.parts.brand.clone(),
         };
-        let to = message.destination.masked();
         let provider = sender.provider();
         let started = Instant::now();
         let delivered = sender

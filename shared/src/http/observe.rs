@@ -74,12 +74,11 @@ macro_rules! request_span {
 }
 
 /// The middleware: span, request line, `Responses` metric, EMF flush.
-pub async fn observe(level: RequestLog, request: Request, next: Next) -> Response {
+pub async fn observe(level: RequestLog, mut request: Request, next: Next) -> Response {
     let route = route_of(request.uri().path());
     let ids = request
-        .extensions()
-        .get::<RequestIds>()
-        .cloned()
+        .extensions_mut()
+        .remove::<RequestIds>()
         .unwrap_or_default();
     let span = match level {
         RequestLog::Info => request_span!(tracing::Level::INFO, route, ids),

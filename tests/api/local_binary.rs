@@ -18,6 +18,38 @@ pub(crate) async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> Stri
         .expect("stdout still open")
 }
 
+/// The server binary on a free port, its stdout read past the banner.
+pub(crate) struct Server {
+    pub child: tokio::process::Child,
+    pub stdout: Lines<BufReader<ChildStdout>>,
+    pub url: String,
+}
+
+/// Starts the binary with `env` set and `unset` removed (logs on a pipe); kills it on drop.
+pub(crate) async fn start_server(env: &[(&str, &str)], unset: &[&str]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_otp-service"));
+    command.env("PORT", "0");
+    for (var, value) in env {
+        command.env(var, value);
+    }
+    for var in unset {
+        command.env_remove(var);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = next_line(&mut stdout).await;
+    let url = banner
+        .strip_prefix("OTP service listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {banner}"))
+        .to_owned();
+    Server { child, stdout, url }
+}
+
 /// Everything the (stopped) server wrote to stderr: its logs.
 async fn stderr_of(child: &mut tokio::process::Child) -> String {
     let mut logs = String::new();
@@ -34,23 +66,15 @@ async fn stderr_of(child: &mut tokio::process::Child) -> String {
 #[tokio::test]
 async fn make_run_binary_serves_prints_codes_and_keeps_logs_clean() {
     // GIVEN the server binary started on a free port with debug logging and no key
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otp-service"))
-        .env("PORT", "0")
-        .env("RUST_LOG", "debug")
-        .env("OTP_BRAND_NAME", "Acme")
-        .env_remove("OTP_HASH_KEY")
-        .env_remove("OTP_TABLE_NAME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = next_line(&mut stdout).await;
-    let url = banner
-        .strip_prefix("OTP service listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {banner}"))
-        .to_owned();
+    let Server {
+        mut child,
+        mut stdout,
+        url,
+    } = start_server(
+        &[("RUST_LOG", "debug"), ("OTP_BRAND_NAME", "Acme")],
+        &["OTP_HASH_KEY", "OTP_TABLE_NAME"],
+    )
+    .await;
     let docs_line = next_line(&mut stdout).await;
     assert_eq!(
         docs_line,
@@ -187,24 +211,19 @@ async fn a_generated_api_key_guards_the_backend_routes_of_the_binary() {
         .map(|random| format!("otpk_{random}"))
         .unwrap_or_else(|| panic!("unexpected key line: {entry}"));
     // AND the server started with it, and with a weak code length
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otp-service"))
-        .env("PORT", "0")
-        .env("RUST_LOG", "debug")
-        .env("OTP_API_KEYS", &entry)
-        .env("OTP_CODE_LENGTH", "4")
-        .env_remove("OTP_CALLER_AUTH")
-        .env_remove("OTP_TABLE_NAME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = next_line(&mut stdout)
-        .await
-        .strip_prefix("OTP service listening on ")
-        .expect("the banner")
-        .to_owned();
+    let Server {
+        mut child,
+        mut stdout,
+        url,
+    } = start_server(
+        &[
+            ("RUST_LOG", "debug"),
+            ("OTP_API_KEYS", &entry),
+            ("OTP_CODE_LENGTH", "4"),
+        ],
+        &["OTP_CALLER_AUTH", "OTP_TABLE_NAME"],
+    )
+    .await;
     next_line(&mut stdout).await;
     let described = next_line(&mut stdout).await;
     assert!(

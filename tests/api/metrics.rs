@@ -6,17 +6,15 @@
 //! assertions are about what must be there (and what must never be), never about totals.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 
 use otp_core::sender::DeliveryError;
 use otp_core::settings::{Policy, StoreSettings};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use wiremock::MockServer;
 
 use crate::emf_spec::{figures_in, Figure};
 use crate::helpers::{wrong_code, Setup, TestApp, EMAIL, PHONE};
-use crate::local_binary::next_line;
+use crate::local_binary::{next_line, start_server, Server};
 use crate::twilio_fake::{self, Outcome};
 
 const NAMESPACE: &str = "OtpServiceTest";
@@ -276,22 +274,15 @@ fn assert_no_personal_data(figures: &[Figure], captured: &str) {
 #[tokio::test]
 async fn the_binary_writes_emf_records_to_stdout_when_asked() {
     // GIVEN the server binary with OTP_METRICS=emf and a namespace
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_otp-service"))
-        .env("PORT", "0")
-        .env("OTP_METRICS", "emf")
-        .env("OTP_METRICS_NAMESPACE", NAMESPACE)
-        .env_remove("OTP_TABLE_NAME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = next_line(&mut stdout)
-        .await
-        .strip_prefix("OTP service listening on ")
-        .expect("the banner")
-        .to_owned();
+    let Server {
+        child: _child,
+        mut stdout,
+        url,
+    } = start_server(
+        &[("OTP_METRICS", "emf"), ("OTP_METRICS_NAMESPACE", NAMESPACE)],
+        &["OTP_TABLE_NAME"],
+    )
+    .await;
     // WHEN a code is sent and checked
     let client = reqwest::Client::new();
     let send = json!({"user_id": "u", "method": "sms", "phone": PHONE});

@@ -22,12 +22,10 @@ import pathlib
 import statistics
 import subprocess
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import lambda_runtime  # noqa: E402
 import otp_aws  # noqa: E402
 import tls_front  # noqa: E402
 
@@ -40,65 +38,12 @@ PERIOD_US = 20_000
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL") or sys.exit("lambda_init: run inside scripts/with-moto.sh")
 
 
-class RuntimeApi(BaseHTTPRequestHandler):
-    """One invocation per process: the first /next gets the event, later ones wait."""
-
-    protocol_version = "HTTP/1.1"
-    state = {}
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        state = self.server.state
-        if self.path.endswith("/runtime/invocation/next"):
-            if "poll" not in state:
-                state["poll"] = time.perf_counter()
-                body = state["event"]
-                self.send_response(200)
-                self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-request-1")
-                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 15000))
-                self.send_header("Lambda-Runtime-Invoked-Function-Arn",
-                                 "arn:aws:lambda:us-east-1:123456789012:function:bench")
-                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            else:
-                state["done"].wait(30)
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-        else:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length", 0))
-        body = self.rfile.read(length)
-        state = self.server.state
-        if "/response" in self.path or "/error" in self.path:
-            state["response_at"] = time.perf_counter()
-            state["response"] = body
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        if "/response" in self.path or "/error" in self.path:
-            state["responded"].set()
-
-
 def peak_rss_kib(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
-
-
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass  # the killed function resets its pending /next: expected, not news
 
 
 def cpu_ms(pid):
@@ -137,36 +82,19 @@ class CpuShare:
 
 
 def start_once(binary, event, env, share):
-    server = QuietServer(("127.0.0.1", 0), RuntimeApi)
-    server.daemon_threads = True
-    server.state = {"event": event, "done": threading.Event(), "responded": threading.Event()}
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    run_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
-    started = time.perf_counter()
     log = os.environ.get("LAMBDA_BENCH_LOG")
-    # Functions log to stdout, as on Lambda. After its measured response, a function's next poll
-    # gets a bare 503 and lambda_runtime panics on the missing request id: expected, it is killed.
     output = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen([str(binary)], env=run_env, stdout=output,
-                               stderr=output, preexec_fn=share.join)
     try:
-        if not server.state["responded"].wait(60):
-            raise RuntimeError(f"{binary.name} gave no response")
-        cpu = cpu_ms(process.pid)
-        rss = peak_rss_kib(process.pid)
-        state = server.state
-        response = json.loads(state["response"])
-        return ((state["poll"] - started) * 1000, (state["response_at"] - started) * 1000, cpu,
-                rss, response.get("statusCode"))
+        with lambda_runtime.Invocation(binary, [event], env, output, share.join) as invocation:
+            response = json.loads(invocation.wait()[0])
+            cpu = cpu_ms(invocation.process.pid)
+            rss = peak_rss_kib(invocation.process.pid)
+            state, started = invocation.state, invocation.started
+            return ((state["poll"] - started) * 1000, (state["response_at"] - started) * 1000,
+                    cpu, rss, response.get("statusCode"))
     finally:
-        server.state["done"].set()
-        process.kill()
-        process.wait()
         if log:
             output.close()
-        server.shutdown()
-        server.server_close()
 
 
 def main():

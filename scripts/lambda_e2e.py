@@ -3,16 +3,25 @@
 run inside scripts/with_moto.py): send-code invoked with `cargo lambda invoke --data-file
 events/...`, the code read from the email SES (moto) received, then verify-code over the watch
 HTTP endpoint: a wrong code, the right one, a replay, and a validation error. Starts and stops
-`cargo lambda watch` itself (by its process group)."""
+`cargo lambda watch` itself (by its process group). Then the binaries it built, run as Lambda
+runs them (a local Runtime API), read the system's CA bundle once per process and nothing else
+of the certificate directories, through an email and an SMS (to a Twilio fake) in one process."""
+import base64
+import ctypes
 import json
 import os
 import pathlib
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import lambda_runtime
 import otp_aws
 import peers
 
@@ -135,6 +144,7 @@ def main():
         peers.stop(watch)
         os.unlink(env_file.name)
     check_logs((ROOT / "target" / "lambda-watch.log").read_text(errors="replace"))
+    check_root_certificates(table)
     print(f"lambda e2e: {len(PASSED)} passed, 0 failed")
 
 
@@ -174,6 +184,134 @@ def check_logs(log):
     check("the functions write EMF records: sends, verifications, cold starts",
           {("Sends", "sent"), ("Verifications", "verified"), ("ColdStarts", "send-code"),
            ("ColdStarts", "verify-code")} <= names, sorted(names))
+
+
+# The certificate directories of the systems we run on and where their bundles' symlinks point.
+CERT_DIRS = ["/etc/ssl/certs", "/etc/pki/tls/certs", "/etc/pki/ca-trust/extracted/pem",
+             "/usr/share/ca-certificates/mozilla", "/etc/ssl"]
+BUNDLES = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"]
+
+
+class FileOpens:
+    """Every open(2) of a file in, or a listing of, the watched directories (inotify IN_OPEN),
+    by any process, as a list of paths. Closes are watched too, only so that the kernel cannot
+    merge two opens of one file into one event (it merges identical consecutive events)."""
+
+    IN_OPEN, IN_CLOSE_NOWRITE, IN_NONBLOCK = 0x20, 0x10, 0o4000
+
+    def __init__(self, directories):
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(self.IN_NONBLOCK)
+        if self.fd < 0:
+            sys.exit(f"lambda e2e: inotify_init1 failed (errno {ctypes.get_errno()})")
+        self.watches = {}
+        for directory in directories:
+            if os.path.isdir(directory):
+                wd = libc.inotify_add_watch(self.fd, directory.encode(),
+                                            self.IN_OPEN | self.IN_CLOSE_NOWRITE)
+                if wd < 0:
+                    sys.exit(f"lambda e2e: cannot watch {directory} (errno {ctypes.get_errno()})")
+                self.watches.setdefault(wd, directory)
+
+    def take(self):
+        opened = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return opened
+            offset = 0
+            while offset < len(data):
+                wd, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+                name = data[offset + 16:offset + 16 + length].rstrip(b"\0").decode()
+                offset += 16 + length
+                if not mask & self.IN_OPEN:
+                    continue
+                directory = self.watches[wd]
+                opened.append(os.path.join(directory, name) if name else directory + "/ (listed)")
+
+    def close(self):
+        os.close(self.fd)
+
+
+class TwilioFake(BaseHTTPRequestHandler):
+    """Twilio's Create Message, as far as this check needs: the account's Messages.json path,
+    HTTP Basic auth with the account SID and token, To, Body and From (or MessagingServiceSid)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        server = self.server
+        fields = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        auth = base64.b64encode(f"{server.sid}:{server.token}".encode()).decode()
+        if self.path != f"/2010-04-01/Accounts/{server.sid}/Messages.json":
+            self.answer(404, {"code": 20404, "message": "The requested resource was not found"})
+        elif self.headers.get("Authorization") != f"Basic {auth}":
+            self.answer(401, {"code": 20003, "message": "Authenticate"})
+        elif not fields.get("To") or not fields.get("Body") or not (
+                fields.get("From") or fields.get("MessagingServiceSid")):
+            self.answer(400, {"code": 21604, "message": "A 'To', 'Body' and 'From' are required"})
+        else:
+            server.messages.append(fields)
+            self.answer(201, {"sid": "SM" + os.urandom(16).hex(), "status": "queued"})
+
+    def answer(self, status, body):
+        data = json.dumps(dict(body, status=status) if status >= 400 else body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def check_root_certificates(table, binaries=None):
+    binaries = binaries or {name: ROOT / "target" / "debug" / name
+                            for name in ("send-code", "verify-code")}
+    for name, binary in binaries.items():
+        check(f"cargo lambda built {name}", binary.is_file(), binary)
+    bundle = next((b for b in BUNDLES if os.path.isfile(b)), None)
+    check("this system has a CA bundle", bundle, BUNDLES)
+    twilio = ThreadingHTTPServer(("127.0.0.1", 0), TwilioFake)
+    twilio.sid, twilio.token, twilio.messages = "AC" + "0" * 32, "twilio-test-token", []
+    threading.Thread(target=twilio.serve_forever, daemon=True).start()
+    # As on Lambda: no SSL_CERT_FILE or SSL_CERT_DIR, so the function picks the bundle itself.
+    env = {
+        "PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "local",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": ENDPOINT,
+        "OTP_TABLE_NAME": table, "OTP_HASH_KEY": os.urandom(32).hex(),
+        "OTP_API_KEYS": f"local={DEV_KEY}", "EMAIL_FROM": "no-reply@lambda-e2e.example.com",
+        "TWILIO_ACCOUNT_SID": twilio.sid, "TWILIO_AUTH_TOKEN": twilio.token,
+        "TWILIO_PHONE_NUMBER": "+15005550006",
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{twilio.server_address[1]}",
+        "RUST_LOG": "warn",
+    }
+    events = ROOT / "events"
+    email = (events / "send-code-email.json").read_bytes().replace(b"user-123", b"user-roots")
+    sms = (events / "send-code-sms.json").read_bytes().replace(b"user-123", b"user-roots-sms")
+    verify = (events / "verify-code.json").read_bytes()
+    opens = FileOpens(CERT_DIRS)
+    try:
+        with open(bundle, "rb"):
+            pass
+        check("the watch sees a read of the bundle", opens.take() == [bundle], bundle)
+        for name, sent, expected in [("send-code", [email, sms], [200, 200]),
+                                     ("verify-code", [verify], [404])]:
+            log = ROOT / "target" / f"lambda-roots-{name}.log"
+            with open(log, "wb") as output, \
+                    lambda_runtime.Invocation(binaries[name], sent, env, output) as invocation:
+                answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+            check(f"{name} answers {expected}", answers == expected, (answers, log.read_text()[-2000:]))
+            opened = opens.take()
+            check(f"{name} reads the CA bundle once and nothing else of the certificate directories",
+                  opened == [bundle], opened)
+        check("the SMS reached the Twilio fake", len(twilio.messages) == 1, twilio.messages)
+    finally:
+        opens.close()
+        twilio.shutdown()
+        twilio.server_close()
 
 
 if __name__ == "__main__":

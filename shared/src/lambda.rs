@@ -130,7 +130,7 @@ pub async fn run(routes: Routes) -> Result<(), Error> {
         Routes::Verifying => "verify-code",
         Routes::All => "all",
     });
-    crate::aws::prefer_single_ca_bundle();
+    crate::tls::prefer_single_ca_bundle();
     let settings = Settings::from_env(Runtime::Lambda);
     let parsed = started.elapsed();
     let built = match settings {

@@ -27,5 +27,6 @@ pub mod telemetry;
 pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use engine::Engine;

@@ -14,7 +14,7 @@ use crate::settings::{TwilioFrom, TwilioSettings};
 pub struct TwilioSender {
     /// Built on the first message, not at init: its TLS set-up (the root certificates) is not
     /// needed before a request asks for an SMS, so a cold start never pays for it otherwise.
-    client: OnceLock<Result<reqwest::Client, String>>,
+    client: OnceLock<Result<reqwest::Client, reqwest::Error>>,
     connect_timeout: Duration,
     timeout: Duration,
     messages_url: String,
@@ -53,16 +53,23 @@ impl TwilioSender {
 
     fn client(&self) -> Result<&reqwest::Client, DeliveryError> {
         let built = self.client.get_or_init(|| {
-            reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
                 .timeout(self.timeout)
-                .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| crate::telemetry::error_chain(&e))
+                .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")));
+            // The roots the AWS SDK already loaded, not a second read of the system's bundle.
+            if let Some(roots) = crate::tls::roots() {
+                let certificates = roots.der().map(reqwest::Certificate::from_der);
+                builder = builder.tls_certs_only(certificates.collect::<Result<Vec<_>, _>>()?);
+            }
+            builder.build()
         });
-        built.as_ref().map_err(|reason| DeliveryError::Unavailable {
+        built.as_ref().map_err(|error| DeliveryError::Unavailable {
             channel: Channel::Sms,
-            reason: format!("cannot build the HTTP client: {reason}"),
+            reason: format!(
+                "cannot build the HTTP client: {}",
+                crate::telemetry::error_chain(error)
+            ),
         })
     }
 

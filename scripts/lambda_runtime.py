@@ -1,0 +1,106 @@
+"""A local Lambda Runtime API: runs a function binary the way Lambda runs it (the binary polls
+`/runtime/invocation/next`, posts each response), with a list of API Gateway events served one
+after the other to the same process. Used by `make bench` (bench/lambda_init.py, one event per
+cold start) and by `make test` (scripts/lambda_e2e.py)."""
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class RuntimeApi(BaseHTTPRequestHandler):
+    """Each /next gets the next event; once they are all answered, /next waits for the end."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        state = self.server.state
+        if not self.path.endswith("/runtime/invocation/next"):
+            self.reply(404)
+            return
+        with state["lock"]:
+            state.setdefault("poll", time.perf_counter())
+            index = state["served"]
+            state["served"] += 1
+        if index < len(state["events"]):
+            body = state["events"][index]
+            self.send_response(200)
+            self.send_header("Lambda-Runtime-Aws-Request-Id", f"local-request-{index + 1}")
+            self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 15000))
+            self.send_header("Lambda-Runtime-Invoked-Function-Arn",
+                             "arn:aws:lambda:us-east-1:123456789012:function:local")
+            self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            state["done"].wait(30)
+            self.reply(503)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        state = self.server.state
+        answer = "/response" in self.path or "/error" in self.path
+        if answer:
+            state.setdefault("response_at", time.perf_counter())
+            state["responses"].append(body)
+        self.reply(202)
+        if answer and len(state["responses"]) == len(state["events"]):
+            state["responded"].set()
+
+    def reply(self, status):
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # the killed function resets its pending /next: expected, not news
+
+
+class Invocation:
+    """`binary` started against a Runtime API that serves `events` (bytes) in order. `wait()`
+    returns once every event is answered; the process is killed on `close()` (or leaving a
+    `with` block). Timings are `time.perf_counter()` values: `started` (exec), `state["poll"]`
+    (first poll), `state["response_at"]` (first response)."""
+
+    def __init__(self, binary, events, env, output=subprocess.DEVNULL, preexec_fn=None):
+        self.server = QuietServer(("127.0.0.1", 0), RuntimeApi)
+        self.state = {"events": list(events), "served": 0, "responses": [],
+                      "lock": threading.Lock(), "done": threading.Event(),
+                      "responded": threading.Event()}
+        self.server.state = self.state
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        run_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{self.server.server_address[1]}")
+        self.started = time.perf_counter()
+        # Functions log to stdout, as on Lambda. After the last response, the function's next
+        # poll gets a bare 503 and lambda_runtime panics on the missing request id: expected,
+        # it is killed.
+        self.process = subprocess.Popen([str(binary)], env=run_env, stdout=output,
+                                        stderr=output, preexec_fn=preexec_fn)
+
+    def wait(self, timeout=60):
+        """The responses (bytes), in order; raises if they are not all there in `timeout` s."""
+        if not self.state["responded"].wait(timeout):
+            raise RuntimeError(f"the function answered {len(self.state['responses'])} of "
+                               f"{len(self.state['events'])} events in {timeout} s")
+        return list(self.state["responses"])
+
+    def close(self):
+        self.state["done"].set()
+        self.process.kill()
+        self.process.wait()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -14,7 +14,8 @@ function:
 Compared in the same run with a hello-world `lambda_http` binary built with the same profile.
 Needs root (it writes /sys/fs/cgroup/cpu); it says so and stops otherwise.
 LAMBDA_BENCH_KEY_FROM_SECRET=1 reads the HMAC key from Secrets Manager at init, as deployed;
-LAMBDA_BENCH_LOG=FILE keeps the functions' logs (their "function ready" line times the init).
+LAMBDA_BENCH_LOG=LEVEL (e.g. info, what a deployed function logs at) runs the functions at that
+level and keeps their logs in target/lambda-bench.log (the "function ready" line times the init).
 """
 import json
 import os
@@ -24,7 +25,6 @@ import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import lambda_runtime  # noqa: E402
 import otp_aws  # noqa: E402
 import tls_front  # noqa: E402
@@ -83,7 +83,7 @@ class CpuShare:
 
 def start_once(binary, event, env, share):
     log = os.environ.get("LAMBDA_BENCH_LOG")
-    output = open(log, "ab") if log else subprocess.DEVNULL
+    output = open(ROOT / "target" / "lambda-bench.log", "ab") if log else subprocess.DEVNULL
     try:
         with lambda_runtime.Invocation(binary, [event], env, output, share.join) as invocation:
             response = json.loads(invocation.wait()[0])

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import lambda_runtime
 import otp_aws
 import peers
+import tls_front
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -312,6 +313,23 @@ def check_root_certificates(table, binaries=None):
         opens.close()
         twilio.shutdown()
         twilio.server_close()
+    # The same binaries with DynamoDB and SES over real TLS (a front for moto, its CA added to
+    # the system's roots): the roots the functions load are the ones their AWS client trusts.
+    directory = ROOT / "target" / "lambda-e2e-tls"
+    env = dict(env, SSL_CERT_FILE=str(tls_front.make_certificates(directory)))
+    front = tls_front.TlsFront(directory, int(ENDPOINT.rsplit(":", 1)[1]))
+    env["AWS_ENDPOINT_URL"] = f"https://127.0.0.1:{front.port}"
+    email = email.replace(b"user-roots", b"user-roots-tls")
+    try:
+        for name, sent, expected in [("send-code", [email], [200]), ("verify-code", [verify], [404])]:
+            log = ROOT / "target" / f"lambda-tls-{name}.log"
+            with open(log, "wb") as output, \
+                    lambda_runtime.Invocation(binaries[name], sent, env, output) as invocation:
+                answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+            check(f"{name} reaches DynamoDB{' and SES' if name == 'send-code' else ''} over TLS",
+                  answers == expected, (answers, log.read_text()[-2000:]))
+    finally:
+        front.close()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
+use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 /// CA bundle files of the systems we run on: Amazon Linux 2023 (Lambda's provided.al2023),
@@ -46,11 +47,14 @@ pub fn prefer_single_ca_bundle() {
 /// The trust anchors every client of this process uses.
 pub struct Roots {
     certificates: Vec<CertificateDer<'static>>,
+    /// The bundle file as read, when every section of it is in `certificates`: the AWS SDK can
+    /// take it as it is.
+    bundle: Option<Vec<u8>>,
 }
 
 static ROOTS: OnceLock<Option<Roots>> = OnceLock::new();
 
-/// The system's roots, loaded on the first call (the way each client would have loaded them:
+/// The system's roots, loaded on the first call (where each client would have loaded them:
 /// `SSL_CERT_FILE`/`SSL_CERT_DIR`, else the platform's locations). `None` when the system has
 /// no usable root: the clients then fall back to their own loading, which reports it.
 pub fn roots() -> Option<&'static Roots> {
@@ -58,11 +62,21 @@ pub fn roots() -> Option<&'static Roots> {
 }
 
 fn load_system_roots() -> Option<Roots> {
-    let loaded = rustls_native_certs::load_native_certs();
-    for error in &loaded.errors {
-        tracing::warn!(%error, "could not load some root certificates");
-    }
-    let (roots, rejected) = Roots::usable(loaded.certs);
+    // The usual case (on Lambda, `prefer_single_ca_bundle` sees to it): one file, read whole and
+    // decoded once, which costs a third of the general loader's line-by-line reading.
+    let single = std::env::var_os("SSL_CERT_DIR")
+        .is_none()
+        .then(|| std::env::var_os("SSL_CERT_FILE"))
+        .flatten()
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(Roots::from_bundle);
+    let (roots, rejected) = single.unwrap_or_else(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        for error in &loaded.errors {
+            tracing::warn!(%error, "could not load some root certificates");
+        }
+        Roots::usable(loaded.certs)
+    });
     if rejected > 0 {
         tracing::warn!(
             rejected,
@@ -87,7 +101,24 @@ impl Roots {
             .filter(|der| webpki::anchor_from_trusted_cert(der).is_ok())
             .collect();
         let rejected = given - certificates.len();
-        (Self { certificates }, rejected)
+        let roots = Self {
+            certificates,
+            bundle: None,
+        };
+        (roots, rejected)
+    }
+
+    /// The certificates of a PEM bundle, decoded as the AWS SDK decodes it; `None` when a
+    /// section does not decode (the caller falls back to the general loader).
+    pub fn from_bundle(bundle: Vec<u8>) -> Option<(Self, usize)> {
+        let certificates = CertificateDer::pem_slice_iter(&bundle)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        let (mut roots, rejected) = Self::usable(certificates);
+        if rejected == 0 {
+            roots.bundle = Some(bundle);
+        }
+        Some((roots, rejected))
     }
 
     pub fn len(&self) -> usize {
@@ -102,8 +133,12 @@ impl Roots {
         self.certificates.iter().map(|der| der.as_ref())
     }
 
-    /// The roots as one PEM bundle: the form the AWS SDK's trust store takes.
+    /// The roots as one PEM bundle: the form the AWS SDK's trust store takes. The file as read
+    /// when it holds exactly these roots, else the roots encoded anew.
     pub fn pem(&self) -> Vec<u8> {
+        if let Some(bundle) = &self.bundle {
+            return bundle.clone();
+        }
         let mut pem =
             Vec::with_capacity(self.certificates.iter().map(|c| c.len() * 4 / 3 + 64).sum());
         for der in &self.certificates {
@@ -121,20 +156,28 @@ impl Roots {
 
 /// The AWS SDK's HTTP client: the SDK's default (hyper 1, rustls with AWS-LC, proxy settings
 /// from the environment), trusting [`roots`] instead of loading the system's roots itself.
-/// One client for every service client, so one connector and one parse of the roots.
+/// One client for every service client, so one connector (per timeout setting) and one parse
+/// of the roots.
 pub fn aws_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
 
     Builder::new().build_with_connector_fn(|settings, components| {
-        let context = match roots() {
-            Some(roots) => TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(roots.pem()))
-                .build()
-                .unwrap_or_default(),
-            None => TlsContext::default(),
+        let trust = match (settings, settings.and_then(|_| roots())) {
+            // Without settings the SDK is only checking a new service client
+            // (`validate_base_client_config`): it drops this connector at once, having built it
+            // to load the system's roots early. Ours are loaded once for the process; trusting
+            // them here would parse them again for every client made (3-4 per cold start, ~2 ms
+            // of CPU each on a small Lambda). Requests always come with settings.
+            (None, _) => TrustStore::empty(),
+            (Some(_), Some(roots)) => TrustStore::empty().with_pem_certificate(roots.pem()),
+            (Some(_), None) => TrustStore::default(),
         };
+        let context = TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .unwrap_or_default();
         let mut builder = ConnectorBuilder::default()
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
             .tls_context(context);
@@ -143,6 +186,10 @@ pub fn aws_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClie
             builder.set_sleep_impl(components.sleep_impl());
         }
         builder.set_proxy_config(Some(ProxyConfig::from_env()));
+        tracing::debug!(
+            for_requests = settings.is_some(),
+            "AWS HTTP connector built"
+        );
         builder.build()
     })
 }
@@ -150,7 +197,6 @@ pub fn aws_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClie
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustls_pki_types::pem::PemObject;
 
     #[test]
     fn prefers_an_existing_bundle_only_when_the_environment_names_none() {
@@ -217,5 +263,45 @@ mod tests {
         }
         assert_eq!(store.len(), roots.len());
         assert!(pem.split(|b| *b == b'\n').all(|line| line.len() <= 64));
+    }
+
+    fn system_bundle() -> Vec<u8> {
+        let path = ca_bundle_to_prefer(|_| None, |p| Path::new(p).is_file())
+            .expect("this test needs the system's CA bundle (ca-certificates)");
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn a_bundle_of_usable_roots_goes_to_the_sdk_as_read() {
+        let bundle = system_bundle();
+        let (roots, rejected) = Roots::from_bundle(bundle.clone()).unwrap();
+        assert_eq!(rejected, 0);
+        assert!(roots.len() > 10);
+        assert_eq!(roots.pem(), bundle, "no second encoding of the same roots");
+    }
+
+    #[test]
+    fn a_bundle_with_an_unusable_root_goes_to_the_sdk_without_it() {
+        let mut bundle = system_bundle();
+        let junk = base64::engine::general_purpose::STANDARD.encode(b"not a certificate");
+        bundle.extend_from_slice(
+            format!("-----BEGIN CERTIFICATE-----\n{junk}\n-----END CERTIFICATE-----\n").as_bytes(),
+        );
+        let (roots, rejected) = Roots::from_bundle(bundle.clone()).unwrap();
+        assert_eq!(rejected, 1);
+        let pem = roots.pem();
+        assert_ne!(pem, bundle);
+        let again = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(again.len(), roots.len());
+        assert!(again.iter().all(|der| der.as_ref() != b"not a certificate"));
+    }
+
+    #[test]
+    fn a_bundle_that_does_not_decode_is_left_to_the_general_loader() {
+        let mut bundle = system_bundle();
+        bundle.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        assert!(Roots::from_bundle(bundle).is_none());
     }
 }

@@ -1,5 +1,5 @@
-"""A TLS front for a local plain-HTTP peer (moto), so that a function's first AWS call pays a real
-TLS handshake, as on Lambda. It makes its own CA and a certificate for 127.0.0.1/localhost, and a
+"""A TLS front for a local plain-HTTP peer (moto), so that a function's AWS calls go over real
+TLS, as on Lambda (`make bench` measures the handshake, `make test` checks it works). It makes its own CA and a certificate for 127.0.0.1/localhost, and a
 CA bundle that is the system's bundle plus that CA (the same size and parse cost as the real
 roots)."""
 import datetime
@@ -27,7 +27,7 @@ def make_certificates(directory):
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("otp bench CA")).issuer_name(_name("otp bench CA"))
+    ca = (x509.CertificateBuilder().subject_name(_name("otp test CA")).issuer_name(_name("otp test CA"))
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
           .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

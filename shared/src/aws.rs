@@ -8,6 +8,9 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 pub async fn load() -> SdkConfig {
+    // Every AWS request needs the roots, so they are read here, at init: when Lambda initialises
+    // an environment ahead of its first invocation, this work is off the request's path.
+    crate::tls::roots();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(crate::tls::aws_http_client())
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))

@@ -9,7 +9,8 @@ function:
 - init: exec to the first poll of the Runtime API (`GET .../next`); first response: exec to the
   POST of the first invocation's response (a real API Gateway event); CPU: the process's CPU time
   up to that POST (all threads, from /proc/PID/task/*/schedstat); medians of RUNS starts;
-- peak RSS (VmHWM) after that first invocation; binary size (stripped release).
+- peak RSS (VmHWM) after that first invocation; binary size (stripped release);
+- send-code twice: an email (SES over the TLS front) and an SMS (to a local Twilio fake).
 
 Compared in the same run with a hello-world `lambda_http` binary built with the same profile.
 Needs root (it writes /sys/fs/cgroup/cpu); it says so and stops otherwise.
@@ -28,6 +29,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts
 import lambda_runtime  # noqa: E402
 import otp_aws  # noqa: E402
 import tls_front  # noqa: E402
+import twilio_fake  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RELEASE = pathlib.Path(os.environ.get("LAMBDA_BENCH_RELEASE", ROOT / "target" / "release"))
@@ -124,23 +126,29 @@ def main():
     # A deployed function logs at INFO (a line per request); LAMBDA_BENCH_LOG=info measures that.
     env["RUST_LOG"] = os.environ.get("LAMBDA_BENCH_LOG", env["RUST_LOG"])
     events = ROOT / "events"
+    # The SMS goes to a local Twilio fake over plain HTTP: what is measured is our side (the
+    # Twilio client built on the first SMS, its roots), not a second TLS handshake.
+    twilio = twilio_fake.TwilioFake()
+    sms = twilio.settings()
     subjects = [
-        ("hello_lambda (baseline)", RELEASE / "examples" / "hello_lambda", events / "verify-code.json", 200),
-        ("verify-code", RELEASE / "verify-code", events / "verify-code.json", 404),
-        ("send-code", RELEASE / "send-code", events / "send-code-email.json", 200),
+        ("hello_lambda (baseline)", RELEASE / "examples" / "hello_lambda", events / "verify-code.json", 200, {}),
+        ("verify-code", RELEASE / "verify-code", events / "verify-code.json", 404, {}),
+        ("send-code", RELEASE / "send-code", events / "send-code-email.json", 200, {}),
+        ("send-code sms", RELEASE / "send-code", events / "send-code-sms.json", 200, sms),
     ]
     # Before/after in one run: LAMBDA_BENCH_COMPARE="verify-code=/tmp/old-verify,send-code=/tmp/old-send"
-    # adds those binaries, each with its namesake's event, as "<name> (compare)".
+    # adds those binaries, each with the events of its namesake's rows, as "<row> (compare)".
     for entry in filter(None, os.environ.get("LAMBDA_BENCH_COMPARE", "").split(",")):
         name, path = entry.split("=", 1)
-        _, _, event_file, expected = next(s for s in subjects if s[0] == name)
-        subjects.append((f"{name} (compare)", pathlib.Path(path), event_file, expected))
+        for row, binary, event_file, expected, extra in list(subjects):
+            if binary.name == name:
+                subjects.append((f"{row} (compare)", pathlib.Path(path), event_file, expected, extra))
     print(f"{'binary':24} {'MB':>5} {'size':>8} {'init':>9} {'first response':>15} {'CPU':>8} {'peak RSS':>9}")
     run = 0
     for memory in MEMORY_SIZES:
         share = CpuShare(memory)
         try:
-            for name, binary, event_file, expected in subjects:
+            for name, binary, event_file, expected, extra in subjects:
                 event = event_file.read_bytes()
                 inits, firsts, cpus, rsss = [], [], [], []
                 for _ in range(RUNS):
@@ -149,8 +157,10 @@ def main():
                     # or the per-address send limit.
                     body = event.replace(b"user-123", f"user-bench-{run}".encode())
                     body = body.replace(b"user@example.com", f"user-bench-{run}@example.com".encode())
+                    body = body.replace(b"+14155552671", f"+1415555{run % 10000:04d}".encode())
                     init, first, cpu, rss, status = start_once(
-                        binary, body, dict(env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory)), share)
+                        binary, body, dict(env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory), **extra),
+                        share)
                     if status != expected:
                         raise RuntimeError(f"{name}: status {status}, expected {expected}")
                     inits.append(init)
@@ -163,6 +173,7 @@ def main():
         finally:
             share.remove()
     front.close()
+    twilio.close()
     print(f"(medians of {RUNS} starts; CPU quota = memory/1769 of a core in {PERIOD_US // 1000} ms "
           "periods; the first response includes one DynamoDB call over TLS to moto on this machine)")
 

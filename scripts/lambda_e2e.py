@@ -6,7 +6,6 @@ HTTP endpoint: a wrong code, the right one, a replay, and a validation error. St
 `cargo lambda watch` itself (by its process group). Then the binaries it built, run as Lambda
 runs them (a local Runtime API), read the system's CA bundle once per process and nothing else
 of the certificate directories, through an email and an SMS (to a Twilio fake) in one process."""
-import base64
 import ctypes
 import json
 import os
@@ -15,16 +14,14 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import urllib.error
-import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import lambda_runtime
 import otp_aws
 import peers
 import tls_front
+import twilio_fake
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -235,37 +232,6 @@ class FileOpens:
         os.close(self.fd)
 
 
-class TwilioFake(BaseHTTPRequestHandler):
-    """Twilio's Create Message, as far as this check needs: the account's Messages.json path,
-    HTTP Basic auth with the account SID and token, To, Body and From (or MessagingServiceSid)."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        server = self.server
-        fields = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
-        auth = base64.b64encode(f"{server.sid}:{server.token}".encode()).decode()
-        if self.path != f"/2010-04-01/Accounts/{server.sid}/Messages.json":
-            self.answer(404, {"code": 20404, "message": "The requested resource was not found"})
-        elif self.headers.get("Authorization") != f"Basic {auth}":
-            self.answer(401, {"code": 20003, "message": "Authenticate"})
-        elif not fields.get("To") or not fields.get("Body") or not (
-                fields.get("From") or fields.get("MessagingServiceSid")):
-            self.answer(400, {"code": 21604, "message": "A 'To', 'Body' and 'From' are required"})
-        else:
-            server.messages.append(fields)
-            self.answer(201, {"sid": "SM" + os.urandom(16).hex(), "status": "queued"})
-
-    def answer(self, status, body):
-        data = json.dumps(dict(body, status=status) if status >= 400 else body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 def check_root_certificates(table, binaries=None):
     binaries = binaries or {name: ROOT / "target" / "debug" / name
                             for name in ("send-code", "verify-code")}
@@ -273,9 +239,7 @@ def check_root_certificates(table, binaries=None):
         check(f"cargo lambda built {name}", binary.is_file(), binary)
     bundle = next((b for b in BUNDLES if os.path.isfile(b)), None)
     check("this system has a CA bundle", bundle, BUNDLES)
-    twilio = ThreadingHTTPServer(("127.0.0.1", 0), TwilioFake)
-    twilio.sid, twilio.token, twilio.messages = "AC" + "0" * 32, "twilio-test-token", []
-    threading.Thread(target=twilio.serve_forever, daemon=True).start()
+    twilio = twilio_fake.TwilioFake()
     # As on Lambda: no SSL_CERT_FILE or SSL_CERT_DIR, so the function picks the bundle itself.
     env = {
         "PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "local",
@@ -284,9 +248,7 @@ def check_root_certificates(table, binaries=None):
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": ENDPOINT,
         "OTP_TABLE_NAME": table, "OTP_HASH_KEY": os.urandom(32).hex(),
         "OTP_API_KEYS": f"local={DEV_KEY}", "EMAIL_FROM": "no-reply@lambda-e2e.example.com",
-        "TWILIO_ACCOUNT_SID": twilio.sid, "TWILIO_AUTH_TOKEN": twilio.token,
-        "TWILIO_PHONE_NUMBER": "+15005550006",
-        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{twilio.server_address[1]}",
+        **twilio.settings(),
         "RUST_LOG": "warn",
     }
     events = ROOT / "events"
@@ -311,8 +273,7 @@ def check_root_certificates(table, binaries=None):
         check("the SMS reached the Twilio fake", len(twilio.messages) == 1, twilio.messages)
     finally:
         opens.close()
-        twilio.shutdown()
-        twilio.server_close()
+        twilio.close()
     # The same binaries with DynamoDB and SES over real TLS (a front for moto, its CA added to
     # the system's roots): the roots the functions load are the ones their AWS client trusts.
     directory = ROOT / "target" / "lambda-e2e-tls"

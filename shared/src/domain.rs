@@ -180,8 +180,8 @@ impl NumberKind {
         }
     }
 
-    fn of(kind: phonenumber::Type) -> Self {
-        use phonenumber::Type;
+    fn of(kind: rlibphonenumber::PhoneNumberType) -> Self {
+        use rlibphonenumber::PhoneNumberType as Type;
         match kind {
             Type::Mobile => NumberKind::Mobile,
             Type::FixedLineOrMobile => NumberKind::FixedLineOrMobile,
@@ -190,11 +190,11 @@ impl NumberKind {
             Type::PremiumRate => NumberKind::PremiumRate,
             Type::SharedCost => NumberKind::SharedCost,
             Type::PersonalNumber => NumberKind::PersonalNumber,
-            Type::Voip => NumberKind::Voip,
+            Type::VoIP => NumberKind::Voip,
             Type::Pager => NumberKind::Pager,
-            Type::Uan => NumberKind::Uan,
-            Type::Voicemail => NumberKind::Voicemail,
-            _ => NumberKind::Other,
+            Type::UAN => NumberKind::Uan,
+            Type::VoiceMail => NumberKind::Voicemail,
+            Type::Unknown => NumberKind::Other,
         }
     }
 }
@@ -227,16 +227,19 @@ impl PhoneE164 {
         if !shape_ok {
             return Err(invalid());
         }
-        let number = phonenumber::parse(None, raw).map_err(|_| invalid())?;
+        let number: rlibphonenumber::PhoneNumber = raw.parse().map_err(|_| invalid())?;
         if !number.is_valid() {
             return Err(invalid());
         }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
         Ok(Self {
-            e164,
-            calling_code: number.country().code(),
-            region: number.country().id().map(|id| id.as_ref().to_owned()),
-            kind: NumberKind::of(number.number_type(&phonenumber::metadata::DATABASE)),
+            e164: number
+                .format_as(rlibphonenumber::PhoneNumberFormat::E164)
+                .into_owned(),
+            calling_code: u16::try_from(number.country_code).map_err(|_| invalid())?,
+            region: number
+                .get_region_code()
+                .map(|region| region.as_region_str().as_str().to_owned()),
+            kind: NumberKind::of(number.get_type()),
         })
     }
 

@@ -99,7 +99,13 @@ fn countries(raw: Option<String>) -> Result<Option<Vec<String>>, ConfigError> {
     raw.split(',')
         .map(|code| {
             let code = code.trim().to_ascii_uppercase();
-            let known = code.len() == 2 && code.parse::<phonenumber::country::Id>().is_ok();
+            // A region libphonenumber's metadata has (any two letters parse as a `Region`).
+            let known = code.len() == 2
+                && code.parse::<rlibphonenumber::Region>().is_ok_and(|region| {
+                    rlibphonenumber::PHONE_NUMBER_UTIL
+                        .get_country_code_for_region(region)
+                        .is_some()
+                });
             known.then_some(code.clone()).ok_or(code)
         })
         .collect::<Result<Vec<_>, _>>()

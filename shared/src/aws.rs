@@ -8,11 +8,18 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 pub async fn load() -> SdkConfig {
-    // Every AWS request needs the roots, so they are read here, at init: when Lambda initialises
-    // an environment ahead of its first invocation, this work is off the request's path.
-    crate::tls::roots();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::tls::aws_http_client())
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    // With Twilio's client in the build, both TLS clients share the roots read once by
+    // `crate::tls`, read here, at init: every AWS request needs them, and when Lambda
+    // initialises an environment ahead of its first invocation this work is off the request's
+    // path. Without it (verify-code) the SDK's own loading is already one read, at init, and
+    // cheaper: it keeps the decoded roots, where ours must go to it as PEM again.
+    #[cfg(feature = "twilio")]
+    let loader = {
+        crate::tls::roots();
+        loader.http_client(crate::tls::aws_http_client())
+    };
+    loader
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()

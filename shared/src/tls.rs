@@ -1,8 +1,8 @@
-//! Root certificates: read from the system once per process and shared by every TLS client we
-//! build (the AWS SDK's, and Twilio's `reqwest` client). Left to themselves, each loads the
-//! system's roots on its own: the SDK when its first connection is set up, reqwest's platform
-//! verifier when Twilio's client is built, so a cold start that sends an SMS read and parsed the
-//! bundle twice.
+//! Root certificates: read from the system once per process and shared by the TLS clients of a
+//! build that has two (the AWS SDK's, and Twilio's `reqwest` client). Left to themselves, each
+//! loads the system's roots on its own: the SDK when its first connector is set up, reqwest's
+//! platform verifier when Twilio's client is built, so a cold start that sent an SMS read and
+//! parsed the bundle twice. A build without Twilio (verify-code) leaves the SDK to load them.
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -1,7 +1,8 @@
 //! The AWS SDK configuration, loaded once at init and shared by every client: region and
 //! credentials from the environment, `AWS_ENDPOINT_URL(_<SERVICE>)` honoured (that is how tests
 //! and local runs reach moto), standard retries within timeouts well under the function timeout.
-//! Its HTTP client trusts the process's one set of root certificates ([`crate::tls`]).
+//! In a build with Twilio's client, its HTTP client trusts the process's one set of root
+//! certificates ([`crate::tls`]); otherwise the SDK loads the system's roots itself.
 
 use std::time::Duration;
 

@@ -6,18 +6,22 @@ use std::time::Instant;
 use tracing::Instrument as _;
 
 use crate::callers::Callers;
+use crate::captcha::CaptchaCheck;
 use crate::clock::Clock;
 use crate::code::{CodeHash, CodeHasher, OneTimeCode};
-use crate::domain::{Channel, Destination, Passcode, Space};
+use crate::directory::UserDirectory;
+use crate::domain::{Channel, Destination, Passcode, Space, UserId};
 use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
 use crate::mask;
 use crate::meter;
 use crate::sender::{DeliveryError, Message, Senders};
 use crate::settings::Policy;
+use crate::settings::UnknownUser;
 use crate::store::{
     GuessAttempt, GuessOutcome, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError,
 };
 use crate::telemetry::error_chain;
+use crate::token::{Subject, TokenSigner};
 
 #[derive(Debug)]
 pub struct SendRequest {
@@ -109,6 +113,29 @@ pub struct EngineParts {
     pub callers: Callers,
     /// How many sends, and to which numbers.
     pub limits: SendLimits,
+    /// Signs the verification token a successful check returns (units that verify).
+    pub tokens: Option<Arc<TokenSigner>>,
+    /// What the public send route checks before it sends.
+    pub gate: PublicGate,
+}
+
+/// The public send route's checks before a send: a CAPTCHA, and whether the address has an
+/// account. Both optional.
+#[derive(Clone)]
+pub struct PublicGate {
+    pub captcha: Option<Arc<dyn CaptchaCheck>>,
+    pub directory: Option<Arc<dyn UserDirectory>>,
+    pub unknown_user: UnknownUser,
+}
+
+impl Default for PublicGate {
+    fn default() -> Self {
+        Self {
+            captcha: None,
+            directory: None,
+            unknown_user: UnknownUser::Conceal,
+        }
+    }
 }
 
 impl Engine {
@@ -140,6 +167,37 @@ impl Engine {
 
     pub fn limits(&self) -> &SendLimits {
         &self.parts.limits
+    }
+
+    pub fn gate(&self) -> &PublicGate {
+        &self.parts.gate
+    }
+
+    /// Whether `user` may get a code: always without a directory; with one, when it has the
+    /// address. The directory's read is timed and counted like the store's.
+    pub async fn is_known_user(&self, user: &UserId) -> Result<bool, StoreError> {
+        let Some(directory) = &self.parts.gate.directory else {
+            return Ok(true);
+        };
+        let started = Instant::now();
+        let known = directory
+            .knows(user)
+            .instrument(child_span(|| {
+                tracing::info_span!("store", operation = "directory")
+            }))
+            .await;
+        meter::store_call("directory", known.is_ok(), started.elapsed());
+        known.inspect_err(log_store_error)
+    }
+
+    pub fn tokens(&self) -> Option<&TokenSigner> {
+        self.parts.tokens.as_deref()
+    }
+
+    /// The token for a check that just succeeded; `None` when this unit signs none.
+    pub fn verification_token(&self, subject: Subject<'_>) -> Option<String> {
+        let signer = self.parts.tokens.as_deref()?;
+        Some(signer.issue(subject, self.parts.clock.now()))
     }
 
     /// The counters a send is charged to, under the pseudonyms the record already uses: the

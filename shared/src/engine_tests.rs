@@ -39,6 +39,8 @@ fn fixture_with(store: Arc<dyn OtpStore>, memory: Arc<MemoryStore>, email: bool)
         clock: clock.clone(),
         callers: crate::callers::Callers::Open,
         limits: SendLimits::default(),
+        tokens: None,
+        gate: Default::default(),
     });
     Fixture {
         engine,

@@ -5,8 +5,10 @@
 
 pub mod aws;
 pub mod callers;
+pub mod captcha;
 pub mod clock;
 pub mod code;
+pub mod directory;
 pub mod domain;
 pub mod engine;
 pub mod http;
@@ -28,5 +30,6 @@ pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+pub mod token;
 
 pub use engine::Engine;

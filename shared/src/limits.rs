@@ -95,6 +95,10 @@ impl ClientIp {
         raw.parse::<IpAddr>().ok().map(Self::new)
     }
 
+    pub fn ip(&self) -> IpAddr {
+        self.0
+    }
+
     /// What is counted: the IPv4 address, or the IPv6 /64 (one subscriber's usual allocation, so
     /// rotating through it buys nothing).
     pub fn counted_as(&self) -> String {

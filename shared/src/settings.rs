@@ -14,11 +14,13 @@ use crate::domain::{Email, PhoneE164};
 use crate::keys::{HashKeyError, KeyRing};
 
 mod limits;
+mod public;
 
 pub use limits::{
     SendLimits, CLIENT_IP_PER_HOUR, DESTINATION_PER_10_MINUTES, DESTINATION_PER_DAY,
     SMS_ALLOWED_COUNTRIES, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, SMS_NUMBER_TYPES, USER_PER_HOUR,
 };
+pub use public::*;
 
 /// A numeric variable with its default and allowed range.
 pub struct Setting {
@@ -252,6 +254,10 @@ pub struct Settings {
     pub store: StoreSettings,
     pub delivery: DeliverySettings,
     pub metrics: MetricsSettings,
+    /// The verification token's keys and claims.
+    pub token: TokenSettings,
+    /// The browser flow: user directory, CAPTCHA, CORS.
+    pub public: PublicSettings,
 }
 
 /// Whether figures go out as EMF records (`OTP_METRICS=emf`, a function's default) or nowhere
@@ -303,6 +309,8 @@ impl Settings {
                 email: ses(&env)?,
             },
             metrics: metrics(runtime, &env)?,
+            token: public::token(&env)?,
+            public: public::public(&env)?,
         })
     }
 
@@ -311,6 +319,13 @@ impl Settings {
     pub fn needs_aws(&self) -> bool {
         matches!(self.keys, KeySource::Secret { .. })
             || matches!(self.callers, CallerAuth::ApiKeysSecret(_))
+            || matches!(self.token.keys, TokenKeys::Secret(_))
+            || matches!(self.public.directory, DirectorySettings::DynamoDb { .. })
+            || self
+                .public
+                .captcha
+                .as_ref()
+                .is_some_and(|c| matches!(c.secret, CaptchaSecret::Arn(_)))
             || matches!(self.store, StoreSettings::DynamoDb { .. })
             || self.delivery.email.is_some()
             || self
@@ -415,7 +430,7 @@ fn brand(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
     Ok(brand)
 }
 
-const KEY_HELP: &str =
+pub const KEY_HELP: &str =
     "generate one with: python3 -c 'import secrets; print(secrets.token_hex(32))'";
 
 /// The ring from `OTP_HASH_KEY` text, or the start-up error naming `var`.

@@ -9,18 +9,22 @@ use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
 
 use crate::callers::{ApiKeys, Callers};
+use crate::captcha::CaptchaCheck;
 use crate::clock::{Clock, SystemClock};
 use crate::code::CodeHasher;
-use crate::engine::{Engine, EngineParts};
+use crate::directory::{DynamoDirectory, ListDirectory, UserDirectory};
+use crate::engine::{Engine, EngineParts, PublicGate};
 use crate::http::Routes;
-use crate::keys::{HashKey, KeyRing};
+use crate::keys::{HashKey, HashKeyError, KeyRing};
 use crate::secrets::{self, SecretError, SecretValue};
 use crate::sender::{ConsoleSender, Sender, Senders};
 use crate::settings::{
-    key_ring, CallerAuth, ConfigError, KeySource, MetricsSettings, Runtime, Settings,
-    StoreSettings, HASH_KEY_SECRET_ARN,
+    key_ring, CallerAuth, ConfigError, DirectorySettings, KeySource, MetricsSettings, Runtime,
+    Settings, StoreSettings, TokenKeys, HASH_KEY_SECRET_ARN, KEY_HELP, TOKEN_SIGNING_KEY,
+    TOKEN_SIGNING_KEY_SECRET_ARN,
 };
 use crate::store::{DynamoStore, MemoryStore, OtpStore};
+use crate::token::TokenSigner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -81,7 +85,7 @@ pub async fn build_with(
     let aws = Aws::default();
     // A unit that serves no send route links and builds no delivery code. The key and the
     // senders may each read a secret: both reads go out together.
-    let (ring, callers, senders) = tokio::join!(
+    let (ring, callers, senders, tokens) = tokio::join!(
         key_ring_from(&settings.keys, &aws),
         callers_from(&settings.callers, &aws),
         async {
@@ -90,9 +94,22 @@ pub async fn build_with(
             } else {
                 Ok(Senders::default())
             }
+        },
+        async {
+            if routes.verifies() {
+                token_signer(&settings, &aws).await.map(Some)
+            } else {
+                Ok(None)
+            }
         }
     );
     let (hasher, callers, senders) = (CodeHasher::new(&ring?), callers?, senders?);
+    let tokens = tokens?.map(Arc::new);
+    let gate = if routes.sends() {
+        public_gate(&settings, &aws).await?
+    } else {
+        PublicGate::default()
+    };
     let store: Arc<dyn OtpStore> = match &settings.store {
         StoreSettings::Memory => Arc::new(MemoryStore::new()),
         StoreSettings::DynamoDb { table } => Arc::new(DynamoStore::new(
@@ -110,6 +127,8 @@ pub async fn build_with(
         clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         callers,
         limits: settings.limits.clone(),
+        tokens,
+        gate,
     });
     tracing::info!(
         store = %settings.store,
@@ -195,6 +214,89 @@ async fn key_ring_from(source: &KeySource, aws: &Aws) -> Result<KeyRing, InitErr
                 pseudonym.as_deref(),
             )?)
         }
+    }
+}
+
+/// The public send route's CAPTCHA and user directory, when configured.
+async fn public_gate(settings: &Settings, aws: &Aws) -> Result<PublicGate, InitError> {
+    let public = &settings.public;
+    let directory: Option<Arc<dyn UserDirectory>> = match &public.directory {
+        DirectorySettings::None => None,
+        DirectorySettings::List(users) => Some(Arc::new(ListDirectory::new(users.clone()))),
+        DirectorySettings::DynamoDb { table } => Some(Arc::new(DynamoDirectory::new(
+            aws_sdk_dynamodb::Client::new(aws.config().await),
+            table.clone(),
+        ))),
+    };
+    let captcha = match &public.captcha {
+        None => None,
+        Some(captcha) => Some(captcha_check(captcha, aws).await?),
+    };
+    Ok(PublicGate {
+        captcha,
+        directory,
+        unknown_user: public.unknown_user,
+    })
+}
+
+#[cfg(feature = "captcha")]
+async fn captcha_check(
+    settings: &crate::settings::CaptchaSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn CaptchaCheck>, InitError> {
+    use crate::settings::CaptchaSecret;
+    let secret = match &settings.secret {
+        CaptchaSecret::Value(secret) => secret.clone(),
+        CaptchaSecret::Arn(arn) => aws
+            .read_secret(arn)
+            .await?
+            .field(arn, &["secret", "secret_key", "value"])?,
+    };
+    Ok(Arc::new(crate::captcha::SiteVerify::new(settings, secret)))
+}
+
+#[cfg(not(feature = "captcha"))]
+async fn captcha_check(
+    _: &crate::settings::CaptchaSettings,
+    _: &Aws,
+) -> Result<Arc<dyn CaptchaCheck>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "CAPTCHA",
+        provider: "siteverify",
+    })
+}
+
+/// The verification token's signer: its keys from the settings, a secret, or (locally) a fresh
+/// key for this process.
+async fn token_signer(settings: &Settings, aws: &Aws) -> Result<TokenSigner, InitError> {
+    let policy = settings.token.policy.clone();
+    let invalid = |var: &'static str| {
+        move |e: HashKeyError| ConfigError::Invalid {
+            var,
+            reason: format!("{e} ({KEY_HELP})"),
+        }
+    };
+    match &settings.token.keys {
+        TokenKeys::Ring(ring) => Ok(TokenSigner::parse(ring.expose_secret(), policy)
+            .map_err(invalid(TOKEN_SIGNING_KEY))?),
+        TokenKeys::Secret(arn) => {
+            let ring = aws.read_secret(arn).await?.field(arn, &["key", "keys"])?;
+            Ok(TokenSigner::parse(ring.expose_secret(), policy)
+                .map_err(invalid(TOKEN_SIGNING_KEY_SECRET_ARN))?)
+        }
+        TokenKeys::Unset => match settings.runtime {
+            Runtime::Local => {
+                tracing::warn!(
+                    "OTP_TOKEN_SIGNING_KEY is not set: verification tokens are signed with a                      random key for this process; a restart changes the key in                      /.well-known/jwks.json."
+                );
+                Ok(TokenSigner::new(&[HashKey::random()], policy)
+                    .expect("one fresh key is a valid ring"))
+            }
+            Runtime::Lambda => Err(InitError::Config(ConfigError::Missing {
+                var: TOKEN_SIGNING_KEY_SECRET_ARN,
+                hint: "the key that signs verification tokens: a Secrets Manager secret of 32+                        bytes, hex or base64 (template.yaml generates one)",
+            })),
+        },
     }
 }
 

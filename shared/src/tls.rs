@@ -194,6 +194,24 @@ pub fn aws_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClie
     })
 }
 
+/// An outbound HTTPS client (Twilio, CAPTCHA siteverify) trusting the roots the AWS SDK already
+/// loaded, not a second read of the system's bundle.
+#[cfg(feature = "http-client")]
+pub fn https_client(
+    connect_timeout: std::time::Duration,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")));
+    if let Some(roots) = roots() {
+        let certificates = roots.der().map(reqwest::Certificate::from_der);
+        builder = builder.tls_certs_only(certificates.collect::<Result<Vec<_>, _>>()?);
+    }
+    builder.build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

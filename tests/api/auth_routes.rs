@@ -1,5 +1,8 @@
 use serde_json::json;
 
+use otp_core::domain::UserId;
+use otp_core::settings::{DirectorySettings, UnknownUser};
+
 use crate::helpers::{every_setup, wrong_code, TestApp, PHONE};
 
 every_setup! {
@@ -22,12 +25,13 @@ every_setup! {
                 json!({"email": "bob@example.com", "otp_code": code}),
             )
             .await;
-        // THEN it verifies, once
+        // THEN it verifies, once, with a token for the lower-cased address
         assert_eq!(reply.status, 200);
-        assert_eq!(
-            reply.json,
-            json!({"message": "OTP verified successfully", "email": "bob@example.com"})
-        );
+        assert_eq!(reply.json["message"], "OTP verified successfully");
+        assert_eq!(reply.json["email"], "bob@example.com");
+        let claims = app.checked_token(&reply).await;
+        assert_eq!(claims["sub"], "bob@example.com");
+        assert_eq!(claims["channel"], "email");
         let replay = app
             .post(
                 "/auth/verify-otp",
@@ -35,15 +39,13 @@ every_setup! {
             )
             .await;
         assert_eq!(replay.status, 400);
-        assert_eq!(
-            replay.json,
-            json!({"detail": "Invalid or expired OTP", "error": "not_found"})
-        );
+        assert_eq!(replay.json, json!({"detail": "Invalid or expired OTP"}));
     }
 }
 
 every_setup! {
     async fn every_verification_failure_is_the_same_400(setup: Setup) {
+        // GIVEN the public check, which a browser (anyone) calls
         let app = TestApp::spawn(setup).await;
         let verify = |code: String| {
             app.post(
@@ -51,26 +53,151 @@ every_setup! {
                 json!({"email": "a@example.com", "otp_code": code}),
             )
         };
-        assert_eq!(verify("123456".into()).await.error(), "not_found");
+        let mut failures = vec![("never sent", verify("123456".into()).await)];
         app.post("/auth/request-otp", json!({"email": "a@example.com"}))
             .await;
         let code = app.email.last_code_to("a@example.com").unwrap();
         for _ in 0..3 {
-            let reply = verify(wrong_code(&code)).await;
-            assert_eq!((reply.status, reply.error()), (400, "invalid_code"));
-            assert_eq!(reply.json["detail"], "Invalid or expired OTP");
+            failures.push(("wrong", verify(wrong_code(&code)).await));
         }
-        let reply = verify(code.clone()).await;
-        assert_eq!((reply.status, reply.error()), (400, "too_many_attempts"));
+        failures.push(("too many attempts", verify(code.clone()).await));
         app.clock.advance(300);
-        let reply = app
-            .post("/auth/request-otp", json!({"email": "a@example.com"}))
+        app.post("/auth/request-otp", json!({"email": "a@example.com"}))
             .await;
-        assert_eq!(reply.status, 200);
         app.clock.advance(300);
         let code = app.email.last_code_to("a@example.com").unwrap();
-        let reply = verify(code).await;
-        assert_eq!((reply.status, reply.error()), (400, "expired"));
+        failures.push(("expired", verify(code).await));
+        // THEN every failure is the seed's 400, to the byte, with the same headers
+        for (why, reply) in &failures {
+            assert_eq!(reply.status, 400, "{why}");
+            assert_eq!(reply.json, json!({"detail": "Invalid or expired OTP"}), "{why}");
+            assert_eq!(
+                answer_headers(reply),
+                answer_headers(&failures[0].1),
+                "{why}"
+            );
+        }
+    }
+}
+
+/// The headers a browser sees, but the date.
+fn answer_headers(reply: &crate::helpers::Reply) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = reply
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    headers
+}
+
+every_setup! {
+    async fn request_otp_answers_alike_for_known_unknown_cooling_and_locked(setup: Setup) {
+        // GIVEN a directory with three addresses, a fourth unknown, all of the same length
+        let known = ["fresh@example.com", "sent1@example.com", "lock1@example.com"];
+        let unknown = "nobod@example.com";
+        let app = TestApp::builder()
+            .settings(|s| {
+                s.public.directory = DirectorySettings::List(
+                    known.iter().map(|a| UserId::parse(a).unwrap()).collect(),
+                )
+            })
+            .spawn(setup)
+            .await;
+        // one address is locked by wrong guesses, one has a code that is cooling down
+        lock_out(&app, known[2]).await;
+        assert_eq!(app.post("/auth/request-otp", json!({"email": known[1]})).await.status, 200);
+        let sent_before = app.email.count();
+        // WHEN each is asked for a code
+        let mut replies = Vec::new();
+        for email in [known[0], known[1], known[2], unknown] {
+            replies.push(app.post("/auth/request-otp", json!({"email": email})).await);
+        }
+        // THEN the answers are the same but for the echoed address
+        for (reply, email) in replies.iter().zip([known[0], known[1], known[2], unknown]) {
+            assert_eq!(reply.status, 200, "{email}");
+            assert_eq!(
+                reply.json,
+                json!({"message": "OTP sent to your email", "email": email})
+            );
+            assert_eq!(answer_headers(reply), answer_headers(&replies[0]), "{email}");
+            assert_eq!(reply.headers["cache-control"], "no-store");
+            assert!(reply.headers.get("retry-after").is_none());
+        }
+        // AND only the fresh, known address got a code
+        assert_eq!(app.email.count(), sent_before + 1);
+        assert!(app.email.last_code_to(known[0]).is_some());
+        assert!(app.email.last_code_to(unknown).is_none());
+    }
+}
+
+/// Ten wrong codes for `email` within the hour: locked.
+async fn lock_out(app: &TestApp, email: &str) {
+    for _ in 0..4 {
+        app.post("/auth/request-otp", json!({"email": email})).await;
+        let code = app.email.last_code_to(email).unwrap();
+        for _ in 0..3 {
+            app.post(
+                "/auth/verify-otp",
+                json!({"email": email, "otp_code": wrong_code(&code)}),
+            )
+            .await;
+        }
+        app.clock.advance(30);
+    }
+}
+
+every_setup! {
+    async fn an_unknown_address_is_revealed_only_when_configured(setup: Setup) {
+        let app = TestApp::builder()
+            .settings(|s| {
+                s.public.directory =
+                    DirectorySettings::List(vec![UserId::parse("in@example.com").unwrap()]);
+                s.public.unknown_user = UnknownUser::Reveal;
+            })
+            .spawn(setup)
+            .await;
+        let reply = app.post("/auth/request-otp", json!({"email": "Out@example.com"})).await;
+        assert_eq!(reply.status, 404);
+        assert_eq!(reply.json, json!({"detail": "User not found"}));
+        assert_eq!(app.email.count(), 0);
+        // The directory holds normalised addresses: any letter case of a known one is known.
+        let reply = app.post("/auth/request-otp", json!({"email": "IN@example.com"})).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(app.email.count(), 1);
+    }
+}
+
+every_setup! {
+    async fn public_routes_need_a_json_content_type(setup: Setup) {
+        // GIVEN a page elsewhere that makes a visitor's browser POST without a preflight
+        let app = TestApp::spawn(setup).await;
+        let body = br#"{"email": "a@example.com"}"#.to_vec();
+        for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+            for path in ["/auth/request-otp", "/auth/verify-otp"] {
+                let reply = app.request("POST", path, content_type, body.clone()).await;
+                // THEN it is refused before anything is read or sent
+                assert_eq!(reply.status, 415, "{path} {content_type:?}");
+                assert_eq!(
+                    reply.json,
+                    json!({"detail": "Content-Type must be application/json"})
+                );
+            }
+        }
+        assert_eq!(app.email.count(), 0);
+        // AND a backend keeps FastAPI's leniency: no Content-Type is read as JSON
+        let reply = app
+            .request(
+                "POST",
+                "/send-code",
+                None,
+                json!({"user_id": "u", "method": "email", "email": "a@example.com"})
+                    .to_string()
+                    .into_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
     }
 }
 
@@ -82,9 +209,14 @@ every_setup! {
         let reply = app
             .post("/auth/request-otp", json!({"email": "A@EXAMPLE.COM"}))
             .await;
-        assert_eq!(reply.status, 429, "same user id, whatever the case");
+        // The same user id, whatever the case: cooling down, answered as a send, not sent.
+        assert_eq!(reply.status, 200);
         assert_eq!(reply.json["email"], "A@EXAMPLE.COM");
-        assert_eq!(reply.headers.get("retry-after").unwrap(), "30");
+        assert_eq!(app.email.count(), 1);
+        app.clock.advance(30);
+        app.post("/auth/request-otp", json!({"email": "A@EXAMPLE.COM"}))
+            .await;
+        assert_eq!(app.email.count(), 2);
         let reply = app
             .post("/auth/request-otp", json!({"email": "nope"}))
             .await;
@@ -121,7 +253,7 @@ every_setup! {
                 .await;
             // THEN it is refused: the public routes have their own records
             assert_eq!(reply.status, 400, "{email}");
-            assert_eq!(reply.error(), "not_found");
+            assert_eq!(reply.json, json!({"detail": "Invalid or expired OTP"}));
         }
         // AND the code still works where it belongs
         assert_eq!(app.verify("victim@example.com", &code).await.status, 200);
@@ -147,42 +279,23 @@ every_setup! {
         // GIVEN the default lockout (10 wrong codes per hour) and 3 attempts per code
         let app = TestApp::spawn(setup).await;
         let email = "d@example.com";
-        let mut wrong_answers = 0;
-        // WHEN someone keeps requesting codes and guessing
-        for round in 0..4 {
-            let sent = app.post("/auth/request-otp", json!({"email": email})).await;
-            if sent.status == 429 && sent.error() == "locked" {
-                break;
-            }
-            assert_eq!(sent.status, 200, "round {round}");
-            let code = app.email.last_code_to(email).unwrap();
-            for _ in 0..3 {
-                let reply = app
-                    .post(
-                        "/auth/verify-otp",
-                        json!({"email": email, "otp_code": wrong_code(&code)}),
-                    )
-                    .await;
-                if reply.status == 400 {
-                    wrong_answers += 1;
-                } else {
-                    // THEN the tenth wrong code locks the address for the window
-                    assert_eq!(reply.status, 429);
-                    assert_eq!(reply.error(), "locked");
-                    // (the first of the ten was 90 s ago)
-                    assert_eq!(reply.headers["retry-after"], "3510");
-                    break;
-                }
-            }
-            app.clock.advance(30);
-        }
-        assert_eq!(wrong_answers, 9);
-        // AND neither a new code nor the right code is accepted until the hour has passed
-        let sent = app.post("/auth/request-otp", json!({"email": email})).await;
-        assert_eq!((sent.status, sent.error()), (429, "locked"));
-        assert!(sent.headers.contains_key("retry-after"));
+        // WHEN someone keeps requesting codes and guessing (4 rounds of 3, 30 s apart)
+        lock_out(&app, email).await;
+        // THEN the address is locked: a request is answered as a send but nothing goes out,
+        // and even the right code of the last send is refused with the same 400
+        let last = app.email.last_code_to(email).unwrap();
+        let sent = app.email.count();
+        let reply = app.post("/auth/request-otp", json!({"email": email})).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(app.email.count(), sent);
+        let reply = app
+            .post("/auth/verify-otp", json!({"email": email, "otp_code": last}))
+            .await;
+        assert_eq!(reply.json, json!({"detail": "Invalid or expired OTP"}));
+        // AND after the hour, a new code is sent and works
         app.clock.advance(3600);
         assert_eq!(app.post("/auth/request-otp", json!({"email": email})).await.status, 200);
+        assert_eq!(app.email.count(), sent + 1);
         let code = app.email.last_code_to(email).unwrap();
         let reply = app
             .post("/auth/verify-otp", json!({"email": email, "otp_code": code}))

@@ -39,6 +39,7 @@ fn settings_of(env: &[(&str, String)]) -> Result<Settings, otp_core::settings::C
     let mut env = env.to_vec();
     for (var, value) in [
         ("OTP_HASH_KEY", "33".repeat(32)),
+        ("OTP_TOKEN_SIGNING_KEY", "44".repeat(32)),
         ("OTP_TABLE_NAME", "x".to_owned()),
         ("OTP_CALLER_AUTH", "none".to_owned()),
         // The EMF recorder is process-wide: only the metrics tests install it.
@@ -388,9 +389,16 @@ async fn ses_unverified_sender_is_503_with_nothing_left() {
             json!({"email": to, "otp_code": "123456"}),
         )
         .await;
-    assert_eq!(reply.error(), "not_found", "no code left behind");
+    assert_eq!(
+        reply.json,
+        json!({"detail": "Invalid or expired OTP"}),
+        "no code left behind"
+    );
     let reply = app.post("/auth/request-otp", json!({"email": to})).await;
-    assert_eq!(reply.status, 503, "not 429: the cooldown was not consumed");
+    assert_eq!(
+        reply.status, 503,
+        "not a concealed cooldown (200): the cooldown was not consumed"
+    );
 }
 
 async fn secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> String {
@@ -518,13 +526,36 @@ async fn hash_key_is_read_from_the_generated_secret() {
     let sdk = aws().await;
     let generated: String = "Kx7Qm2Vb9Rt4Zp8Lw3Nc6Hs1Yd5Fg0Ja".repeat(2);
     let arn = secret(&sdk, "otp-hash-key", &generated).await;
+    // (and the token signing key, generated the same way)
+    let signing: String = "Pq3Wx8Ze1Rc6Vb0Nm4Ty9Ua2Si7Od5Lk".repeat(2);
+    let signing_arn = secret(&sdk, "otp-token-key", &signing).await;
     let env = vec![
         ("OTP_HASH_KEY_SECRET_ARN", arn),
+        ("OTP_TOKEN_SIGNING_KEY_SECRET_ARN", signing_arn),
         ("OTP_TABLE_NAME", "otp".to_owned()),
     ];
     // THEN a function starts with it (no OTP_HASH_KEY anywhere)
     let built = build(settings_of(&env).unwrap(), Routes::Verifying).await;
     assert!(built.is_ok(), "{:?}", built.err());
+    // AND it signs with the key derived from that secret, the same in every instance
+    let again = build(settings_of(&env).unwrap(), Routes::Verifying)
+        .await
+        .unwrap();
+    let kid = built.unwrap().tokens().unwrap().current_kid().to_owned();
+    assert_eq!(again.tokens().unwrap().current_kid(), kid);
+    // AND the verify function does not start without a signing key
+    let mut settings = settings_of(&[("OTP_TABLE_NAME", "otp".to_owned())]).unwrap();
+    settings.token.keys = otp_core::settings::TokenKeys::Unset;
+    let error = build(settings, Routes::Verifying)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("OTP_TOKEN_SIGNING_KEY_SECRET_ARN is required"),
+        "{error}"
+    );
     // AND a secret that is not a usable key fails the init, naming the variable
     let short = secret(&sdk, "otp-short-key", "too-short").await;
     let error = build(

@@ -6,10 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
+use otp_core::clock::Clock as _;
 use otp_core::http::Routes;
 use otp_core::keys::{HashKey, KeyRing};
 use otp_core::limits::ClientIp;
-use otp_core::settings::{KeySource, Policy, Runtime, Settings, StoreSettings};
+use otp_core::settings::{KeySource, Policy, Runtime, Settings, StoreSettings, TokenKeys};
 use otp_core::startup::{build_with, Overrides};
 use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
@@ -94,6 +95,8 @@ impl Reply {
 pub fn test_settings() -> Settings {
     let mut settings = Settings::from_lookup(Runtime::Local, &|_| None).expect("defaults");
     settings.keys = KeySource::Ring(KeyRing::single(HashKey::random()));
+    // Given, as a function must be: a test app may run as a function (`without_email`).
+    settings.token.keys = TokenKeys::Ring("5a".repeat(32).into());
     settings
 }
 
@@ -343,6 +346,49 @@ impl TestApp {
             headers,
             json: serde_json::from_slice(&bytes).expect("JSON body"),
         }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, None, Vec::new()).await
+    }
+
+    /// The `verification_token` of `reply`, checked as a backend would: signature by a key of
+    /// the service's JWK Set (the `kid` of its header), `alg`, issuer, audience and lifetime.
+    /// Its claims.
+    pub async fn checked_token(&self, reply: &Reply) -> Value {
+        use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        let token = reply.json["verification_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {}", reply.json));
+        let decode = |part: &str| -> Value {
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+        };
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3, "{token}");
+        let header = decode(parts[0]);
+        assert_eq!(header["alg"], "EdDSA");
+        let keys = self.get("/.well-known/jwks.json").await;
+        assert_eq!(keys.status, 200);
+        let key = keys.json["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == header["kid"])
+            .unwrap_or_else(|| panic!("kid {} not in {}", header["kid"], keys.json));
+        let public = URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        UnparsedPublicKey::new(&ED25519, &public)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+            .expect("the signature checks");
+        let claims = decode(parts[1]);
+        let policy = &self.engine.tokens().unwrap().policy().clone();
+        assert_eq!(claims["iss"], policy.issuer.as_str());
+        assert_eq!(claims["aud"], policy.audience.as_str());
+        assert_eq!(claims["iat"], self.clock.now());
+        assert_eq!(claims["exp"], self.clock.now() + policy.ttl_secs);
+        claims
     }
 
     pub async fn send_sms(&self, user_id: &str) -> Reply {

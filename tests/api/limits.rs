@@ -400,6 +400,8 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
             sms_daily_budget: 5,
             ..SendLimits::default()
         },
+        tokens: None,
+        gate: Default::default(),
     });
     let send = |user: &str, phone: &str, ip: &str| SendRequest {
         key: RecordKey::new(
@@ -476,6 +478,8 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
             destination_per_10_minutes: 2,
             ..SendLimits::default()
         },
+        tokens: None,
+        gate: Default::default(),
     });
     let key = |user: &str| {
         RecordKey::new(

@@ -10,10 +10,17 @@ every_setup! {
         let code = app.last_sms_code();
         // WHEN it is verified
         let reply = app.verify("user-1", &code).await;
-        // THEN success, with the documented body
+        // THEN success, with the documented body and a token the published keys check
         assert_eq!(reply.status, 200);
+        let claims = app.checked_token(&reply).await;
         assert_eq!(
-            reply.json,
+            (&claims["sub"], &claims["purpose"], &claims["channel"]),
+            (&json!("user-1"), &json!("default"), &json!("sms"))
+        );
+        let mut body = reply.json.clone();
+        body.as_object_mut().unwrap().remove("verification_token");
+        assert_eq!(
+            body,
             json!({"success": true, "message": "OTP verified successfully", "user_id": "user-1",
                    "channel": "sms", "destination": "+1******2671"})
         );

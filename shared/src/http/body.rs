@@ -22,6 +22,10 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// A request body type: lenient JSON (every field a [`Field`]) that turns into a domain request.
 pub trait Contract: DeserializeOwned {
     type Domain;
+    /// Called by browsers: the body must say it is JSON. A body without that header (or as a
+    /// form or text) is one any web page can make a visitor's browser send without a CORS
+    /// preflight, so it is refused (415) instead of read as JSON.
+    const FROM_BROWSERS: bool = false;
     fn into_domain(self, policy: &Policy) -> Result<Self::Domain, Vec<ValidationIssue>>;
 }
 
@@ -169,10 +173,11 @@ macro_rules! field {
     };
 }
 
-/// JSON is what we take; a missing Content-Type is accepted as JSON, as FastAPI does.
-fn is_json(content_type: Option<&str>) -> bool {
+/// JSON is what we take; a missing Content-Type is accepted as JSON, as FastAPI does, except
+/// where `required` (the browser routes).
+fn is_json(content_type: Option<&str>, required: bool) -> bool {
     let Some(value) = content_type else {
-        return true;
+        return !required;
     };
     let essence = value
         .split(';')
@@ -243,6 +248,7 @@ impl<T: Contract> FromRequest<Arc<Engine>> for Valid<T> {
                 .headers()
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok()),
+            T::FROM_BROWSERS,
         );
         // At most one byte more than allowed: enough to know a body is too large without
         // buffering whatever a client chooses to send.
@@ -286,7 +292,8 @@ mod tests {
             Some("Application/JSON; charset=utf-8"),
             Some("application/vnd.api+json"),
         ] {
-            assert!(is_json(ok), "{ok:?}");
+            assert!(is_json(ok, false), "{ok:?}");
+            assert_eq!(is_json(ok, true), ok.is_some(), "{ok:?}");
         }
         for bad in [
             Some("text/plain"),
@@ -294,7 +301,7 @@ mod tests {
             Some("multipart/form-data; boundary=x"),
             Some(""),
         ] {
-            assert!(!is_json(bad), "{bad:?}");
+            assert!(!is_json(bad, false) && !is_json(bad, true), "{bad:?}");
         }
     }
 

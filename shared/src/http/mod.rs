@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod jwks;
 pub mod observe;
 pub mod reply;
 pub mod request_otp;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 pub use body::MAX_BODY_BYTES;
@@ -47,14 +48,14 @@ impl Routes {
         matches!(self, Routes::All | Routes::Verifying)
     }
 
-    /// The paths this unit serves (all POST).
+    /// The paths this unit serves (POST, but the key set: GET).
     pub fn paths(self) -> Vec<&'static str> {
         let mut paths = Vec::new();
         if self.sends() {
             paths.extend([send_code::PATH, request_otp::PATH]);
         }
         if self.verifies() {
-            paths.extend([verify_code::PATH, verify_otp::PATH]);
+            paths.extend([verify_code::PATH, verify_otp::PATH, jwks::PATH]);
         }
         paths
     }
@@ -96,7 +97,11 @@ pub fn routes(routes: Routes) -> Router<Arc<Engine>> {
     if routes.verifies() {
         router = router
             .route(verify_code::PATH, post_only(verify_code::handle))
-            .route(verify_otp::PATH, post_only(verify_otp::handle));
+            .route(verify_otp::PATH, post_only(verify_otp::handle))
+            .route(
+                jwks::PATH,
+                get(jwks::handle).fallback(|| async { method_not_allowed("GET, HEAD") }),
+            );
     }
     router
 }

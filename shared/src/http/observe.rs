@@ -41,12 +41,13 @@ pub struct RequestIds {
 /// The route label of a path: one of the service's paths, else `other` (metrics take only a
 /// closed set of values).
 pub fn route_of(path: &str) -> &'static str {
-    use super::{request_otp, send_code, verify_code, verify_otp};
+    use super::{jwks, request_otp, send_code, verify_code, verify_otp};
     [
         send_code::PATH,
         request_otp::PATH,
         verify_code::PATH,
         verify_otp::PATH,
+        jwks::PATH,
     ]
     .into_iter()
     .find(|known| *known == path)

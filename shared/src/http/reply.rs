@@ -23,6 +23,8 @@ pub fn json<B: ReplyBody>(status: StatusCode, body: &B) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // Answers about codes are for this request only: no browser or proxy may keep one.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(seconds) = body.retry_after() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }

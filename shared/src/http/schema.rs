@@ -61,6 +61,18 @@ pub fn email() -> Object {
     address("An address like user@example.com (no display name, no IP literal).").build()
 }
 
+/// The CAPTCHA widget's token on `/auth/request-otp`.
+pub fn captcha_token() -> Object {
+    optional(
+        text(
+            "The token your CAPTCHA widget (Turnstile, hCaptcha or reCAPTCHA) produced; required \
+             when the service is configured with a CAPTCHA, ignored otherwise.",
+        )
+        .min_length(Some(1))
+        .max_length(Some(crate::http::request_otp::MAX_CAPTCHA_TOKEN_CHARS)),
+    )
+}
+
 /// The address of `/send-code`, needed only when `method` is `email`.
 pub fn email_for_method() -> Object {
     optional(address(

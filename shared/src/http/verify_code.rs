@@ -15,6 +15,7 @@ use crate::engine::{Engine, VerifyOutcome, VerifyRequest};
 use crate::field;
 use crate::settings::Policy;
 use crate::store::RecordKey;
+use crate::token::Subject;
 
 pub const PATH: &str = "/verify-code";
 
@@ -84,6 +85,10 @@ pub struct VerifyCodeOk {
     /// Where the code had been sent, masked: `+1******2671`, `a***@example.com`. This is what
     /// the success proves the user can receive.
     pub destination: String,
+    /// A signed token saying so (EdDSA JWS: `sub` the user id, `purpose`, `channel`, `exp`),
+    /// checkable with the keys at `/.well-known/jwks.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_token: Option<String>,
 }
 
 impl ReplyBody for VerifyCodeOk {}
@@ -148,12 +153,18 @@ pub async fn handle(
     };
     match outcome {
         Ok(VerifyOutcome::Verified { channel, sent_to }) => {
+            let verification_token = engine.verification_token(Subject {
+                sub: &user_id,
+                purpose: request.key.purpose.as_str(),
+                channel: channel.as_str(),
+            });
             VerifyCodeReply::Verified(VerifyCodeOk {
                 success: true,
                 message: "OTP verified successfully",
                 user_id,
                 channel: channel.as_str(),
                 destination: sent_to,
+                verification_token,
             })
         }
         Ok(VerifyOutcome::WrongCode { attempts_remaining }) => {

@@ -1,4 +1,4 @@
-//! `POST /auth/verify-otp`: the email-only contract's check, every failure the same 400.
+//! `POST /auth/verify-otp`: the email-only contract's check; every failure is the same 400.
 
 use std::sync::Arc;
 
@@ -6,14 +6,14 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
-use super::reply::ReplyBody;
-use super::request_otp::AuthOk;
-use super::sending::{SendFailure, STORE_UNAVAILABLE};
+use super::reply::{PlainError, ReplyBody};
+use super::sending::STORE_UNAVAILABLE;
 use crate::domain::{Destination, Email, Passcode, Purpose, Space, UserId};
 use crate::engine::{Engine, VerifyOutcome, VerifyRequest};
 use crate::field;
 use crate::settings::Policy;
 use crate::store::RecordKey;
+use crate::token::Subject;
 
 pub const PATH: &str = "/auth/verify-otp";
 
@@ -38,6 +38,8 @@ pub struct EmailGuess {
 
 impl Contract for VerifyOtpRequest {
     type Domain = EmailGuess;
+
+    const FROM_BROWSERS: bool = true;
 
     fn into_domain(self, policy: &Policy) -> Result<EmailGuess, Vec<ValidationIssue>> {
         let body = self;
@@ -68,29 +70,34 @@ impl Contract for VerifyOtpRequest {
     }
 }
 
+/// The seed's answer to a right code, with the token the application's backend checks.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct AuthVerifyFailure {
-    pub detail: String,
-    pub error: &'static str,
+pub struct AuthVerified {
+    pub message: &'static str,
+    pub email: String,
+    /// A signed token saying that this address was verified (EdDSA JWS: `sub` the lower-cased
+    /// address, `channel` `email`, `exp`), checkable with the keys at `/.well-known/jwks.json`.
+    /// The browser hands it to the application's backend, which must check it: the 200 itself
+    /// proves nothing to anyone but the browser.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
+    pub verification_token: Option<String>,
 }
 
-impl ReplyBody for AuthVerifyFailure {
-    fn retry_after(&self) -> Option<u64> {
-        self.retry_after
-    }
-}
+impl ReplyBody for AuthVerified {}
+
+/// Every failed check, whatever the reason: the reason goes to the logs and metrics only, so
+/// that the answer says nothing about the address (whether it has a code, how many guesses it
+/// took, whether it is locked).
+pub const REFUSED: &str = "Invalid or expired OTP";
 
 crate::outcomes! {
     pub enum VerifyOtpReply {
-        Verified(AuthOk) = 200, "Verified";
-        Refused(AuthVerifyFailure) = 400, "Every verification failure; the reason is in `error`";
-        Locked(AuthVerifyFailure) = 429,
-            "`locked`: too many wrong codes for this address; try again after `retry_after`",
-            retry_after;
-        Unavailable(SendFailure) = 503, "`store_unavailable`";
+        Verified(AuthVerified) = 200, "Verified; `verification_token` proves it to your backend";
+        Refused(PlainError) = 400,
+            "`Invalid or expired OTP`, for every failure: wrong, expired, used or never sent, too \
+             many attempts, or the address locked after too many wrong codes";
+        Unavailable(PlainError) = 503, "The code store is unavailable; nothing was counted";
     }
 }
 
@@ -99,42 +106,20 @@ pub async fn handle(
     Valid(request): Valid<VerifyOtpRequest>,
 ) -> VerifyOtpReply {
     let EmailGuess { email, guess } = request;
-    let email = email.as_str().to_owned();
-    let reason = match engine.verify(&guess).await {
-        Ok(VerifyOutcome::Verified { .. }) => {
-            return VerifyOtpReply::Verified(AuthOk {
+    match engine.verify(&guess).await {
+        Ok(VerifyOutcome::Verified { channel, .. }) => {
+            let verification_token = engine.verification_token(Subject {
+                sub: guess.key.user_id.as_str(),
+                purpose: guess.key.purpose.as_str(),
+                channel: channel.as_str(),
+            });
+            VerifyOtpReply::Verified(AuthVerified {
                 message: "OTP verified successfully",
-                email,
+                email: email.as_str().to_owned(),
+                verification_token,
             })
         }
-        Ok(VerifyOutcome::WrongCode { .. }) => "invalid_code",
-        Ok(VerifyOutcome::NotFound) => "not_found",
-        Ok(VerifyOutcome::Expired) => "expired",
-        Ok(VerifyOutcome::TooManyAttempts) => "too_many_attempts",
-        Ok(VerifyOutcome::WrongDestination) => "not_found",
-        Ok(VerifyOutcome::Locked { retry_after }) => {
-            return VerifyOtpReply::Locked(AuthVerifyFailure {
-                detail: format!(
-                    "Too many incorrect codes. Please try again in {retry_after} seconds."
-                ),
-                error: "locked",
-                retry_after: Some(retry_after),
-            })
-        }
-        Err(_) => {
-            return VerifyOtpReply::Unavailable(SendFailure {
-                error: "store_unavailable",
-                detail: STORE_UNAVAILABLE.to_owned(),
-                user_id: None,
-                email: Some(email),
-                limit: None,
-                retry_after: None,
-            })
-        }
-    };
-    VerifyOtpReply::Refused(AuthVerifyFailure {
-        detail: "Invalid or expired OTP".to_owned(),
-        error: reason,
-        retry_after: None,
-    })
+        Ok(_) => VerifyOtpReply::Refused(PlainError::new(REFUSED)),
+        Err(_) => VerifyOtpReply::Unavailable(PlainError::new(STORE_UNAVAILABLE)),
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::Schema;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, HeaderBuilder, InfoBuilder, OneOfBuilder, OpenApi,
@@ -16,13 +16,13 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::http::auth::{Caller, Sending, Verifying};
 use crate::http::body::{BodyRejection, Contract};
-use crate::http::request_otp::{AuthOk, RequestOtpRequest};
+use crate::http::request_otp::{RequestOtpReply, RequestOtpRequest};
 use crate::http::schema::{self, register, Outcome, Outcomes, Schemas};
 use crate::http::send_code::{SendCodeOk, SendCodeRequest};
 use crate::http::sending::SendReply;
 use crate::http::verify_code::{VerifyCodeReply, VerifyCodeRequest};
 use crate::http::verify_otp::{VerifyOtpReply, VerifyOtpRequest};
-use crate::http::{request_otp, send_code, verify_code, verify_otp};
+use crate::http::{jwks, request_otp, send_code, verify_code, verify_otp};
 use crate::settings::Policy;
 
 /// The security scheme of the backend routes.
@@ -39,6 +39,7 @@ struct RouteDoc {
 
 const CODES: &str = "codes";
 const EMAIL_LOGIN: &str = "email login";
+const TOKENS: &str = "verification tokens";
 
 /// Documents `POST doc.path`: request body `R`, outcomes of `O` and of the shared rejections.
 /// Outcomes that share a status are documented as one response whose body is any of them.
@@ -130,8 +131,85 @@ window passes (429 `locked`, `Retry-After`); a success resets the count.
 keep separate records: a code sent through one is never accepted by the other. A `/verify-code` \
 success returns the channel and masked destination the code was sent to.
 
+**Verification tokens.** A success on `/verify-code` or `/auth/verify-otp` also returns \
+`verification_token`: a compact JWS (`alg` EdDSA, `kid` in the header) with `iss`, `aud`, `sub` \
+(the user id, or the lower-cased address), `purpose`, `channel`, `iat`, `exp` and a unique `jti`. \
+Check it with the keys at `/.well-known/jwks.json`, and remember each `jti` until `exp` so a \
+token is accepted once.
+
+**Public routes.** `/auth/*` are for browsers: they need `Content-Type: application/json`, never \
+say whether an address has an account or a pending code (refusals about the address are \
+answered as a send; every failed check is the same 400), and every answer is `Cache-Control: \
+no-store`.
+
 **Errors.** Every error body has a sentence in `detail`; 422 lists each bad field FastAPI-style. \
 Other paths answer 404 and other methods 405, both `{\"detail\": ...}`.";
+
+/// `GET /.well-known/jwks.json`: no body, a JWK Set.
+fn key_set(paths: PathsBuilder) -> PathsBuilder {
+    let jwk = ObjectBuilder::new()
+        .property(
+            "kty",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["OKP"])),
+        )
+        .property(
+            "crv",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["Ed25519"])),
+        )
+        .property(
+            "x",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The public key, base64url")),
+        )
+        .property(
+            "kid",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The key's JWK thumbprint (RFC 7638)")),
+        )
+        .property(
+            "alg",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["EdDSA"])),
+        )
+        .property(
+            "use",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["sig"])),
+        )
+        .required("kty")
+        .required("crv")
+        .required("x")
+        .required("kid");
+    let set = ObjectBuilder::new()
+        .property("keys", ArrayBuilder::new().items(jwk))
+        .required("keys")
+        .build();
+    let response = ResponseBuilder::new()
+        .description("The public keys of the verification tokens; the current one first")
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(set)).build(),
+        )
+        .build();
+    let operation = OperationBuilder::new()
+        .tag(TOKENS)
+        .summary(Some("The keys that check verification tokens"))
+        .description(Some(
+            "A JWK Set (RFC 7517). Cache it for up to `max-age`; fetch it again when a token \
+             names a `kid` it does not hold (keys rotate).",
+        ))
+        .responses(ResponsesBuilder::new().response("200", response).build())
+        .build();
+    paths.path(jwks::PATH, PathItem::new(HttpMethod::Get, operation))
+}
 
 /// The document for a running configuration (the passcode pattern follows `OTP_CODE_LENGTH`).
 pub fn document(policy: &Policy) -> OpenApi {
@@ -165,13 +243,17 @@ pub fn document(policy: &Policy) -> OpenApi {
         paths,
         &mut schemas,
     );
-    paths = operation::<RequestOtpRequest, SendReply<AuthOk>>(
+    paths = operation::<RequestOtpRequest, RequestOtpReply>(
         RouteDoc {
             guard: None,
             path: request_otp::PATH,
             tag: EMAIL_LOGIN,
             summary: "Send a code to an email address",
-            description: None,
+            description: Some(
+                "Called by browsers: needs `Content-Type: application/json` (415 otherwise) \
+                 and, when the service has a CAPTCHA, `captcha_token`. Answers never tell \
+                 whether the address has an account or a pending code.",
+            ),
         },
         paths,
         &mut schemas,
@@ -182,11 +264,16 @@ pub fn document(policy: &Policy) -> OpenApi {
             path: verify_otp::PATH,
             tag: EMAIL_LOGIN,
             summary: "Check an emailed code",
-            description: None,
+            description: Some(
+                "Called by browsers: needs `Content-Type: application/json`. A success returns \
+                 `verification_token` for the application's backend to check; every failure is \
+                 the same 400.",
+            ),
         },
         paths,
         &mut schemas,
     );
+    paths = key_set(paths);
     for (_, schema) in &mut schemas {
         schema::set_code_length(schema, policy.code_length);
     }
@@ -227,6 +314,11 @@ pub fn document(policy: &Policy) -> OpenApi {
             tag(
                 EMAIL_LOGIN,
                 "The email-only contract: the address is the user id",
+            ),
+            tag(
+                TOKENS,
+                "What proves a verification to your backend: an EdDSA JWS from a successful \
+                 check, checked with these keys",
             ),
         ]))
         .build()

@@ -92,11 +92,13 @@ fn every_route_documents_its_statuses_and_retry_after() {
         ),
         (
             "/auth/request-otp",
-            vec!["200", "413", "415", "422", "429", "502", "503"],
+            vec![
+                "200", "403", "404", "413", "415", "422", "429", "502", "503",
+            ],
         ),
         (
             "/auth/verify-otp",
-            vec!["200", "400", "413", "415", "422", "429", "503"],
+            vec!["200", "400", "413", "415", "422", "503"],
         ),
     ] {
         let responses = doc["paths"][path]["post"]["responses"].as_object().unwrap();
@@ -128,6 +130,19 @@ fn every_route_documents_its_statuses_and_retry_after() {
         .as_str()
         .unwrap()
         .contains("works once"));
+    // The key set is a GET with no body.
+    let jwks = &doc["paths"]["/.well-known/jwks.json"]["get"];
+    assert!(jwks["requestBody"].is_null());
+    assert_eq!(
+        jwks["responses"]["200"]["content"]["application/json"]["schema"]["required"],
+        json!(["keys"])
+    );
+    // The token is documented on both checks.
+    for schema in ["VerifyCodeOk", "AuthVerified"] {
+        assert!(
+            doc["components"]["schemas"][schema]["properties"]["verification_token"].is_object()
+        );
+    }
 }
 
 #[test]

@@ -52,18 +52,9 @@ impl TwilioSender {
     }
 
     fn client(&self) -> Result<&reqwest::Client, DeliveryError> {
-        let built = self.client.get_or_init(|| {
-            let mut builder = reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .timeout(self.timeout)
-                .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")));
-            // The roots the AWS SDK already loaded, not a second read of the system's bundle.
-            if let Some(roots) = crate::tls::roots() {
-                let certificates = roots.der().map(reqwest::Certificate::from_der);
-                builder = builder.tls_certs_only(certificates.collect::<Result<Vec<_>, _>>()?);
-            }
-            builder.build()
-        });
+        let built = self
+            .client
+            .get_or_init(|| crate::tls::https_client(self.connect_timeout, self.timeout));
         built.as_ref().map_err(|error| DeliveryError::Unavailable {
             channel: Channel::Sms,
             reason: format!(

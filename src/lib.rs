@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::routing::{get, MethodRouter};
 use axum::Router;
@@ -15,6 +15,7 @@ use otp_core::http::{method_not_allowed, not_found, observed, routes, Routes};
 use otp_core::limits::ClientIp;
 use otp_core::Engine;
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Swagger UI, loaded from a CDN as FastAPI's `/docs` is; "Try it out" calls this server.
 const SWAGGER_UI: &str = r##"<!DOCTYPE html>
@@ -81,7 +82,34 @@ pub fn app(engine: Arc<Engine>) -> Router {
     } else {
         router
     };
-    router.with_state(engine)
+    let cors = cors(&engine.gate().cors_origins);
+    let router = router.with_state(engine);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for `OTP_CORS_ORIGINS`, as API Gateway answers it in AWS (`AllowedOrigins`): JSON
+/// POSTs and GETs from those origins, no credentials, preflights cached for ten minutes. The
+/// only header a page may send is `Content-Type`, so a page can never send an API key.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The socket's peer as the request's client address, as API Gateway's `sourceIp` is in a

@@ -126,6 +126,9 @@ pub struct PublicGate {
     pub captcha: Option<Arc<dyn CaptchaCheck>>,
     pub directory: Option<Arc<dyn UserDirectory>>,
     pub unknown_user: UnknownUser,
+    /// Origins whose pages may call the public routes (the local server's CORS; in AWS, API
+    /// Gateway's).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for PublicGate {
@@ -134,6 +137,7 @@ impl Default for PublicGate {
             captcha: None,
             directory: None,
             unknown_user: UnknownUser::Conceal,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -236,6 +236,7 @@ async fn public_gate(settings: &Settings, aws: &Aws) -> Result<PublicGate, InitE
         captcha,
         directory,
         unknown_user: public.unknown_user,
+        cors_origins: public.cors_origins.clone(),
     })
 }
 

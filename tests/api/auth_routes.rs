@@ -303,3 +303,133 @@ every_setup! {
         assert_eq!(reply.status, 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_directory_can_be_a_dynamodb_table() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType,
+    };
+    use otp_core::directory::ADDRESS_ATTRIBUTE;
+    // GIVEN a users table keyed by the lower-cased address, holding one address
+    let client = crate::moto_peer::client().await;
+    let table = format!("otp-users-{}", std::process::id());
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(ADDRESS_ATTRIBUTE)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(ADDRESS_ATTRIBUTE)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_item()
+        .table_name(&table)
+        .item(
+            ADDRESS_ATTRIBUTE,
+            AttributeValue::S("member@example.com".into()),
+        )
+        .item("name", AttributeValue::S("A member".into()))
+        .send()
+        .await
+        .unwrap();
+    let directory = DirectorySettings::DynamoDb {
+        table: table.clone(),
+    };
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.public.directory = directory;
+            s.public.unknown_user = UnknownUser::Reveal;
+        })
+        .spawn(crate::helpers::Setup::TcpDynamo)
+        .await;
+    // WHEN the member (in any letter case) and a stranger ask for codes
+    let member = app
+        .post("/auth/request-otp", json!({"email": "Member@Example.com"}))
+        .await;
+    let stranger = app
+        .post(
+            "/auth/request-otp",
+            json!({"email": "stranger@example.com"}),
+        )
+        .await;
+    // THEN only the member gets one
+    assert_eq!(member.status, 200, "{}", member.json);
+    assert_eq!(stranger.status, 404);
+    assert_eq!(app.email.count(), 1);
+    // AND with the directory gone, a request is a 503 that sends nothing
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let reply = app
+        .post("/auth/request-otp", json!({"email": "other@example.com"}))
+        .await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.error(), "store_unavailable");
+    assert_eq!(app.email.count(), 1);
+}
+
+every_setup! {
+    async fn only_configured_origins_may_call_from_a_browser(setup: Setup) {
+        // GIVEN the local server with one allowed origin
+        let app = TestApp::builder()
+            .settings(|s| s.public.cors_origins = vec!["https://app.example.com".to_owned()])
+            .spawn(setup)
+            .await;
+        let app = &app;
+        let preflight = |origin: &'static str| async move {
+            let headers = [
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ];
+            app.request_with("OPTIONS", "/auth/request-otp", &headers, Vec::new())
+                .await
+        };
+        // WHEN that origin's page asks to POST JSON
+        let allowed = preflight("https://app.example.com").await;
+        // THEN the preflight allows it, for Content-Type only
+        assert_eq!(
+            allowed.headers["access-control-allow-origin"],
+            "https://app.example.com"
+        );
+        assert_eq!(allowed.headers["access-control-allow-headers"], "content-type");
+        assert!(allowed.headers.get("access-control-allow-credentials").is_none());
+        // AND another origin gets no permission
+        let other = preflight("https://evil.example").await;
+        assert!(other.headers.get("access-control-allow-origin").is_none());
+        // AND the answer itself names the origin for the browser
+        let reply = app
+            .request_with(
+                "POST",
+                "/auth/request-otp",
+                &[
+                    ("origin", "https://app.example.com"),
+                    ("content-type", "application/json"),
+                ],
+                br#"{"email": "a@example.com"}"#.to_vec(),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(
+            reply.headers["access-control-allow-origin"],
+            "https://app.example.com"
+        );
+    }
+}

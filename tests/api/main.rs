@@ -2,6 +2,7 @@
 
 mod auth_routes;
 mod caller_auth;
+mod captcha;
 mod concurrency;
 mod delivery;
 mod emf_spec;

@@ -112,7 +112,7 @@ def main():
         "AWS_LAMBDA_LOG_GROUP_NAME": "bench", "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": f"https://127.0.0.1:{front.port}", "SSL_CERT_FILE": str(bundle),
-        "OTP_TABLE_NAME": table, "OTP_HASH_KEY": "ab" * 32,
+        "OTP_TABLE_NAME": table, "OTP_HASH_KEY": "ab" * 32, "OTP_TOKEN_SIGNING_KEY": "cd" * 32,
         # The development key the sample events carry (lambda.env).
         "OTP_API_KEYS": "local=otpk_local-dev-key-not-a-secret-0123456789",
         "EMAIL_FROM": "no-reply@bench.example.com", "RUST_LOG": "warn",

@@ -9,6 +9,7 @@ of the certificate directories, through an email and an SMS (to a Twilio fake) i
 import ctypes
 import json
 import os
+import time
 import pathlib
 import struct
 import subprocess
@@ -16,6 +17,8 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+
+import jwt
 
 import lambda_runtime
 import otp_aws
@@ -86,6 +89,9 @@ def main():
     env_file.write("\n".join([
         f"OTP_TABLE_NAME={table}",
         f"OTP_HASH_KEY={os.urandom(32).hex()}",
+        f"OTP_TOKEN_SIGNING_KEY={os.urandom(32).hex()}",
+        "OTP_TOKEN_ISSUER=https://otp.lambda-e2e.example.com",
+        "OTP_TOKEN_AUDIENCE=lambda-e2e-backend",
         # Quoted: cargo lambda's env-file parser refuses an unquoted "=" in a value.
         f'OTP_API_KEYS="local={DEV_KEY}"',
         "EMAIL_FROM=no-reply@lambda-e2e.example.com",
@@ -128,6 +134,8 @@ def main():
               status == 400 and body["attempts_remaining"] == 2, (status, body))
         status, body = http_post(verify, {"user_id": "user-123", "passcode": code})
         check("right code is 200", status == 200 and body["success"] is True, (status, body))
+        check_token(body["verification_token"],
+                    f"http://127.0.0.1:{port}/lambda-url/verify-code/.well-known/jwks.json")
         status, body = http_post(verify, {"user_id": "user-123", "passcode": code})
         check("replay is 404 not_found", status == 404 and body["error"] == "not_found", (status, body))
         status, body = http_post(verify, {"user_id": "", "passcode": "12ab"})
@@ -144,6 +152,39 @@ def main():
     check_logs((ROOT / "target" / "lambda-watch.log").read_text(errors="replace"))
     check_root_certificates(table)
     print(f"lambda e2e: {len(PASSED)} passed, 0 failed")
+
+
+def check_token(token, jwks_url):
+    """The token as an application's backend checks it, with an independent library (PyJWT):
+    the key from the function's JWK Set by the token's kid, EdDSA only, issuer, audience, expiry
+    and the claims the README documents; and a token altered by one character fails."""
+    with urllib.request.urlopen(jwks_url, timeout=60) as response:
+        check("the JWK Set is public and cacheable",
+              response.status == 200 and "max-age" in response.headers.get("cache-control", ""),
+              dict(response.headers))
+        keys = jwt.PyJWKSet.from_dict(json.loads(response.read()))
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = next(k for k in keys.keys if k.key_id == kid)
+    claims = jwt.decode(token, key.key, algorithms=["EdDSA"], audience="lambda-e2e-backend",
+                        issuer="https://otp.lambda-e2e.example.com",
+                        options={"require": ["exp", "iat", "sub", "jti"]})
+    check("PyJWT accepts the token: sub, purpose, channel, 300 s",
+          claims["sub"] == "user-123" and claims["purpose"] == "default"
+          and claims["channel"] == "email" and claims["exp"] - claims["iat"] == 300
+          and abs(claims["iat"] - time.time()) < 120, claims)
+    head, payload, signature = token.split(".")
+    forged = payload[:-1] + ("A" if payload[-1] != "A" else "B")
+    try:
+        jwt.decode(f"{head}.{forged}.{signature}", key.key, algorithms=["EdDSA"],
+                   audience="lambda-e2e-backend")
+        check("PyJWT refuses an altered token", False, "accepted")
+    except jwt.InvalidTokenError:
+        check("PyJWT refuses an altered token", True)
+    try:
+        jwt.decode(token, key.key, algorithms=["EdDSA"], audience="someone-else")
+        check("PyJWT refuses the token for another audience", False, "accepted")
+    except jwt.InvalidAudienceError:
+        check("PyJWT refuses the token for another audience", True)
 
 
 def check_logs(log):
@@ -247,6 +288,7 @@ def check_root_certificates(table, binaries=None):
         "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": ENDPOINT,
         "OTP_TABLE_NAME": table, "OTP_HASH_KEY": os.urandom(32).hex(),
+        "OTP_TOKEN_SIGNING_KEY": os.urandom(32).hex(),
         "OTP_API_KEYS": f"local={DEV_KEY}", "EMAIL_FROM": "no-reply@lambda-e2e.example.com",
         **twilio.settings(),
         "RUST_LOG": "warn",

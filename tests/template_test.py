@@ -125,7 +125,8 @@ def deployed_route_security(caller_auth):
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     output = transform(template, parameters, NoManagedPolicies())
     api = [r for r in output["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"][0]
-    return {path: item["post"].get("security") for path, item in api["Properties"]["Body"]["paths"].items()}
+    return {path: next(iter(item.values())).get("security")
+            for path, item in api["Properties"]["Body"]["paths"].items()}
 
 
 class TemplateTest(unittest.TestCase):
@@ -164,36 +165,42 @@ class TemplateTest(unittest.TestCase):
 
     def test_routes_go_to_their_function(self):
         self.assertEqual(routes("SendCodeFunction"), [("POST", "/auth/request-otp"), ("POST", "/send-code")])
-        self.assertEqual(routes("VerifyCodeFunction"), [("POST", "/auth/verify-otp"), ("POST", "/verify-code")])
+        self.assertEqual(routes("VerifyCodeFunction"), [("GET", "/.well-known/jwks.json"),
+                                                        ("POST", "/auth/verify-otp"), ("POST", "/verify-code")])
 
     def test_routes_are_the_documented_api(self):
         # openapi.json is generated from the router's route modules (and checked fresh by cargo's
         # tests), so this ties the template to the code.
         document = json.loads((pathlib.Path(__file__).resolve().parent.parent / "openapi.json").read_text())
-        documented = sorted(("POST", path) for path in document["paths"])
+        documented = sorted((method.upper(), path) for path, item in document["paths"].items() for method in item)
         self.assertEqual(sorted(routes("SendCodeFunction") + routes("VerifyCodeFunction")), documented)
 
     def test_send_is_least_privilege(self):
         found = statements("SendCodeFunction")
         actions = sorted(a for s in found for a in listed(s["Action"]))
-        # One conditional UpdateItem per send (and one to withdraw an undelivered code); the hash
-        # key, the API keys and the Twilio token to read; SES to send as one identity.
-        self.assertEqual(actions, ["dynamodb:UpdateItem", "secretsmanager:GetSecretValue",
+        # One conditional UpdateItem per send (and one to withdraw an undelivered code); one
+        # GetItem on the user directory when there is one; the hash key, the API keys, the CAPTCHA
+        # secret and the Twilio token to read; SES to send as one identity.
+        self.assertEqual(actions, ["dynamodb:GetItem", "dynamodb:UpdateItem",
+                                   "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
                                    "ses:SendEmail"])
         for statement in found:
-            if any(a.startswith("dynamodb:") for a in listed(statement["Action"])):
+            if "dynamodb:UpdateItem" in listed(statement["Action"]):
                 self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
+            if "dynamodb:GetItem" in listed(statement["Action"]):
+                self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["UserDirectoryTable", "Arn"]})
+        self.assertNotIn("TokenSigningKeySecret", json.dumps(RESOURCES["SendCodeFunction"]))
 
     def test_verify_is_least_privilege(self):
         found = statements("VerifyCodeFunction")
         actions = sorted(a for s in found for a in listed(s["Action"]))
         self.assertEqual(actions, ["dynamodb:UpdateItem", "secretsmanager:GetSecretValue",
-                                   "secretsmanager:GetSecretValue"])
+                                   "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue"])
         dynamo = [s for s in found if s["Action"] == "dynamodb:UpdateItem"][0]
         self.assertEqual(dynamo["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
         secrets = sorted(s["Resource"]["Ref"] for s in found if s["Action"] == "secretsmanager:GetSecretValue")
-        self.assertEqual(secrets, ["ApiKeysSecret", "HashKeySecret"])
+        self.assertEqual(secrets, ["ApiKeysSecret", "HashKeySecret", "TokenSigningKeySecret"])
 
     def test_no_wildcards_for_data_actions(self):
         for function in ["SendCodeFunction", "VerifyCodeFunction"]:
@@ -239,6 +246,7 @@ class TemplateTest(unittest.TestCase):
             self.assertEqual(security["/verify-code"], [{backend: []}], caller_auth)
             self.assertEqual(security["/auth/request-otp"], [{"NONE": []}], caller_auth)
             self.assertEqual(security["/auth/verify-otp"], [{"NONE": []}], caller_auth)
+            self.assertEqual(security["/.well-known/jwks.json"], [{"NONE": []}], caller_auth)
 
     def test_lockout_parameters_reach_the_functions(self):
         env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
@@ -280,6 +288,31 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(api["AccessLogSettings"]["DestinationArn"], {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]})
         self.assertEqual(RESOURCES["ApiAccessLogs"]["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
         self.assertEqual(api["CorsConfiguration"]["Fn::If"][0], "HasCors")
+        cors = api["CorsConfiguration"]["Fn::If"][1]
+        # A page may send JSON, never a credential.
+        self.assertEqual(cors["AllowHeaders"], ["content-type"])
+        self.assertNotIn("AllowCredentials", cors)
+
+    def test_token_key_comes_only_from_a_generated_secret(self):
+        secret = RESOURCES["TokenSigningKeySecret"]
+        self.assertGreaterEqual(secret["Properties"]["GenerateSecretString"]["PasswordLength"], 44)
+        env = RESOURCES["VerifyCodeFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["OTP_TOKEN_SIGNING_KEY_SECRET_ARN"], {"Ref": "TokenSigningKeySecret"})
+        self.assertEqual(env["OTP_TOKEN_AUDIENCE"], {"Ref": "TokenAudience"})
+        self.assertFalse([p for p in TEMPLATE["Parameters"] if "SigningKey" in p])
+
+    def test_user_directory_and_captcha_are_optional(self):
+        table = RESOURCES["UserDirectoryTable"]
+        self.assertEqual(table["Condition"], "HasUserDirectory")
+        # The key the code reads (otp_core::directory::ADDRESS_ATTRIBUTE).
+        self.assertEqual(table["Properties"]["KeySchema"], [{"AttributeName": "email", "KeyType": "HASH"}])
+        env = RESOURCES["SendCodeFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["OTP_USER_DIRECTORY"],
+                         {"Fn::If": ["HasUserDirectory", {"Fn::Sub": "dynamodb:${UserDirectoryTable}"}, ""]})
+        self.assertEqual(env["OTP_CAPTCHA_PROVIDER"], {"Ref": "CaptchaProvider"})
+        self.assertEqual(TEMPLATE["Parameters"]["CaptchaProvider"]["AllowedValues"],
+                         ["", "turnstile", "hcaptcha", "recaptcha"])
+        self.assertIn("CaptchaNeedsItsSecret", TEMPLATE["Rules"])
 
     def test_functions_write_emf_metrics_to_the_configured_namespace(self):
         env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]

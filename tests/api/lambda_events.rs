@@ -1,6 +1,7 @@
 //! The Lambda adapter, fed the same API Gateway events people pass to
 //! `cargo lambda invoke --data-file events/…`.
 
+use base64::Engine as _;
 use otp_core::http::{router, Routes};
 use otp_core::lambda::handle_event;
 use serde_json::Value;
@@ -59,6 +60,9 @@ async fn every_sample_event_gets_its_documented_status() {
         ("send-code-invalid.json", Routes::Sending, 422),
         ("send-code-not-json.json", Routes::Sending, 422),
         ("request-otp-invalid.json", Routes::Sending, 422),
+        // A browser route without a JSON Content-Type (a cross-site "simple request").
+        ("request-otp-text-plain.json", Routes::Sending, 415),
+        ("jwks.json", Routes::Verifying, 200),
         ("send-code-wrong-method.json", Routes::Sending, 405),
         ("verify-code.json", Routes::Verifying, 404),
         ("verify-otp.json", Routes::Verifying, 400),
@@ -131,8 +135,21 @@ async fn auth_routes_through_lambda() {
     );
     let code = app.email.last_code_to("User@Example.com").unwrap();
     let verify = event_with("verify-otp.json", "otp_code", &code);
-    let (status, json, _) = invoke(&app, Routes::Verifying, &verify).await;
+    let (status, json, headers) = invoke(&app, Routes::Verifying, &verify).await;
     assert_eq!(status, 200, "{json}");
+    assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+    let token = json["verification_token"].as_str().unwrap();
+    // The key that signed it is in the set the same function publishes.
+    let (status, keys, headers) = invoke(&app, Routes::Verifying, &event("jwks.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("cache-control").unwrap(), "public, max-age=300");
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(keys["keys"][0]["kid"], header["kid"]);
 }
 
 #[tokio::test]

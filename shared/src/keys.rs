@@ -86,6 +86,15 @@ impl fmt::Debug for HashKey {
     }
 }
 
+/// The secrets of a ring written `current[,previous...]`, in order (blank entries ignored).
+pub fn parse_secrets(ring: &str) -> Result<Vec<HashKey>, HashKeyError> {
+    ring.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(HashKey::parse)
+        .collect()
+}
+
 /// The keys of a running service: code keys (current first) and the record-naming key.
 #[derive(Clone)]
 pub struct KeyRing {
@@ -96,12 +105,7 @@ pub struct KeyRing {
 impl KeyRing {
     /// `current[,previous...]`; the pseudonym key is `pseudonym` or else the last key.
     pub fn parse(ring: &str, pseudonym: Option<&str>) -> Result<Self, HashKeyError> {
-        let code_keys = ring
-            .split(',')
-            .map(str::trim)
-            .filter(|part| !part.is_empty())
-            .map(HashKey::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+        let code_keys = parse_secrets(ring)?;
         let pseudonym_key = pseudonym.map(HashKey::parse).transpose()?;
         Self::new(code_keys, pseudonym_key)
     }

@@ -18,7 +18,7 @@ use rand::RngExt as _;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::keys::{HashKey, HashKeyError, MAX_RING_KEYS};
+use crate::keys::{parse_secrets, HashKey, HashKeyError, MAX_RING_KEYS};
 
 /// Domain separation: a secret is never used as an Ed25519 seed as it is, so even a secret
 /// shared by mistake with the code-hash key gives an unrelated key.
@@ -136,13 +136,7 @@ impl TokenSigner {
 
     /// `current[,previous...]`, each secret hex or base64 of at least 32 bytes.
     pub fn parse(ring: &str, policy: TokenPolicy) -> Result<Self, HashKeyError> {
-        let secrets = ring
-            .split(',')
-            .map(str::trim)
-            .filter(|part| !part.is_empty())
-            .map(HashKey::parse)
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::new(&secrets, policy)
+        Self::new(&parse_secrets(ring)?, policy)
     }
 
     pub fn policy(&self) -> &TokenPolicy {

@@ -3,12 +3,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: run test lint unit deploy-checks bench clean dynamodb-local openapi metrics lambda-watch
+.PHONY: run test lint unit browser browser-deps deploy-checks bench clean dynamodb-local openapi metrics lambda-watch
 
 run:
 	$(CARGO) run --bin otp-service
 
-test: lint unit deploy-checks
+test: lint unit browser deploy-checks
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -25,6 +25,18 @@ $(VENV)/.installed: requirements-test.txt
 unit: $(VENV)/.installed
 	PROPTEST_CASES=5000 .venv/bin/python scripts/with_moto.py bash -c '$(CARGO) test --workspace --all-features \
 	  && scripts/schemathesis.sh memory dynamodb && $(VENV)/bin/python scripts/lambda_e2e.py'
+
+# The local server's /demo and /docs in headless Chromium, on the binary `unit` built. Debian's
+# chromium and chromium-driver come from the package registry the first time (root, or sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    chromium chromium-driver; fi
+
+browser: $(VENV)/.installed browser-deps
+	test -x target/debug/otp-service || $(CARGO) build --workspace --all-features --bin otp-service
+	$(VENV)/bin/python tests/browser_test.py target/debug/otp-service
 
 # The deployment, checked offline: lint, validate, template properties, and a real `sam build`.
 SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH"

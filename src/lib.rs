@@ -1,6 +1,9 @@
 //! The local API server: the service's router (the same one the Lambda functions run) over plain
-//! HTTP, plus the API reference (`/openapi.json`, `/docs`, `/redoc`), which the functions do not
-//! serve.
+//! HTTP, plus the API reference (`/openapi.json`, `/docs`, `/redoc`) and the sign-in demo
+//! (`/demo`), which the functions do not serve.
+
+mod demo;
+mod docs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,24 +20,8 @@ use otp_core::Engine;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// Swagger UI, loaded from a CDN as FastAPI's `/docs` is; "Try it out" calls this server.
-const SWAGGER_UI: &str = r##"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>OTP verification service - API docs</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>
-SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", tryItOutEnabled: true });
-</script>
-</body>
-</html>
-"##;
-
+/// ReDoc, loaded from a CDN as FastAPI's `/redoc` is (so it needs internet access; `/docs` does
+/// not).
 const REDOC: &str = r##"<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -69,10 +56,8 @@ pub fn app(engine: Arc<Engine>) -> Router {
     let document = otp_core::openapi::document_json(engine.policy());
     let router = routes(Routes::All)
         .route("/openapi.json", page("application/json", document))
-        .route(
-            "/docs",
-            page("text/html; charset=utf-8", SWAGGER_UI.to_owned()),
-        )
+        .merge(docs::routes())
+        .merge(demo::routes())
         .route("/redoc", page("text/html; charset=utf-8", REDOC.to_owned()))
         .fallback(not_found);
     // Observed only when something reads it (EMF records, or request lines at `debug`): the

@@ -288,7 +288,8 @@ async fn token_signer(settings: &Settings, aws: &Aws) -> Result<TokenSigner, Ini
         TokenKeys::Unset => match settings.runtime {
             Runtime::Local => {
                 tracing::warn!(
-                    "OTP_TOKEN_SIGNING_KEY is not set: verification tokens are signed with a                      random key for this process; a restart changes the key in                      /.well-known/jwks.json."
+                    "OTP_TOKEN_SIGNING_KEY is not set: verification tokens are signed with a random \
+                     key for this process; a restart changes the key in /.well-known/jwks.json."
                 );
                 Ok(TokenSigner::new(&[HashKey::random()], policy)
                     .expect("one fresh key is a valid ring"))

@@ -34,21 +34,33 @@ async fn the_server_serves_the_document_and_the_docs_pages() {
         serde_json::to_value(otp_core::openapi::document(&Policy::default())).unwrap()
     );
     for (path, marker) in [
-        ("/docs", "SwaggerUIBundle"),
+        // /docs redirects to /docs/, Swagger UI's page from this binary, which loads its
+        // initializer (and that, the document) from here too.
+        ("/docs", "./swagger-initializer.js"),
+        ("/docs/swagger-initializer.js", "SwaggerUIBundle"),
         ("/redoc", "<redoc spec-url=\"/openapi.json\">"),
     ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
-        assert!(response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html"));
-        let html = response.text().await.unwrap();
+        let content_type = response.headers()["content-type"].to_str().unwrap();
         assert!(
-            html.contains(marker) && html.contains("/openapi.json"),
-            "{path}"
+            content_type.starts_with("text/html") || content_type.starts_with("text/javascript"),
+            "{path}: {content_type}"
         );
+        let text = response.text().await.unwrap();
+        assert!(text.contains(marker), "{path}");
+        assert!(!text.contains("https://cdn") || path == "/redoc", "{path}");
     }
+    let initializer = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("\"url\": \"/openapi.json\""));
     let reply = app.request("POST", "/docs", None, Vec::new()).await;
     assert_eq!(reply.status, 405);
     assert_eq!(reply.headers["allow"], "GET, HEAD");

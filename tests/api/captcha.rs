@@ -136,3 +136,43 @@ async fn a_provider_that_cannot_answer_is_503_and_nothing_is_sent() {
         assert_eq!(app.email.count(), 0, "{why}");
     }
 }
+
+#[tokio::test]
+async fn the_secret_key_is_read_from_secrets_manager() {
+    // GIVEN the provider's secret key in Secrets Manager, as the template passes it (JSON with
+    // "secret", as the console's key/value form stores it)
+    crate::moto_peer::require_moto();
+    let sdk = otp_core::aws::load().await;
+    let arn = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(format!("otp-captcha-{}", std::process::id()))
+        .secret_string(json!({ "secret": SECRET }).to_string())
+        .send()
+        .await
+        .expect("create the secret in moto")
+        .arn()
+        .unwrap()
+        .to_owned();
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(SiteVerifyFake)
+        .mount(&provider)
+        .await;
+    let url = provider.uri();
+    let app = TestApp::builder()
+        .settings(move |s| {
+            s.public.captcha = Some(CaptchaSettings {
+                provider: CaptchaProvider::HCaptcha,
+                secret: CaptchaSecret::Arn(arn),
+                verify_url: url,
+                timeout: Duration::from_millis(1000),
+            })
+        })
+        .spawn(Setup::Router)
+        .await;
+    // WHEN a person's token comes in
+    let reply = app.post("/auth/request-otp", request(Some(GOOD))).await;
+    // THEN the provider got the key from the secret and passed the token
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(app.email.count(), 1);
+}

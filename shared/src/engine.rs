@@ -21,6 +21,7 @@ use crate::store::{
     GuessAttempt, GuessOutcome, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError,
 };
 use crate::telemetry::error_chain;
+use crate::templates::SmsAutofill;
 use crate::token::{Subject, TokenSigner};
 
 #[derive(Debug)]
@@ -108,6 +109,8 @@ pub struct EngineParts {
     pub hasher: CodeHasher,
     pub policy: Policy,
     pub brand: Option<String>,
+    /// The SMS lines that let phones fill the code in (none by default).
+    pub autofill: SmsAutofill,
     pub clock: Arc<dyn Clock>,
     /// Who may call the backend routes; the HTTP layer asks before a request is read.
     pub callers: Callers,
@@ -338,6 +341,7 @@ impl Engine {
             code,
             ttl_secs: self.parts.policy.ttl_secs,
             brand: self.parts.brand.clone(),
+            autofill: self.parts.autofill.clone(),
         };
         let provider = sender.provider();
         let started = Instant::now();

@@ -41,6 +41,7 @@ fn fixture_with(store: Arc<dyn OtpStore>, memory: Arc<MemoryStore>, email: bool)
         limits: SendLimits::default(),
         tokens: None,
         gate: Default::default(),
+        autofill: Default::default(),
     });
     Fixture {
         engine,

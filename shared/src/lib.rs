@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod secrets;
 pub mod sender;
 pub mod settings;
+pub mod sms;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -12,10 +12,13 @@ use secrecy::SecretString;
 use crate::callers::ApiKeys;
 use crate::domain::{Email, PhoneE164};
 use crate::keys::{HashKeyError, KeyRing};
+use crate::templates::SmsAutofill;
 
+mod autofill;
 mod limits;
 mod public;
 
+pub use autofill::{ANDROID_APP_HASH, WEBOTP_DOMAIN};
 pub use limits::{
     SendLimits, CLIENT_IP_PER_HOUR, DESTINATION_PER_10_MINUTES, DESTINATION_PER_DAY,
     SMS_ALLOWED_COUNTRIES, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, SMS_NUMBER_TYPES, USER_PER_HOUR,
@@ -258,6 +261,8 @@ pub struct Settings {
     pub token: TokenSettings,
     /// The browser flow: user directory, CAPTCHA, CORS.
     pub public: PublicSettings,
+    /// The SMS lines that let phones fill the code in.
+    pub autofill: SmsAutofill,
 }
 
 /// Whether figures go out as EMF records (`OTP_METRICS=emf`, a function's default) or nowhere
@@ -289,7 +294,7 @@ impl Settings {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let env = Env(lookup);
-        Ok(Self {
+        let settings = Self {
             runtime,
             policy: Policy {
                 code_length: CODE_LENGTH.read(&env)? as usize,
@@ -311,7 +316,19 @@ impl Settings {
             metrics: metrics(runtime, &env)?,
             token: public::token(&env)?,
             public: public::public(&env)?,
-        })
+            autofill: autofill::autofill(&env)?,
+        };
+        // Autofill needs the whole message in one segment (Android's SMS Retriever reads at most
+        // 140 bytes): a configuration that cannot do that does not start.
+        if settings.autofill != SmsAutofill::default() {
+            settings.sms_length_check()?;
+        }
+        Ok(settings)
+    }
+
+    /// Whether the longest SMS of this configuration fits one segment, or why not.
+    pub fn sms_length_check(&self) -> Result<(), ConfigError> {
+        autofill::check_one_segment(self.brand.as_deref(), &self.policy, &self.autofill)
     }
 
     /// Whether building the service needs the AWS SDK configuration (so a purely local run

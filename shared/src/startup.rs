@@ -124,6 +124,7 @@ pub async fn build_with(
         hasher,
         policy: settings.policy.clone(),
         brand: settings.brand.clone(),
+        autofill: settings.autofill.clone(),
         clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         callers,
         limits: settings.limits.clone(),
@@ -147,6 +148,12 @@ pub async fn build_with(
     }
     let sms_offered = routes.sends() && engine.senders().sms.is_some();
     let weaknesses = settings.policy.weaknesses().into_iter();
+    let segments = settings
+        .sms_length_check()
+        .err()
+        .filter(|_| sms_offered)
+        .map(|e| format!("{e}: every SMS is billed as two or more"));
+    let weaknesses = weaknesses.chain(segments);
     for weakness in weaknesses.chain(settings.limits.weaknesses(sms_offered)) {
         tracing::warn!("weaker than recommended: {weakness}");
     }

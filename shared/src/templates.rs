@@ -17,14 +17,36 @@ fn branded(brand: Option<&str>, text: String) -> String {
     }
 }
 
-pub fn sms_text(brand: Option<&str>, code: &str, ttl_secs: u64) -> String {
-    branded(
+/// The lines that let a phone fill the code in by itself, after the text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SmsAutofill {
+    /// The site whose pages may read the code (WebOTP / the WICG "origin-bound one-time codes"
+    /// format, which Safari reads too): the last line becomes `@example.com #123456`.
+    pub webotp_domain: Option<String>,
+    /// An Android app's 11-character SMS Retriever hash, on a line of its own.
+    pub android_app_hash: Option<String>,
+}
+
+pub fn sms_text(brand: Option<&str>, code: &str, ttl_secs: u64, autofill: &SmsAutofill) -> String {
+    let mut text = branded(
         brand,
         format!(
             "Your verification code is {code}. It expires in {}.",
             lifetime(ttl_secs)
         ),
-    )
+    );
+    if autofill.android_app_hash.is_some() || autofill.webotp_domain.is_some() {
+        text.push('\n');
+    }
+    if let Some(hash) = &autofill.android_app_hash {
+        text.push('\n');
+        text.push_str(hash);
+    }
+    // Last, and alone on its line: the format reads only the last line.
+    if let Some(domain) = &autofill.webotp_domain {
+        text.push_str(&format!("\n@{domain} #{code}"));
+    }
+    text
 }
 
 pub fn email_subject(brand: Option<&str>) -> String {
@@ -61,6 +83,44 @@ pub fn email_html(brand: Option<&str>, code: &str, ttl_secs: u64) -> String {
         ],
         escape_html,
     )
+}
+
+#[cfg(test)]
+mod sms_tests {
+    use super::*;
+    use crate::sms::{Encoding, Length};
+
+    #[test]
+    fn the_webotp_line_is_the_last_line_and_the_hash_has_its_own() {
+        let autofill = SmsAutofill {
+            webotp_domain: Some("example.com".to_owned()),
+            android_app_hash: Some("FA+9qCX9VSu".to_owned()),
+        };
+        let text = sms_text(Some("Acme"), "123456", 300, &autofill);
+        assert_eq!(
+            text,
+            "Acme: Your verification code is 123456. It expires in 5 minutes.\n\nFA+9qCX9VSu\n\
+             @example.com #123456"
+        );
+        let last = text.lines().last().unwrap();
+        assert_eq!(last, "@example.com #123456");
+        let plain = sms_text(None, "123456", 300, &SmsAutofill::default());
+        assert!(!plain.contains('\n') && !plain.contains('@'));
+    }
+
+    #[test]
+    fn the_longest_sms_fits_one_gsm_segment() {
+        // The longest brand allowed, a 10-digit code and the longest lifetime wording.
+        let brand = "B".repeat(crate::settings::BRAND_MAX_CHARS);
+        let text = sms_text(Some(&brand), "1234567890", 3599, &SmsAutofill::default());
+        let length = Length::of(&text);
+        assert_eq!(length.encoding, Encoding::Gsm7);
+        assert!(
+            length.fits_one_segment(),
+            "{} septets: {text}",
+            length.units
+        );
+    }
 }
 
 const EMAIL_TEXT: &str = include_str!("../templates/email.txt");
@@ -110,15 +170,15 @@ mod tests {
     #[test]
     fn sms_text_matches_the_documented_line() {
         assert_eq!(
-            sms_text(None, "123456", 300),
+            sms_text(None, "123456", 300, &SmsAutofill::default()),
             "Your verification code is 123456. It expires in 5 minutes."
         );
         assert_eq!(
-            sms_text(Some("Acme"), "123456", 60),
+            sms_text(Some("Acme"), "123456", 60, &SmsAutofill::default()),
             "Acme: Your verification code is 123456. It expires in 1 minute."
         );
         assert_eq!(
-            sms_text(None, "1234", 90),
+            sms_text(None, "1234", 90, &SmsAutofill::default()),
             "Your verification code is 1234. It expires in 90 seconds."
         );
     }

@@ -402,6 +402,7 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
         },
         tokens: None,
         gate: Default::default(),
+        autofill: Default::default(),
     });
     let send = |user: &str, phone: &str, ip: &str| SendRequest {
         key: RecordKey::new(
@@ -480,6 +481,7 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
         },
         tokens: None,
         gate: Default::default(),
+        autofill: Default::default(),
     });
     let key = |user: &str| {
         RecordKey::new(

@@ -213,3 +213,40 @@ async fn brand_name_prefixes_the_text() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn autofill_lines_end_the_sms_and_the_code_in_them_verifies() {
+    // GIVEN a site that reads codes with WebOTP and an Android app with the SMS Retriever
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.autofill = otp_core::templates::SmsAutofill {
+                webotp_domain: Some("login.example.com".to_owned()),
+                android_app_hash: Some("FA+9qCX9VSu".to_owned()),
+            }
+        })
+        .spawn(crate::helpers::Setup::Router)
+        .await;
+    // WHEN a code goes out by SMS
+    app.send_sms("u").await;
+    let sent = &app.sms.messages()[0];
+    // THEN the hash has a line of its own and the last line is the origin-bound code
+    let lines: Vec<&str> = sent.text.lines().collect();
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("@login.example.com #{}", sent.code)
+    );
+    assert!(lines.contains(&"FA+9qCX9VSu"), "{}", sent.text);
+    assert!(otp_core::sms::Length::of(&sent.text).fits_one_segment());
+    // AND the code a phone fills in from that line is the one that verifies
+    let code = lines.last().unwrap().rsplit_once('#').unwrap().1;
+    assert_eq!(app.verify("u", code).await.status, 200);
+    // AND email is untouched by SMS autofill
+    let reply = app
+        .post(
+            "/send-code",
+            serde_json::json!({"user_id": "e", "method": "email", "email": "e@example.com"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(!app.email.messages()[0].text.contains("@login.example.com"));
+}

@@ -706,6 +706,7 @@ pub(crate) fn engine_with(
         limits: SendLimits::default(),
         tokens: None,
         gate: Default::default(),
+        autofill: Default::default(),
     });
     (engine, sms)
 }

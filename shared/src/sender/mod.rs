@@ -28,11 +28,17 @@ pub struct Message {
     pub code: OneTimeCode,
     pub ttl_secs: u64,
     pub brand: Option<String>,
+    pub autofill: templates::SmsAutofill,
 }
 
 impl Message {
     pub fn sms_text(&self) -> String {
-        templates::sms_text(self.brand.as_deref(), self.code.expose(), self.ttl_secs)
+        templates::sms_text(
+            self.brand.as_deref(),
+            self.code.expose(),
+            self.ttl_secs,
+            &self.autofill,
+        )
     }
 
     pub fn email_subject(&self) -> String {

@@ -20,6 +20,7 @@ import urllib.request
 
 import jwt
 
+import checklist
 import lambda_runtime
 import otp_aws
 import peers
@@ -29,16 +30,8 @@ import twilio_fake
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL") or sys.exit("lambda_e2e: run inside scripts/with_moto.py")
-PASSED = []
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAIL {name}: {detail}")
-        print(f"lambda e2e: {len(PASSED)} passed, 1 failed")
-        sys.exit(1)
-    PASSED.append(name)
-    print(f"ok   {name}")
+CHECKS = checklist.Checklist("lambda e2e")
+check = CHECKS.check
 
 
 # The development key of lambda.env, which the backend sample events in events/ carry.
@@ -151,7 +144,7 @@ def main():
         os.unlink(env_file.name)
     check_logs((ROOT / "target" / "lambda-watch.log").read_text(errors="replace"))
     check_root_certificates(table)
-    print(f"lambda e2e: {len(PASSED)} passed, 0 failed")
+    CHECKS.summary()
 
 
 def check_token(token, jwks_url):

@@ -29,19 +29,14 @@ from selenium.webdriver.support import expected_conditions as shown
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import checklist  # noqa: E402
+
 SHOTS = ROOT / "target" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-PASSED = []
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAIL {name}: {detail}")
-        print(f"browser test: {len(PASSED)} passed, 1 failed")
-        sys.exit(1)
-    PASSED.append(name)
-    print(f"ok   {name}")
+CHECKS = checklist.Checklist("browser test")
+check = CHECKS.check
 
 
 class Server:
@@ -186,7 +181,7 @@ def main():
             driver.quit()
         server.stop()
         shutil.rmtree(profile, ignore_errors=True)
-    print(f"browser test: {len(PASSED)} passed, 0 failed (screenshots in {SHOTS})")
+    CHECKS.summary(f" (screenshots in {SHOTS})")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ pub struct Overrides {
 struct Aws {
     config: OnceCell<SdkConfig>,
     secrets: OnceCell<aws_sdk_secretsmanager::Client>,
+    dynamodb: OnceCell<aws_sdk_dynamodb::Client>,
 }
 
 impl Aws {
@@ -70,6 +71,15 @@ impl Aws {
             .await;
         secrets::read(client, arn).await
     }
+
+    /// One DynamoDB client for the store and the user directory: one connection pool, so the
+    /// directory's read and the send's write share a connection.
+    async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        self.dynamodb
+            .get_or_init(|| async { aws_sdk_dynamodb::Client::new(self.config().await) })
+            .await
+            .clone()
+    }
 }
 
 pub async fn build(settings: Settings, routes: Routes) -> Result<Engine, InitError> {
@@ -83,9 +93,10 @@ pub async fn build_with(
 ) -> Result<Engine, InitError> {
     install_metrics(&settings.metrics)?;
     let aws = Aws::default();
-    // A unit that serves no send route links and builds no delivery code. The key and the
-    // senders may each read a secret: both reads go out together.
-    let (ring, callers, senders, tokens) = tokio::join!(
+    // A unit that serves no send route links and builds no delivery code. The key, the API
+    // keys, the senders, the token key and the CAPTCHA may each read a secret: all reads go out
+    // together.
+    let (ring, callers, senders, tokens, gate) = tokio::join!(
         key_ring_from(&settings.keys, &aws),
         callers_from(&settings.callers, &aws),
         async {
@@ -101,19 +112,21 @@ pub async fn build_with(
             } else {
                 Ok(None)
             }
+        },
+        async {
+            if routes.sends() {
+                public_gate(&settings, &aws).await
+            } else {
+                Ok(PublicGate::default())
+            }
         }
     );
     let (hasher, callers, senders) = (CodeHasher::new(&ring?), callers?, senders?);
-    let tokens = tokens?.map(Arc::new);
-    let gate = if routes.sends() {
-        public_gate(&settings, &aws).await?
-    } else {
-        PublicGate::default()
-    };
+    let (tokens, gate) = (tokens?.map(Arc::new), gate?);
     let store: Arc<dyn OtpStore> = match &settings.store {
         StoreSettings::Memory => Arc::new(MemoryStore::new()),
         StoreSettings::DynamoDb { table } => Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(aws.config().await),
+            aws.dynamodb().await,
             table.clone(),
             hasher.clone(),
         )),
@@ -231,7 +244,7 @@ async fn public_gate(settings: &Settings, aws: &Aws) -> Result<PublicGate, InitE
         DirectorySettings::None => None,
         DirectorySettings::List(users) => Some(Arc::new(ListDirectory::new(users.clone()))),
         DirectorySettings::DynamoDb { table } => Some(Arc::new(DynamoDirectory::new(
-            aws_sdk_dynamodb::Client::new(aws.config().await),
+            aws.dynamodb().await,
             table.clone(),
         ))),
     };

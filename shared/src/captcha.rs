@@ -36,6 +36,7 @@ pub trait CaptchaCheck: Send + Sync {
     fn describe(&self) -> String;
 }
 
+#[cfg(feature = "captcha")]
 /// Reasons a provider gives when the fault is ours (the secret), not the user's token.
 const OUR_FAULT: [&str; 3] = [
     "missing-input-secret",
@@ -43,6 +44,7 @@ const OUR_FAULT: [&str; 3] = [
     "invalid-or-already-seen-secret",
 ];
 
+#[cfg(feature = "captcha")]
 /// The provider's answer, as far as we read it.
 #[derive(Debug, serde::Deserialize)]
 struct SiteVerifyAnswer {
@@ -51,6 +53,7 @@ struct SiteVerifyAnswer {
     error_codes: Vec<String>,
 }
 
+#[cfg(feature = "captcha")]
 fn verdict(
     provider: &'static str,
     answer: SiteVerifyAnswer,
@@ -162,7 +165,7 @@ mod site_verify {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "captcha"))]
 mod tests {
     use super::*;
 

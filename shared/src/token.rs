@@ -86,6 +86,11 @@ pub struct Subject<'a> {
     pub purpose: &'a str,
     /// How the code had been sent: `sms` or `email`.
     pub channel: &'a str,
+    /// The address the code proved, for the public email check only (`email` and
+    /// `email_verified: true`, as OpenID Connect names them). A `/verify-code` token never has
+    /// it, even when its user id looks like an address: that id is the caller's choice, not
+    /// something the code was sent to.
+    pub email: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +100,10 @@ struct Claims<'a> {
     sub: &'a str,
     purpose: &'a str,
     channel: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
     iat: u64,
     exp: u64,
     jti: String,
@@ -169,6 +178,8 @@ impl TokenSigner {
             sub: subject.sub,
             purpose: subject.purpose,
             channel: subject.channel,
+            email: subject.email,
+            email_verified: subject.email.map(|_| true),
             iat: now,
             exp: now + self.policy.ttl_secs,
             jti: URL_SAFE_NO_PAD.encode(jti),
@@ -226,6 +237,7 @@ mod tests {
             sub: "user-1",
             purpose: "login",
             channel: "sms",
+            email: None,
         };
         let token = signer.issue(subject, 1_800_000_000);
         let header = part(&token, 0);
@@ -237,6 +249,7 @@ mod tests {
         assert_eq!(claims["sub"], "user-1");
         assert_eq!(claims["purpose"], "login");
         assert_eq!(claims["channel"], "sms");
+        assert!(claims.get("email").is_none() && claims.get("email_verified").is_none());
         assert_eq!(claims["iat"], 1_800_000_000u64);
         assert_eq!(claims["exp"], 1_800_000_300u64);
         assert_eq!(claims["jti"].as_str().unwrap().len(), 22);

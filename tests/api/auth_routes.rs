@@ -32,6 +32,8 @@ every_setup! {
         let claims = app.checked_token(&reply).await;
         assert_eq!(claims["sub"], "bob@example.com");
         assert_eq!(claims["channel"], "email");
+        assert_eq!(claims["email"], "bob@example.com");
+        assert_eq!(claims["email_verified"], true);
         let replay = app
             .post(
                 "/auth/verify-otp",
@@ -431,5 +433,31 @@ every_setup! {
             reply.headers["access-control-allow-origin"],
             "https://app.example.com"
         );
+    }
+}
+
+every_setup! {
+    async fn a_backend_token_never_claims_an_address(setup: Setup) {
+        // GIVEN an attacker with a (leaked) backend key who has a code sent to their own
+        // address under the victim's address as user id
+        let app = TestApp::spawn(setup).await;
+        let reply = app
+            .post(
+                "/send-code",
+                json!({"user_id": "victim@example.com", "method": "email",
+                       "email": "attacker@example.net"}),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+        let code = app.email.last_code_to("attacker@example.net").unwrap();
+        // WHEN they verify it and take the token
+        let reply = app.verify("victim@example.com", &code).await;
+        assert_eq!(reply.status, 200);
+        let claims = app.checked_token(&reply).await;
+        // THEN its subject is only the id they chose: no claim says an address was verified,
+        // so a backend that reads `email` (as the README shows) is not fooled
+        assert_eq!(claims["sub"], "victim@example.com");
+        assert!(claims.get("email").is_none(), "{claims}");
+        assert!(claims.get("email_verified").is_none(), "{claims}");
     }
 }

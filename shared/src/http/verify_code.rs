@@ -157,6 +157,7 @@ pub async fn handle(
                 sub: &user_id,
                 purpose: request.key.purpose.as_str(),
                 channel: channel.as_str(),
+                email: None,
             });
             VerifyCodeReply::Verified(VerifyCodeOk {
                 success: true,

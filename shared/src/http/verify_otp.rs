@@ -112,6 +112,7 @@ pub async fn handle(
                 sub: guess.key.user_id.as_str(),
                 purpose: guess.key.purpose.as_str(),
                 channel: channel.as_str(),
+                email: Some(guess.key.user_id.as_str()),
             });
             VerifyOtpReply::Verified(AuthVerified {
                 message: "OTP verified successfully",

@@ -12,6 +12,7 @@ use crate::code::{CodeHash, CodeHasher, OneTimeCode};
 use crate::directory::UserDirectory;
 use crate::domain::{Channel, Destination, Passcode, Space, UserId};
 use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
+use crate::locale::Locale;
 use crate::mask;
 use crate::meter;
 use crate::sender::{DeliveryError, Message, Senders};
@@ -32,6 +33,8 @@ pub struct SendRequest {
     pub client: Option<ClientIp>,
     /// The authenticated caller's name, for the log lines (`None` on the public routes).
     pub caller: Option<String>,
+    /// The language of the message (`locale` in the request; English when absent).
+    pub locale: Locale,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -256,6 +259,7 @@ impl Engine {
             destination,
             caller,
             client,
+            locale,
         } = request;
         // Fields on each line as well as on the request span: the local server makes that span
         // only at `debug` (see `http::observe`), and its lines must still say who they are about.
@@ -342,6 +346,7 @@ impl Engine {
             ttl_secs: self.parts.policy.ttl_secs,
             brand: self.parts.brand.clone(),
             autofill: self.parts.autofill.clone(),
+            locale,
         };
         let provider = sender.provider();
         let started = Instant::now();

@@ -70,6 +70,7 @@ fn sms(user: &str) -> SendRequest {
         destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
         client: None,
         caller: None,
+        locale: Default::default(),
     }
 }
 
@@ -170,6 +171,7 @@ async fn unavailable_channel_writes_nothing() {
         destination: Destination::Email(Email::parse("a@example.com").unwrap()),
         client: None,
         caller: None,
+        locale: Default::default(),
     };
     let error = f.engine.send(request).await.unwrap_err();
     assert!(matches!(

@@ -16,6 +16,7 @@ pub mod keys;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod limits;
+pub mod locale;
 pub mod mask;
 pub mod meter;
 #[cfg(feature = "openapi")]

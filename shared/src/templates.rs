@@ -1,20 +1,36 @@
-//! The words of every message. Issue-level HTML email templates build on these texts.
+//! The words of every message, in the request's language: the texts come from the locale's data
+//! file (`shared/locales/*.json`), the email's layout from `templates/email.{html,txt}`.
 
-/// "5 minutes", "1 minute", "90 seconds": never rounds the lifetime up.
-pub fn lifetime(ttl_secs: u64) -> String {
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if ttl_secs.is_multiple_of(60) {
-        plural(ttl_secs / 60, "minute")
+use crate::locale::Locale;
+use crate::sms::Length;
+
+/// "5 minutes", "1 minute", "90 seconds", in the locale's words: never rounds the lifetime up.
+pub fn lifetime(locale: Locale, ttl_secs: u64) -> String {
+    let texts = locale.texts();
+    let (n, forms) = if ttl_secs.is_multiple_of(60) {
+        (ttl_secs / 60, &texts.minutes)
     } else {
-        plural(ttl_secs, "second")
+        (ttl_secs, &texts.seconds)
+    };
+    fill(
+        forms.get(texts.plural.category(n)),
+        &[("n", &n.to_string())],
+    )
+}
+
+fn branded(locale: Locale, brand: Option<&str>, text: String) -> String {
+    match brand {
+        Some(brand) => fill(&locale.texts().brand_prefix, &[("brand", brand)]) + &text,
+        None => text,
     }
 }
 
-fn branded(brand: Option<&str>, text: String) -> String {
-    match brand {
-        Some(brand) => format!("{brand}: {text}"),
-        None => text,
-    }
+fn code_line(locale: Locale, brand: Option<&str>, code: &str, ttl_secs: u64) -> String {
+    let line = fill(
+        &locale.texts().code_line,
+        &[("code", code), ("lifetime", &lifetime(locale, ttl_secs))],
+    );
+    branded(locale, brand, line)
 }
 
 /// The lines that let a phone fill the code in by itself, after the text.
@@ -27,100 +43,136 @@ pub struct SmsAutofill {
     pub android_app_hash: Option<String>,
 }
 
-pub fn sms_text(brand: Option<&str>, code: &str, ttl_secs: u64, autofill: &SmsAutofill) -> String {
-    let mut text = branded(
-        brand,
-        format!(
-            "Your verification code is {code}. It expires in {}.",
-            lifetime(ttl_secs)
-        ),
-    );
-    if autofill.android_app_hash.is_some() || autofill.webotp_domain.is_some() {
-        text.push('\n');
+impl SmsAutofill {
+    fn lines(&self, code: &str) -> String {
+        let mut lines = String::new();
+        if self.android_app_hash.is_some() || self.webotp_domain.is_some() {
+            lines.push('\n');
+        }
+        if let Some(hash) = &self.android_app_hash {
+            lines.push('\n');
+            lines.push_str(hash);
+        }
+        // Last, and alone on its line: the format reads only the last line.
+        if let Some(domain) = &self.webotp_domain {
+            lines.push_str(&format!("\n@{domain} #{code}"));
+        }
+        lines
     }
-    if let Some(hash) = &autofill.android_app_hash {
-        text.push('\n');
-        text.push_str(hash);
-    }
-    // Last, and alone on its line: the format reads only the last line.
-    if let Some(domain) = &autofill.webotp_domain {
-        text.push_str(&format!("\n@{domain} #{code}"));
-    }
-    text
 }
 
-pub fn email_subject(brand: Option<&str>) -> String {
-    branded(brand, "Your verification code".to_owned())
+/// The SMS: the full sentence when it fits one segment, else the locale's short form (a long
+/// brand, or a language that needs UCS-2, leaves about 18 characters for words). Each segment
+/// is billed, and a phone fills a code in only from a message it received whole.
+pub fn sms_text(
+    locale: Locale,
+    brand: Option<&str>,
+    code: &str,
+    ttl_secs: u64,
+    autofill: &SmsAutofill,
+) -> String {
+    let lines = autofill.lines(code);
+    let full = code_line(locale, brand, code, ttl_secs) + &lines;
+    if Length::of(&full).fits_one_segment() {
+        return full;
+    }
+    let short = fill(&locale.texts().sms_short, &[("code", code)]);
+    branded(locale, brand, short) + &lines
+}
+
+/// What a voice call says, as TwiML: the digits one by one, twice, in the locale's voice.
+pub fn voice_twiml(locale: Locale, code: &str) -> String {
+    let voice = &locale.texts().voice;
+    // A comma between digits makes every text-to-speech voice say them one at a time.
+    let digits = code
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let say = |words: &str| {
+        format!(
+            "<Say language=\"{}\" voice=\"{}\">{}: {}.</Say>",
+            escape_html(&voice.language),
+            escape_html(&voice.name),
+            escape_html(words),
+            digits
+        )
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{}<Pause length=\"1\"/>{}</Response>",
+        say(&voice.intro),
+        say(&voice.repeat)
+    )
+}
+
+pub fn email_subject(locale: Locale, brand: Option<&str>) -> String {
+    branded(locale, brand, locale.texts().email_subject.clone())
 }
 
 /// The plain-text part of the email: `templates/email.txt`.
-pub fn email_text(brand: Option<&str>, code: &str, ttl_secs: u64) -> String {
-    let prefix = brand.map(|b| format!("{b}: ")).unwrap_or_default();
+pub fn email_text(locale: Locale, brand: Option<&str>, code: &str, ttl_secs: u64) -> String {
+    let texts = locale.texts();
     render(
         EMAIL_TEXT,
         &[
-            ("brand_prefix", &prefix),
-            ("code", code),
-            ("lifetime", &lifetime(ttl_secs)),
+            ("code_line", &code_line(locale, brand, code, ttl_secs)),
+            ("do_not_share", &texts.email_do_not_share),
+            ("ignore", &texts.email_ignore),
         ],
         |s| s.to_owned(),
     )
 }
 
 /// The HTML part of the email: `templates/email.html`, every inserted value escaped.
-pub fn email_html(brand: Option<&str>, code: &str, ttl_secs: u64) -> String {
+pub fn email_html(locale: Locale, brand: Option<&str>, code: &str, ttl_secs: u64) -> String {
+    let texts = locale.texts();
+    let lifetime = lifetime(locale, ttl_secs);
     let heading = match brand {
-        Some(brand) => format!("Your {brand} verification code"),
-        None => "Your verification code".to_owned(),
+        Some(brand) => fill(&texts.email_heading_brand, &[("brand", brand)]),
+        None => texts.email_heading.clone(),
     };
     render(
         EMAIL_HTML,
         &[
-            ("subject", &email_subject(brand)),
+            ("lang", locale.tag()),
+            ("dir", texts.direction.as_str()),
+            ("subject", &email_subject(locale, brand)),
+            ("preheader", &code_line(locale, None, code, ttl_secs)),
             ("heading", &heading),
+            (
+                "enter",
+                &fill(&texts.email_enter, &[("lifetime", &lifetime)]),
+            ),
             ("code", code),
-            ("lifetime", &lifetime(ttl_secs)),
+            ("do_not_share", &texts.email_do_not_share),
+            ("ignore", &texts.email_ignore),
         ],
         escape_html,
     )
 }
 
-#[cfg(test)]
-mod sms_tests {
-    use super::*;
-    use crate::sms::{Encoding, Length};
-
-    #[test]
-    fn the_webotp_line_is_the_last_line_and_the_hash_has_its_own() {
-        let autofill = SmsAutofill {
-            webotp_domain: Some("example.com".to_owned()),
-            android_app_hash: Some("FA+9qCX9VSu".to_owned()),
-        };
-        let text = sms_text(Some("Acme"), "123456", 300, &autofill);
-        assert_eq!(
-            text,
-            "Acme: Your verification code is 123456. It expires in 5 minutes.\n\nFA+9qCX9VSu\n\
-             @example.com #123456"
-        );
-        let last = text.lines().last().unwrap();
-        assert_eq!(last, "@example.com #123456");
-        let plain = sms_text(None, "123456", 300, &SmsAutofill::default());
-        assert!(!plain.contains('\n') && !plain.contains('@'));
+/// Replaces each `{name}` of a locale's text in one pass, so an inserted value (a brand) is
+/// never itself expanded. The texts are ours: an unknown name is a bug the tests catch.
+fn fill(text: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .expect("unclosed placeholder in a locale text");
+        let name = &after[..end];
+        let value = values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("unknown placeholder {{{name}}} in {text:?}"))
+            .1;
+        out.push_str(value);
+        rest = &after[end + 1..];
     }
-
-    #[test]
-    fn the_longest_sms_fits_one_gsm_segment() {
-        // The longest brand allowed, a 10-digit code and the longest lifetime wording.
-        let brand = "B".repeat(crate::settings::BRAND_MAX_CHARS);
-        let text = sms_text(Some(&brand), "1234567890", 3599, &SmsAutofill::default());
-        let length = Length::of(&text);
-        assert_eq!(length.encoding, Encoding::Gsm7);
-        assert!(
-            length.fits_one_segment(),
-            "{} septets: {text}",
-            length.units
-        );
-    }
+    out.push_str(rest);
+    out
 }
 
 const EMAIL_TEXT: &str = include_str!("../templates/email.txt");
@@ -164,61 +216,4 @@ pub fn escape_html(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sms_text_matches_the_documented_line() {
-        assert_eq!(
-            sms_text(None, "123456", 300, &SmsAutofill::default()),
-            "Your verification code is 123456. It expires in 5 minutes."
-        );
-        assert_eq!(
-            sms_text(Some("Acme"), "123456", 60, &SmsAutofill::default()),
-            "Acme: Your verification code is 123456. It expires in 1 minute."
-        );
-        assert_eq!(
-            sms_text(None, "1234", 90, &SmsAutofill::default()),
-            "Your verification code is 1234. It expires in 90 seconds."
-        );
-    }
-
-    #[test]
-    fn email_mentions_ignoring_unrequested_codes() {
-        assert_eq!(email_subject(Some("Acme")), "Acme: Your verification code");
-        let text = email_text(Some("Acme"), "123456", 300);
-        assert!(
-            text.starts_with("Acme: Your verification code is 123456. It expires in 5 minutes.")
-        );
-        assert!(text.contains("ignore this email"));
-        assert!(!text.contains("{{"));
-    }
-
-    #[test]
-    fn html_email_holds_code_brand_lifetime_and_the_ignore_line() {
-        let html = email_html(Some("Acme"), "123456", 600);
-        assert!(html.contains(">123456</div>"));
-        assert!(html.contains("Your Acme verification code"));
-        assert!(html.contains("It expires in 10 minutes."));
-        assert!(html.contains("you can ignore this email"));
-        assert!(html.contains("font-family:'Courier New',Courier,monospace;font-size:34px"));
-        assert!(!html.contains("{{"), "every placeholder is filled");
-        assert!(!email_html(None, "1234", 60).contains("{{"));
-    }
-
-    #[test]
-    fn html_email_escapes_the_brand() {
-        let html = email_html(Some(r#"<b>Tom & "Jerry's"</b>"#), "123456", 300);
-        assert!(html.contains(
-            "Your &lt;b&gt;Tom &amp; &quot;Jerry&#39;s&quot;&lt;/b&gt; verification code"
-        ));
-        assert!(!html.contains("<b>Tom"));
-        assert!(!html.contains("\"Jerry"));
-    }
-
-    #[test]
-    fn inserted_values_are_not_expanded_again() {
-        let html = email_html(Some("{{code}}"), "123456", 300);
-        assert!(html.contains("Your {{code}} verification code"));
-    }
-}
+mod tests;

@@ -371,6 +371,27 @@ async fn ses_delivers_a_branded_html_email_whose_code_verifies() {
 }
 
 #[tokio::test]
+async fn ses_sends_the_email_in_the_asked_language_right_to_left_included() {
+    // GIVEN SES (moto) with a verified sender
+    let sdk = aws().await;
+    verified_identity(&sdk, "otp-sender.example.com").await;
+    let app = app_with_ses(&sdk, "no-reply@otp-sender.example.com").await;
+    let to = format!("ses-ar-{}@example.com", std::process::id());
+    // WHEN a code is asked for in Arabic (Egypt)
+    let reply = app
+        .post("/auth/request-otp", json!({"email": to, "locale": "ar-EG"}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    // THEN subject and body are Arabic, and the HTML says so, right to left
+    let messages = ses_messages_to(&to).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["subject"], "Acme & <Co>: رمز التحقق الخاص بك");
+    let html = messages[0]["body"].as_str().unwrap();
+    assert!(html.contains("<html lang=\"ar\" dir=\"rtl\">"), "{html}");
+    assert!(html.contains("تنتهي صلاحيته خلال 5 دقائق."), "{html}");
+}
+
+#[tokio::test]
 async fn ses_unverified_sender_is_503_with_nothing_left() {
     let sdk = aws().await;
     let app = app_with_ses(&sdk, "no-reply@not-verified.example.org").await;

@@ -413,6 +413,7 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
         destination: Destination::Sms(otp_core::domain::PhoneE164::parse(phone).unwrap()),
         client: ClientIp::parse(ip),
         caller: None,
+        locale: Default::default(),
     };
     // The outcome of a send, as this test names it.
     let outcome = |result: Result<_, SendError>| match result {
@@ -495,6 +496,7 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
         destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
         client: None,
         caller: None,
+        locale: Default::default(),
     };
     // GIVEN two conflicts in a row, WHEN a send is made, THEN the third attempt applies it
     conflicts.conflict_next(2);

@@ -250,3 +250,90 @@ async fn autofill_lines_end_the_sms_and_the_code_in_them_verifies() {
     assert_eq!(reply.status, 200);
     assert!(!app.email.messages()[0].text.contains("@login.example.com"));
 }
+
+every_setup! {
+    async fn the_locale_picks_the_language_with_fallback(setup: Setup) {
+        // GIVEN a running service
+        let app = TestApp::spawn(setup).await;
+        let send = |user: &'static str, locale: &'static str| {
+            let app = &app;
+            async move {
+                app.post(
+                    "/send-code",
+                    json!({"user_id": user, "method": "sms", "phone": PHONE, "locale": locale}),
+                )
+                .await
+            }
+        };
+        // WHEN codes are asked for in Brazilian and European Portuguese, and in a language
+        // we do not have
+        for (user, locale) in [("a", "pt-BR"), ("b", "pt-PT"), ("c", "sr-Latn-RS")] {
+            assert_eq!(send(user, locale).await.status, 200, "{locale}");
+        }
+        // THEN each SMS is in the most specific language we have: pt-BR, then pt, then English
+        let texts: Vec<String> = app.sms.messages().into_iter().map(|m| m.text).collect();
+        assert!(texts[0].starts_with("Seu código de verificação é "), "{}", texts[0]);
+        assert!(texts[1].starts_with("O seu código de verificação é "), "{}", texts[1]);
+        assert!(texts[2].starts_with("Your verification code is "), "{}", texts[2]);
+        // AND the code in a translated SMS verifies
+        let code = &app.sms.messages()[0].code;
+        assert_eq!(app.verify("a", code).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_locale_is_422_and_sends_nothing() {
+    let app = TestApp::spawn(crate::helpers::Setup::Router).await;
+    for locale in [
+        json!("pt_BR"),
+        json!("en US"),
+        json!(""),
+        json!(12),
+        json!("x".repeat(65)),
+    ] {
+        let reply = app
+            .post(
+                "/send-code",
+                json!({"user_id": "u", "method": "sms", "phone": PHONE, "locale": locale}),
+            )
+            .await;
+        assert_eq!(reply.status, 422, "{locale}: {}", reply.json);
+        assert_eq!(reply.bad_fields(), ["locale"], "{locale}");
+        let reply = app
+            .post(
+                "/auth/request-otp",
+                json!({"email": EMAIL, "locale": locale}),
+            )
+            .await;
+        assert_eq!(reply.status, 422, "{locale}: {}", reply.json);
+        assert_eq!(reply.bad_fields(), ["locale"], "{locale}");
+    }
+    assert!(app.sms.messages().is_empty() && app.email.messages().is_empty());
+    // AND no cooldown was spent: a good request goes through at once
+    let reply = app
+        .post(
+            "/send-code",
+            json!({"user_id": "u", "method": "sms", "phone": PHONE, "locale": null}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+}
+
+#[tokio::test]
+async fn the_browser_route_sends_email_in_the_asked_language() {
+    let app = TestApp::spawn(crate::helpers::Setup::Router).await;
+    let reply = app
+        .post(
+            "/auth/request-otp",
+            json!({"email": EMAIL, "locale": "de-CH"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let sent = &app.email.messages()[0];
+    assert!(
+        sent.text
+            .starts_with(&format!("Ihr Bestätigungscode lautet {}.", sent.code)),
+        "{}",
+        sent.text
+    );
+}

@@ -661,6 +661,7 @@ async fn the_table_holds_no_user_id_address_or_code() {
         destination: Destination::Email(email),
         client: None,
         caller: None,
+        locale: Default::default(),
     };
     engine.send(request).await.unwrap();
     let client = moto_peer::client().await;
@@ -725,6 +726,7 @@ fn sms_request(user: &str) -> SendRequest {
         destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
         client: None,
         caller: None,
+        locale: Default::default(),
     }
 }
 

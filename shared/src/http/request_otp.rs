@@ -14,6 +14,7 @@ use crate::domain::{Destination, Email, FieldError, Purpose, Space, UserId};
 use crate::engine::{Engine, SendError, SendRequest};
 use crate::field;
 use crate::limits::LimitName;
+use crate::locale::Locale;
 use crate::settings::Policy;
 use crate::settings::UnknownUser;
 use crate::store::RecordKey;
@@ -31,6 +32,8 @@ pub struct RequestOtpRequest {
     /// The CAPTCHA widget's token, when the service requires one (`OTP_CAPTCHA_PROVIDER`).
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::captcha_token, required = false))]
     pub captcha_token: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::locale, required = false))]
+    pub locale: Field,
 }
 
 /// The address as given (echoed back), the send it asks for, and the CAPTCHA token if any.
@@ -63,6 +66,7 @@ impl Contract for RequestOtpRequest {
         let mut check = Check::default();
         let email = field!(check, body.email, required, Email::parse);
         let captcha_token = field!(check, body.captcha_token, optional, captcha_token);
+        let locale = field!(check, body.locale, optional, Locale::parse);
         check.finish(|| {
             let email = email?;
             let send = SendRequest {
@@ -74,6 +78,7 @@ impl Contract for RequestOtpRequest {
                 destination: Destination::Email(email.clone()),
                 client: None,
                 caller: None,
+                locale: locale.unwrap_or_default(),
             };
             Some(EmailSend {
                 email,

@@ -73,6 +73,25 @@ pub fn captcha_token() -> Object {
     )
 }
 
+pub fn locale() -> Object {
+    let tags: Vec<_> = crate::locale::Locale::tags()
+        .map(|t| format!("`{t}`"))
+        .collect();
+    optional(
+        text(&format!(
+            "The language of the message, a BCP 47 tag such as `pt-BR`. The most specific \
+             language we have is used (`pt-BR`, then `pt`, then English); a tag we have no \
+             language for gets English, a malformed one is a 422. Languages: {}.",
+            tags.join(", ")
+        ))
+        .min_length(Some(2))
+        .max_length(Some(crate::locale::TAG_MAX_CHARS))
+        // The shape of a tag; the full grammar (RFC 5646) is checked by the service.
+        .pattern(Some(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"))
+        .examples(["pt-BR"]),
+    )
+}
+
 /// The address of `/send-code`, needed only when `method` is `email`.
 pub fn email_for_method() -> Object {
     optional(address(

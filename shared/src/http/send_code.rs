@@ -13,6 +13,7 @@ use crate::domain::{Channel, Destination, Email, FieldError, PhoneE164, Purpose,
 use crate::engine::{Engine, SendRequest};
 use crate::field;
 use crate::limits::ClientIp;
+use crate::locale::Locale;
 use crate::settings::Policy;
 use crate::store::RecordKey;
 
@@ -37,6 +38,8 @@ pub struct SendCodeRequest {
     pub purpose: Field,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::client_ip, required = false))]
     pub client_ip: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::locale, required = false))]
+    pub locale: Field,
 }
 
 fn client_ip(raw: &str) -> Result<ClientIp, FieldError> {
@@ -64,6 +67,7 @@ impl Contract for SendCodeRequest {
         let email = field!(check, body.email, optional, Email::parse);
         let purpose = field!(check, body.purpose, optional, Purpose::parse);
         let client = field!(check, body.client_ip, optional, client_ip);
+        let locale = field!(check, body.locale, optional, Locale::parse);
         // The address the method needs must be there (and valid, which was checked above).
         let (needed, given) = match method {
             Some(Channel::Sms) => ("phone", &body.phone),
@@ -90,6 +94,7 @@ impl Contract for SendCodeRequest {
                 destination,
                 client,
                 caller: None,
+                locale: locale.unwrap_or_default(),
             })
         })
     }

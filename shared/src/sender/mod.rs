@@ -19,6 +19,7 @@ use async_trait::async_trait;
 
 use crate::code::OneTimeCode;
 use crate::domain::{Channel, Destination};
+use crate::locale::Locale;
 use crate::templates;
 
 /// One code on its way to one person.
@@ -29,11 +30,14 @@ pub struct Message {
     pub ttl_secs: u64,
     pub brand: Option<String>,
     pub autofill: templates::SmsAutofill,
+    /// The language of the words around the code.
+    pub locale: Locale,
 }
 
 impl Message {
     pub fn sms_text(&self) -> String {
         templates::sms_text(
+            self.locale,
             self.brand.as_deref(),
             self.code.expose(),
             self.ttl_secs,
@@ -41,16 +45,30 @@ impl Message {
         )
     }
 
+    pub fn voice_twiml(&self) -> String {
+        templates::voice_twiml(self.locale, self.code.expose())
+    }
+
     pub fn email_subject(&self) -> String {
-        templates::email_subject(self.brand.as_deref())
+        templates::email_subject(self.locale, self.brand.as_deref())
     }
 
     pub fn email_text(&self) -> String {
-        templates::email_text(self.brand.as_deref(), self.code.expose(), self.ttl_secs)
+        templates::email_text(
+            self.locale,
+            self.brand.as_deref(),
+            self.code.expose(),
+            self.ttl_secs,
+        )
     }
 
     pub fn email_html(&self) -> String {
-        templates::email_html(self.brand.as_deref(), self.code.expose(), self.ttl_secs)
+        templates::email_html(
+            self.locale,
+            self.brand.as_deref(),
+            self.code.expose(),
+            self.ttl_secs,
+        )
     }
 }
 

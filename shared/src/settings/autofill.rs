@@ -2,6 +2,7 @@
 //! longest SMS this configuration can send still goes in one segment.
 
 use super::{ConfigError, Env, Policy, BRAND_NAME};
+use crate::locale::Locale;
 use crate::sms::Length;
 use crate::templates::{sms_text, SmsAutofill};
 
@@ -45,20 +46,24 @@ pub(super) fn autofill(env: &Env<'_>) -> Result<SmsAutofill, ConfigError> {
     })
 }
 
-/// Refuses a configuration whose longest SMS (this brand, code length and lifetime, the
-/// autofill lines) would take more than one segment: each segment is billed, and phones only
-/// fill in a code from a message they received whole.
+/// Refuses a configuration whose longest SMS in any language (this brand, code length and
+/// lifetime, the autofill lines) would take more than one segment: each segment is billed, and
+/// phones only fill in a code from a message they received whole.
 pub(super) fn check_one_segment(
     brand: Option<&str>,
     policy: &Policy,
     autofill: &SmsAutofill,
 ) -> Result<(), ConfigError> {
     let code = "0".repeat(policy.code_length);
-    let text = sms_text(brand, &code, policy.ttl_secs, autofill);
-    let length = Length::of(&text);
-    if length.fits_one_segment() {
+    let longest = Locale::all()
+        .map(|locale| {
+            let text = sms_text(locale, brand, &code, policy.ttl_secs, autofill);
+            (locale, Length::of(&text))
+        })
+        .find(|(_, length)| !length.fits_one_segment());
+    let Some((locale, length)) = longest else {
         return Ok(());
-    }
+    };
     let var = match (&autofill.webotp_domain, &autofill.android_app_hash) {
         (Some(_), _) => WEBOTP_DOMAIN,
         (None, Some(_)) => ANDROID_APP_HASH,
@@ -67,8 +72,9 @@ pub(super) fn check_one_segment(
     Err(ConfigError::Invalid {
         var,
         reason: format!(
-            "makes the SMS {} characters long ({:?}), over the {} of one segment; shorten \
+            "makes the SMS in {} {} characters long ({:?}), over the {} of one segment; shorten \
              OTP_BRAND_NAME or the domain",
+            locale.tag(),
             length.units,
             length.encoding,
             length.segment()
@@ -118,25 +124,30 @@ mod tests {
             code_length: 10,
             ..Policy::default()
         };
-        let brand = "B".repeat(super::super::BRAND_MAX_CHARS);
-        let short = SmsAutofill {
+        let autofill = SmsAutofill {
             webotp_domain: Some("example.com".to_owned()),
             android_app_hash: Some("FA+9qCX9VSu".to_owned()),
         };
-        assert!(check_one_segment(Some(&brand), &policy, &short).is_ok());
-        let long = SmsAutofill {
-            webotp_domain: Some(format!("{}.example.com", "a".repeat(40))),
-            ..short
-        };
-        let error = check_one_segment(Some(&brand), &policy, &long)
+        // GIVEN a short brand, the autofill lines fit in every language, UCS-2 ones included.
+        assert!(check_one_segment(Some("Acme"), &policy, &autofill).is_ok());
+        // A long one leaves no room in a UCS-2 language (70 units): the error names it.
+        let brand = "B".repeat(super::super::BRAND_MAX_CHARS);
+        let error = check_one_segment(Some(&brand), &policy, &autofill)
             .unwrap_err()
             .to_string();
         assert!(
-            error.starts_with("OTP_WEBOTP_DOMAIN makes the SMS 1"),
+            error.starts_with("OTP_WEBOTP_DOMAIN makes the SMS in ar "),
             "{error}"
         );
-        // A brand outside GSM 7-bit makes the text UCS-2: 70 characters, not 160.
-        let error = check_one_segment(Some("Zażółć gęślą jaźń"), &policy, &SmsAutofill::default())
+        assert!(error.contains("Ucs2"), "{error}");
+        let long = SmsAutofill {
+            webotp_domain: Some(format!("{}.example.com", "a".repeat(40))),
+            ..autofill
+        };
+        assert!(check_one_segment(Some("Acme"), &policy, &long).is_err());
+        // Without autofill only a brand no short form can carry fails: 40 emoji are 80 units.
+        assert!(check_one_segment(Some(&brand), &policy, &SmsAutofill::default()).is_ok());
+        let error = check_one_segment(Some(&"🙂".repeat(40)), &policy, &SmsAutofill::default())
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("OTP_BRAND_NAME makes the SMS"), "{error}");

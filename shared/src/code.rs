@@ -140,7 +140,7 @@ impl CodeHasher {
     pub fn destination_hash(&self, destination: &Destination) -> CodeHash {
         let mut mac = self.pseudonym_key.clone();
         mac.update(b"DEST\0");
-        mac.update(destination.channel().as_str().as_bytes());
+        mac.update(destination.address_kind().as_bytes());
         mac.update(&[0]);
         mac.update(destination.address().to_lowercase().as_bytes());
         CodeHash(mac.finalize().into_bytes().into())

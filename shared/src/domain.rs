@@ -326,25 +326,37 @@ impl fmt::Debug for Passcode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Channel {
     Sms,
+    /// A WhatsApp authentication template through Twilio.
+    Whatsapp,
+    /// A phone call that says the code (Twilio).
+    Voice,
     Email,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Email];
+    pub const ALL: [Channel; 4] = [
+        Channel::Sms,
+        Channel::Whatsapp,
+        Channel::Voice,
+        Channel::Email,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Voice => "voice",
             Channel::Email => "email",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "sms" => Some(Channel::Sms),
-            "email" => Some(Channel::Email),
-            _ => None,
-        }
+        Channel::ALL.into_iter().find(|c| c.as_str() == raw)
+    }
+
+    /// Whether the channel reaches a phone number (and so counts against the phone limits).
+    pub fn to_phone(self) -> bool {
+        !matches!(self, Channel::Email)
     }
 }
 
@@ -352,38 +364,69 @@ impl Channel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
     Sms(PhoneE164),
+    Whatsapp(PhoneE164),
+    Voice(PhoneE164),
     Email(Email),
 }
 
 impl Destination {
+    /// A phone number reached by `channel`; `None` for email.
+    pub fn phone(channel: Channel, phone: PhoneE164) -> Option<Self> {
+        match channel {
+            Channel::Sms => Some(Destination::Sms(phone)),
+            Channel::Whatsapp => Some(Destination::Whatsapp(phone)),
+            Channel::Voice => Some(Destination::Voice(phone)),
+            Channel::Email => None,
+        }
+    }
+
     pub fn channel(&self) -> Channel {
         match self {
             Destination::Sms(_) => Channel::Sms,
+            Destination::Whatsapp(_) => Channel::Whatsapp,
+            Destination::Voice(_) => Channel::Voice,
             Destination::Email(_) => Channel::Email,
+        }
+    }
+
+    /// The number, whichever channel reaches it.
+    pub fn phone_number(&self) -> Option<&PhoneE164> {
+        match self {
+            Destination::Sms(phone) | Destination::Whatsapp(phone) | Destination::Voice(phone) => {
+                Some(phone)
+            }
+            Destination::Email(_) => None,
+        }
+    }
+
+    /// What the address is, whatever the channel: `sms` for any phone number (the name
+    /// records have always carried), `email`. A code sent by WhatsApp or voice is checked
+    /// against the phone number like one sent by SMS, and counts against the same number.
+    pub fn address_kind(&self) -> &'static str {
+        match self {
+            Destination::Email(_) => "email",
+            _ => "sms",
         }
     }
 
     /// The full address, for the sender only. Never log this; log [`Destination::masked`].
     pub fn address(&self) -> &str {
         match self {
-            Destination::Sms(phone) => phone.as_str(),
             Destination::Email(email) => email.as_str(),
+            other => other.phone_number().expect("a phone destination").as_str(),
         }
     }
 
     pub fn masked(&self) -> String {
         match self {
-            Destination::Sms(phone) => crate::mask::phone(phone.as_str()),
             Destination::Email(email) => crate::mask::email(email.as_str()),
+            other => crate::mask::phone(other.address()),
         }
     }
 
-    /// An SMS number's country calling code (`44`); `None` for email.
-    pub fn sms_calling_code(&self) -> Option<u16> {
-        match self {
-            Destination::Sms(phone) => Some(phone.calling_code()),
-            Destination::Email(_) => None,
-        }
+    /// A phone number's country calling code (`44`); `None` for email.
+    pub fn calling_code(&self) -> Option<u16> {
+        self.phone_number().map(PhoneE164::calling_code)
     }
 }
 

@@ -242,7 +242,7 @@ impl Engine {
     /// may have sent it, everything stays: the SMS may have arrived, and been billed.
     pub async fn send(&self, request: SendRequest) -> Result<Sent, SendError> {
         let channel = request.destination.channel();
-        let country = request.destination.sms_calling_code();
+        let country = request.destination.calling_code();
         let result = self.send_unmeasured(request).await;
         let outcome = send_outcome(&result);
         meter::send(channel, country, outcome);
@@ -277,7 +277,7 @@ impl Engine {
         let purpose = key.purpose.as_str();
         let to = destination.masked();
         note_subject(caller, &user, purpose, Some(&to));
-        if let Destination::Sms(phone) = &destination {
+        if let Some(phone) = destination.phone_number() {
             if let Some(detail) = self.parts.limits.refuse_number(phone) {
                 tracing::warn!(
                     %caller, %user, purpose, %to,
@@ -300,7 +300,7 @@ impl Engine {
                 channel,
                 destination_hash,
                 sent_to: to.clone(),
-                sent_country: destination.sms_calling_code(),
+                sent_country: destination.calling_code(),
                 sent_at: now,
                 expires_at: now + policy.ttl_secs,
                 attempts: 0,

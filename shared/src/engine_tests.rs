@@ -29,6 +29,7 @@ fn fixture_with(store: Arc<dyn OtpStore>, memory: Arc<MemoryStore>, email: bool)
     let senders = Senders {
         sms: Some(Arc::new(sms.clone())),
         email: email.then(|| Arc::new(sms.clone()) as Arc<_>),
+        ..Default::default()
     };
     let engine = Engine::new(EngineParts {
         store,

@@ -113,14 +113,15 @@ impl ClientIp {
 }
 
 impl SendLimits {
-    /// Why this number may not get an SMS at all, as a sentence the user can act on.
+    /// Why this number may not get a code at all (by SMS, WhatsApp or a call: the same rules,
+    /// since every one of them can be pumped), as a sentence the user can act on.
     pub fn refuse_number(&self, phone: &PhoneE164) -> Option<String> {
         if let Some(allowed) = &self.sms_countries {
             let region = phone.region().unwrap_or("");
             if !allowed.iter().any(|c| c == region) {
                 return Some(format!(
-                    "We cannot send SMS to phone numbers with the country code +{}. Use another \
-                     number or an email address.",
+                    "We cannot send codes to phone numbers with the country code +{}. Use \
+                     another number or an email address.",
                     phone.calling_code()
                 ));
             }
@@ -128,8 +129,8 @@ impl SendLimits {
         let kind = phone.kind();
         if !self.sms_number_kinds.contains(&kind) {
             return Some(format!(
-                "This is {}, which cannot receive our SMS. Use a mobile number or an email \
-                 address.",
+                "This is {}, which cannot receive our codes. Use a mobile number or an \
+                 email address.",
                 kind.described()
             ));
         }
@@ -175,7 +176,7 @@ impl SendLimits {
                 HOUR,
             );
         }
-        if let Destination::Sms(phone) = destination {
+        if let Some(phone) = destination.phone_number() {
             let country = format!("sms-cc#{}", phone.calling_code());
             add(
                 LimitName::SmsCountryDay,

@@ -57,7 +57,8 @@ pub const CATALOGUE: &[MetricSpec] = &[
         name: SMS_SENDS_BY_COUNTRY,
         unit: "Count",
         dimensions: &["CallingCode", "Outcome"],
-        about: "SMS send requests by the number's country calling code and outcome",
+        about: "send requests to a phone number (SMS, WhatsApp, voice) by the number's country \
+                calling code and outcome",
     },
     MetricSpec {
         name: VERIFICATIONS,
@@ -70,7 +71,8 @@ pub const CATALOGUE: &[MetricSpec] = &[
         name: SMS_VERIFIED_BY_COUNTRY,
         unit: "Count",
         dimensions: &["CallingCode"],
-        about: "codes sent by SMS and verified, by the number's country calling code",
+        about: "codes sent to a phone number (SMS, WhatsApp, voice) and verified, by the \
+                number's country calling code",
     },
     MetricSpec {
         name: LIMIT_REFUSALS,
@@ -128,7 +130,8 @@ pub fn catalogue_json() -> String {
     serde_json::to_string_pretty(&document).expect("the catalogue serialises")
 }
 
-/// How a send ended, as the `Outcome` dimension says it; an SMS also counts for its country.
+/// How a send ended, as the `Outcome` dimension says it; a send to a phone number (any phone
+/// channel) also counts for its country: the pumping alarms watch every channel that costs.
 pub fn send(channel: Channel, sms_country: Option<u16>, outcome: &'static str) {
     if !installed() {
         return;

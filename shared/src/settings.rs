@@ -15,10 +15,15 @@ use crate::keys::{HashKeyError, KeyRing};
 use crate::templates::SmsAutofill;
 
 mod autofill;
+mod channels;
 mod limits;
 mod public;
 
 pub use autofill::{ANDROID_APP_HASH, WEBOTP_DOMAIN};
+pub use channels::{
+    PhoneChannels, WhatsappSettings, TWILIO_VOICE_FROM, TWILIO_WHATSAPP_CONTENT_SID,
+    TWILIO_WHATSAPP_FROM,
+};
 pub use limits::{
     SendLimits, CLIENT_IP_PER_HOUR, DESTINATION_PER_10_MINUTES, DESTINATION_PER_DAY,
     SMS_ALLOWED_COUNTRIES, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, SMS_NUMBER_TYPES, USER_PER_HOUR,
@@ -229,6 +234,8 @@ pub struct TwilioSettings {
     pub connect_timeout: Duration,
     /// Whole request, connect included; well under the function timeout.
     pub timeout: Duration,
+    /// WhatsApp and voice, when configured.
+    pub channels: PhoneChannels,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -494,6 +501,8 @@ fn store(runtime: Runtime, env: &Env<'_>) -> Result<StoreSettings, ConfigError> 
 
 fn twilio(env: &Env<'_>) -> Result<Option<TwilioSettings>, ConfigError> {
     let Some(account_sid) = env.get(TWILIO_ACCOUNT_SID) else {
+        // WhatsApp or voice without the account is a mistake to report, not to ignore.
+        channels::phone_channels(env, false)?;
         return Ok(None);
     };
     let auth_token = match (
@@ -540,6 +549,7 @@ fn twilio(env: &Env<'_>) -> Result<Option<TwilioSettings>, ConfigError> {
         from,
         connect_timeout: timeout.min(Duration::from_secs(2)),
         timeout,
+        channels: channels::phone_channels(env, true)?,
     }))
 }
 

@@ -332,6 +332,7 @@ async fn senders(
         Runtime::Local => Some(Arc::new(ConsoleSender) as Arc<dyn Sender>),
         Runtime::Lambda => None,
     };
+    let sms_override = sms.clone();
     let sms = match (sms, &settings.delivery.sms) {
         (Some(sender), _) => Some(sender),
         (None, Some(twilio)) => Some(twilio_sender(twilio, aws).await?),
@@ -342,7 +343,22 @@ async fn senders(
         (None, Some(ses)) => Some(ses_sender(ses, aws).await?),
         (None, None) => fallback(),
     };
-    Ok(Senders { sms, email })
+    // WhatsApp and voice go through the SMS channel's Twilio account, each only when its own
+    // sender is configured; a test's recording sender, or the local console, takes every phone
+    // channel.
+    let (whatsapp, voice) = match (&sms_override, &settings.delivery.sms) {
+        (None, Some(twilio)) => (
+            twilio.channels.whatsapp.as_ref().and(sms.clone()),
+            twilio.channels.voice_from.as_ref().and(sms.clone()),
+        ),
+        _ => (sms.clone(), sms.clone()),
+    };
+    Ok(Senders {
+        sms,
+        whatsapp,
+        voice,
+        email,
+    })
 }
 
 #[cfg(feature = "twilio")]
@@ -415,11 +431,12 @@ mod tests {
         let engine = build(lambda_settings(), Routes::Sending).await.unwrap();
         assert_eq!(
             engine.describe(),
-            "store: DynamoDB table otp-codes; delivery: sms: unavailable, email: unavailable; \
-             caller auth: api_key (backend)"
+            "store: DynamoDB table otp-codes; delivery: sms: unavailable, whatsapp: unavailable, \
+             voice: unavailable, email: unavailable; caller auth: api_key (backend)"
         );
-        assert!(engine.senders().for_channel(Channel::Sms).is_none());
-        assert!(engine.senders().for_channel(Channel::Email).is_none());
+        for channel in Channel::ALL {
+            assert!(engine.senders().for_channel(channel).is_none());
+        }
     }
 
     #[tokio::test]
@@ -428,7 +445,7 @@ mod tests {
         let engine = build(settings, Routes::All).await.unwrap();
         assert_eq!(
             engine.senders().describe(),
-            "sms: console (dev), email: console (dev)"
+            "sms: console (dev), whatsapp: console (dev), voice: console (dev), email: console (dev)"
         );
     }
 
@@ -442,7 +459,7 @@ mod tests {
         let engine = build(settings, Routes::Verifying).await.unwrap();
         assert_eq!(
             engine.senders().describe(),
-            "sms: unavailable, email: unavailable"
+            "sms: unavailable, whatsapp: unavailable, voice: unavailable, email: unavailable"
         );
     }
 }

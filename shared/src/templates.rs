@@ -80,8 +80,8 @@ pub fn sms_text(
     branded(locale, brand, short) + &lines
 }
 
-/// What a voice call says, as TwiML: the digits one by one, twice, in the locale's voice.
-pub fn voice_twiml(locale: Locale, code: &str) -> String {
+/// What a voice call says: the digits one by one, twice.
+pub fn voice_script(locale: Locale, code: &str) -> [String; 2] {
     let voice = &locale.texts().voice;
     // A comma between digits makes every text-to-speech voice say them one at a time.
     let digits = code
@@ -89,19 +89,28 @@ pub fn voice_twiml(locale: Locale, code: &str) -> String {
         .map(String::from)
         .collect::<Vec<_>>()
         .join(", ");
+    [
+        format!("{}: {digits}.", voice.intro),
+        format!("{}: {digits}.", voice.repeat),
+    ]
+}
+
+/// The call as TwiML: the script in the locale's language and voice, a pause between.
+pub fn voice_twiml(locale: Locale, code: &str) -> String {
+    let voice = &locale.texts().voice;
+    let [first, second] = voice_script(locale, code);
     let say = |words: &str| {
         format!(
-            "<Say language=\"{}\" voice=\"{}\">{}: {}.</Say>",
+            "<Say language=\"{}\" voice=\"{}\">{}</Say>",
             escape_html(&voice.language),
             escape_html(&voice.name),
             escape_html(words),
-            digits
         )
     };
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{}<Pause length=\"1\"/>{}</Response>",
-        say(&voice.intro),
-        say(&voice.repeat)
+        say(&first),
+        say(&second)
     )
 }
 

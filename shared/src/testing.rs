@@ -74,6 +74,8 @@ impl Sender for RecordingSender {
         }
         let text = match &message.destination {
             Destination::Sms(_) => message.sms_text(),
+            Destination::Whatsapp(_) => format!("whatsapp code {}", message.code.expose()),
+            Destination::Voice(_) => message.voice_twiml(),
             Destination::Email(_) => message.email_text(),
         };
         self.messages.lock().unwrap().push(RecordedMessage {

@@ -500,7 +500,7 @@ async fn lambda_init_picks_twilio_and_ses_from_the_environment() {
         .unwrap();
     assert_eq!(
         engine.senders().describe(),
-        "sms: twilio (messaging service), email: ses"
+        "sms: twilio (messaging service), whatsapp: unavailable, voice: unavailable, email: ses"
     );
     // The verify function builds no sender even with delivery configured.
     let verifying = build(settings_of(&env).unwrap(), Routes::Verifying)
@@ -508,7 +508,7 @@ async fn lambda_init_picks_twilio_and_ses_from_the_environment() {
         .unwrap();
     assert_eq!(
         verifying.senders().describe(),
-        "sms: unavailable, email: unavailable"
+        "sms: unavailable, whatsapp: unavailable, voice: unavailable, email: unavailable"
     );
     let none = build(
         settings_of(&[
@@ -522,7 +522,7 @@ async fn lambda_init_picks_twilio_and_ses_from_the_environment() {
     .unwrap();
     assert_eq!(
         none.senders().describe(),
-        "sms: unavailable, email: unavailable"
+        "sms: unavailable, whatsapp: unavailable, voice: unavailable, email: unavailable"
     );
 }
 

@@ -386,6 +386,7 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
         senders: Senders {
             sms: Some(Arc::new(sms.clone())),
             email: Some(Arc::new(sms.clone())),
+            ..Default::default()
         },
         hasher,
         policy: Policy::default(),
@@ -470,6 +471,7 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
         senders: Senders {
             sms: Some(Arc::new(sms.clone())),
             email: None,
+            ..Default::default()
         },
         hasher,
         policy: Policy::default(),

@@ -3,6 +3,7 @@
 mod auth_routes;
 mod caller_auth;
 mod captcha;
+mod channels;
 mod concurrency;
 mod delivery;
 mod emf_spec;

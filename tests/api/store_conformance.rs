@@ -695,6 +695,7 @@ pub(crate) fn engine_with(
     let senders = Senders {
         sms: Some(Arc::new(sms.clone())),
         email: Some(Arc::new(sms.clone())),
+        ..Default::default()
     };
     let engine = Engine::new(EngineParts {
         store,

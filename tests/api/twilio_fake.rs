@@ -1,12 +1,14 @@
-//! A Twilio Messages API fake on wiremock that checks what Twilio checks: method, path, HTTP
-//! Basic auth, form encoding and fields; and answers like Twilio (201 with a message SID, or a
+//! A Twilio fake on wiremock, for the Messages API (SMS, WhatsApp) and the Calls API (voice),
+//! that checks what Twilio checks: method, path, HTTP Basic auth, form encoding and fields (a
+//! WhatsApp message needs `whatsapp:` on both ends and an approved template's SID with JSON
+//! variables; a call needs TwiML that parses); and answers like Twilio (201 with a SID, or a
 //! Twilio-shaped error).
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub const ACCOUNT_SID: &str = "AC00000000000000000000000000000001";
@@ -27,8 +29,52 @@ pub struct TwilioFake {
     outcome: Outcome,
 }
 
-pub fn messages_path() -> String {
-    format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json")
+/// Twilio's checks of a WhatsApp message: both ends on the channel, a Content API template and
+/// its variables as a JSON object of strings.
+fn whatsapp_problem(field: &dyn Fn(&str) -> Option<String>) -> Option<ResponseTemplate> {
+    let to = field("To")?;
+    let from = field("From").unwrap_or_default();
+    if !to.starts_with("whatsapp:+") || !from.starts_with("whatsapp:+") {
+        return Some(twilio_error(400, 21910, "Invalid From and To pair."));
+    }
+    let sid = field("ContentSid").unwrap_or_default();
+    let sid_ok =
+        sid.len() == 34 && sid.starts_with("HX") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !sid_ok {
+        return Some(twilio_error(400, 21655, "The ContentSid is Invalid."));
+    }
+    let variables: Option<serde_json::Map<String, serde_json::Value>> =
+        field("ContentVariables").and_then(|v| serde_json::from_str(&v).ok());
+    let variables_ok = variables.is_some_and(|v| v.values().all(serde_json::Value::is_string));
+    if !variables_ok {
+        return Some(twilio_error(
+            400,
+            21656,
+            "The ContentVariables Parameter is invalid.",
+        ));
+    }
+    None
+}
+
+/// Twilio's checks of a call: To, From, and TwiML that parses with a `<Response>` root.
+fn call_problem(field: &dyn Fn(&str) -> Option<String>) -> Option<ResponseTemplate> {
+    if field("To").is_none() {
+        return Some(twilio_error(400, 21201, "No 'To' number is specified"));
+    }
+    if field("From").is_none() {
+        return Some(twilio_error(400, 21213, "No 'From' number is specified"));
+    }
+    let Some(twiml) = field("Twiml") else {
+        return Some(twilio_error(400, 21205, "Url or Twiml is required."));
+    };
+    let parsed = roxmltree::Document::parse(&twiml);
+    let root_ok = parsed
+        .as_ref()
+        .is_ok_and(|doc| doc.root_element().has_tag_name("Response"));
+    if !root_ok || twiml.len() > 4000 {
+        return Some(twilio_error(400, 12100, "Document parse failure"));
+    }
+    None
 }
 
 fn twilio_error(status: u16, code: u32, message: &str) -> ResponseTemplate {
@@ -63,17 +109,31 @@ impl Respond for TwilioFake {
         }
         let form = form(request);
         let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        if field("To").is_none() {
-            return twilio_error(400, 21604, "A 'To' phone number is required.");
+        let call = request.url.path().ends_with("/Calls.json");
+        if call {
+            if let Some(problem) = call_problem(&field) {
+                return problem;
+            }
+        } else {
+            if field("To").is_none() {
+                return twilio_error(400, 21604, "A 'To' phone number is required.");
+            }
+            let whatsapp = field("To").is_some_and(|to| to.starts_with("whatsapp:"))
+                || field("From").is_some_and(|from| from.starts_with("whatsapp:"));
+            if whatsapp {
+                if let Some(problem) = whatsapp_problem(&field) {
+                    return problem;
+                }
+            } else if field("Body").is_none_or(|b| b.is_empty()) {
+                return twilio_error(400, 21602, "Message body is required.");
+            }
+            if field("From").is_none() && field("MessagingServiceSid").is_none() {
+                return twilio_error(400, 21603, "A 'From' phone number is required.");
+            }
         }
-        if field("Body").is_none_or(|b| b.is_empty()) {
-            return twilio_error(400, 21602, "Message body is required.");
-        }
-        if field("From").is_none() && field("MessagingServiceSid").is_none() {
-            return twilio_error(400, 21603, "A 'From' phone number is required.");
-        }
+        let sid_prefix = if call { "CA" } else { "SM" };
         let created = ResponseTemplate::new(201).set_body_json(json!({
-            "sid": "SM0123456789abcdef0123456789abcdef",
+            "sid": format!("{sid_prefix}0123456789abcdef0123456789abcdef"),
             "account_sid": ACCOUNT_SID,
             "to": field("To"),
             "from": field("From"),
@@ -103,13 +163,16 @@ pub fn sender_settings(base_url: &str) -> otp_core::settings::TwilioSettings {
         from: otp_core::settings::TwilioFrom::Number(FROM.to_owned()),
         connect_timeout: std::time::Duration::from_secs(2),
         timeout: std::time::Duration::from_secs(5),
+        channels: Default::default(),
     }
 }
 
 /// Mounts the fake, answering every request with `outcome` and checking no count.
 pub async fn mount_any(server: &MockServer, outcome: Outcome) {
     Mock::given(method("POST"))
-        .and(path(messages_path()))
+        .and(path_regex(format!(
+            "^/2010-04-01/Accounts/{ACCOUNT_SID}/(Messages|Calls)\\.json$"
+        )))
         .respond_with(TwilioFake {
             token: AUTH_TOKEN.to_owned(),
             outcome,
@@ -134,7 +197,9 @@ pub async fn mount(server: &MockServer, outcome: Outcome, calls: u64) {
 
 pub async fn mount_with_token(server: &MockServer, token: &str, outcome: Outcome, calls: u64) {
     Mock::given(method("POST"))
-        .and(path(messages_path()))
+        .and(path_regex(format!(
+            "^/2010-04-01/Accounts/{ACCOUNT_SID}/(Messages|Calls)\\.json$"
+        )))
         .respond_with(TwilioFake {
             token: token.to_owned(),
             outcome,

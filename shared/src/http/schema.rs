@@ -37,16 +37,24 @@ pub fn user_id() -> Object {
 }
 
 pub fn method() -> Object {
-    text("How the code is delivered.")
-        .enum_values(Some(Channel::ALL.map(Channel::as_str)))
-        .build()
+    text(
+        "How the code is delivered: `sms`, `whatsapp` (an approved authentication template), \
+         `voice` (a call that says the digits twice), or `email`. A channel the service is not \
+         configured for is a 503 `channel_unavailable`. SMS, WhatsApp and voice share the phone \
+         number's limits.",
+    )
+    .enum_values(Some(Channel::ALL.map(Channel::as_str)))
+    .build()
 }
 
 pub fn phone() -> Object {
     optional(
-        text("Required for `sms`: E.164, and a number libphonenumber considers valid.")
-            .pattern(Some(PHONE_PATTERN))
-            .examples([json!("+14155552671")]),
+        text(
+            "Required for `sms`, `whatsapp` and `voice`: E.164, and a number libphonenumber \
+             considers valid.",
+        )
+        .pattern(Some(PHONE_PATTERN))
+        .examples([json!("+14155552671")]),
     )
 }
 
@@ -115,8 +123,9 @@ pub fn client_ip() -> Object {
 pub fn expected_phone() -> Object {
     optional(
         text(
-            "Optional: accept the code only if it was sent to this number (E.164). A code sent \
-             elsewhere is refused with 409 and the guess is not counted.",
+            "Optional: accept the code only if it was sent to this number (E.164), by SMS, \
+             WhatsApp or a call. A code sent elsewhere is refused with 409 and the guess is not \
+             counted.",
         )
         .pattern(Some(PHONE_PATTERN))
         .examples([json!("+14155552671")]),

@@ -52,7 +52,12 @@ fn client_ip(raw: &str) -> Result<ClientIp, FieldError> {
 }
 
 fn channel(raw: &str) -> Result<Channel, FieldError> {
-    Channel::parse(raw).ok_or_else(|| FieldError::new("enum", "Input should be 'sms' or 'email'"))
+    Channel::parse(raw).ok_or_else(|| {
+        FieldError::new(
+            "enum",
+            "Input should be 'sms', 'whatsapp', 'voice' or 'email'",
+        )
+    })
 }
 
 impl Contract for SendCodeRequest {
@@ -70,8 +75,8 @@ impl Contract for SendCodeRequest {
         let locale = field!(check, body.locale, optional, Locale::parse);
         // The address the method needs must be there (and valid, which was checked above).
         let (needed, given) = match method {
-            Some(Channel::Sms) => ("phone", &body.phone),
             Some(Channel::Email) => ("email", &body.email),
+            Some(_) => ("phone", &body.phone),
             None => ("", &Field::NotText),
         };
         if *given == Field::Absent {
@@ -86,8 +91,8 @@ impl Contract for SendCodeRequest {
         }
         check.finish(|| {
             let destination = match method? {
-                Channel::Sms => Destination::Sms(phone?),
                 Channel::Email => Destination::Email(email?),
+                phone_channel => Destination::phone(phone_channel, phone?)?,
             };
             Some(SendRequest {
                 key: RecordKey::new(Space::Backend, purpose.unwrap_or_default(), user_id?),

@@ -27,7 +27,7 @@ fn request_limits_are_the_validators_limits() {
     assert_eq!(send["properties"]["purpose"]["pattern"], PURPOSE_PATTERN);
     assert_eq!(
         send["properties"]["method"]["enum"],
-        json!(["sms", "email"])
+        json!(["sms", "whatsapp", "voice", "email"])
     );
     assert_eq!(send["required"], json!(["user_id", "method"]));
     assert_eq!(

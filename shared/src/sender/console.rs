@@ -18,6 +18,16 @@ impl ConsoleSender {
                     message.sms_text()
                 )
             }
+            Destination::Whatsapp(phone) => format!(
+                "[dev-delivery] whatsapp to {}: authentication template, code {}",
+                phone.as_str(),
+                message.code.expose()
+            ),
+            Destination::Voice(phone) => format!(
+                "[dev-delivery] voice call to {}: {}",
+                phone.as_str(),
+                message.voice_script()
+            ),
             Destination::Email(email) => format!(
                 "[dev-delivery] email to {}: {} | {}",
                 email.as_str(),

@@ -49,6 +49,11 @@ impl Message {
         templates::voice_twiml(self.locale, self.code.expose())
     }
 
+    /// What the call says, as plain text (the local console shows this).
+    pub fn voice_script(&self) -> String {
+        templates::voice_script(self.locale, self.code.expose()).join(" ")
+    }
+
     pub fn email_subject(&self) -> String {
         templates::email_subject(self.locale, self.brand.as_deref())
     }
@@ -108,6 +113,8 @@ pub trait Sender: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Senders {
     pub sms: Option<Arc<dyn Sender>>,
+    pub whatsapp: Option<Arc<dyn Sender>>,
+    pub voice: Option<Arc<dyn Sender>>,
     pub email: Option<Arc<dyn Sender>>,
 }
 
@@ -115,15 +122,22 @@ impl Senders {
     pub fn for_channel(&self, channel: Channel) -> Option<&Arc<dyn Sender>> {
         match channel {
             Channel::Sms => self.sms.as_ref(),
+            Channel::Whatsapp => self.whatsapp.as_ref(),
+            Channel::Voice => self.voice.as_ref(),
             Channel::Email => self.email.as_ref(),
         }
     }
 
     pub fn describe(&self) -> String {
-        let name = |s: &Option<Arc<dyn Sender>>| {
-            s.as_ref()
-                .map_or_else(|| "unavailable".to_owned(), |s| s.describe())
-        };
-        format!("sms: {}, email: {}", name(&self.sms), name(&self.email))
+        Channel::ALL
+            .iter()
+            .map(|&channel| {
+                let sender = self
+                    .for_channel(channel)
+                    .map_or_else(|| "unavailable".to_owned(), |s| s.describe());
+                format!("{}: {sender}", channel.as_str())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

@@ -21,8 +21,9 @@ mod public;
 
 pub use autofill::{ANDROID_APP_HASH, WEBOTP_DOMAIN};
 pub use channels::{
-    PhoneChannels, WhatsappSettings, TWILIO_VOICE_FROM, TWILIO_WHATSAPP_CONTENT_SID,
-    TWILIO_WHATSAPP_FROM,
+    AwsSmsSettings, PhoneChannels, WhatsappSettings, AWS_SMS_CONFIGURATION_SET,
+    AWS_SMS_ORIGINATION_IDENTITY, AWS_SMS_PROTECT_CONFIGURATION_ID, SMS_PROVIDER,
+    TWILIO_VOICE_FROM, TWILIO_WHATSAPP_CONTENT_SID, TWILIO_WHATSAPP_FROM,
 };
 pub use limits::{
     SendLimits, CLIENT_IP_PER_HOUR, DESTINATION_PER_10_MINUTES, DESTINATION_PER_DAY,
@@ -249,7 +250,10 @@ pub struct SesSettings {
 /// a function).
 #[derive(Debug, Clone, Default)]
 pub struct DeliverySettings {
+    /// The Twilio account: SMS (unless `aws_sms` is set), WhatsApp and voice.
     pub sms: Option<TwilioSettings>,
+    /// SMS through AWS End User Messaging instead of Twilio (`OTP_SMS_PROVIDER=aws`).
+    pub aws_sms: Option<AwsSmsSettings>,
     pub email: Option<SesSettings>,
 }
 
@@ -316,9 +320,13 @@ impl Settings {
             brand: brand(&env)?,
             keys: keys(runtime, &env)?,
             store: store(runtime, &env)?,
-            delivery: DeliverySettings {
-                sms: twilio(&env)?,
-                email: ses(&env)?,
+            delivery: {
+                let sms = twilio(&env)?;
+                DeliverySettings {
+                    aws_sms: channels::aws_sms(&env, sms.is_some())?,
+                    sms,
+                    email: ses(&env)?,
+                }
             },
             metrics: metrics(runtime, &env)?,
             token: public::token(&env)?,
@@ -352,6 +360,7 @@ impl Settings {
                 .is_some_and(|c| matches!(c.secret, CaptchaSecret::Arn(_)))
             || matches!(self.store, StoreSettings::DynamoDb { .. })
             || self.delivery.email.is_some()
+            || self.delivery.aws_sms.is_some()
             || self
                 .delivery
                 .sms

@@ -333,25 +333,31 @@ async fn senders(
         Runtime::Lambda => None,
     };
     let sms_override = sms.clone();
-    let sms = match (sms, &settings.delivery.sms) {
-        (Some(sender), _) => Some(sender),
+    let twilio = match (&sms, &settings.delivery.sms) {
         (None, Some(twilio)) => Some(twilio_sender(twilio, aws).await?),
-        (None, None) => fallback(),
+        _ => None,
+    };
+    let sms = match (sms, &settings.delivery.aws_sms, &twilio) {
+        (Some(sender), _, _) => Some(sender),
+        (None, Some(aws_sms), _) => Some(aws_sms_sender(aws_sms, aws).await?),
+        (None, None, Some(twilio)) => Some(twilio.clone()),
+        (None, None, None) => fallback(),
     };
     let email = match (email, &settings.delivery.email) {
         (Some(sender), _) => Some(sender),
         (None, Some(ses)) => Some(ses_sender(ses, aws).await?),
         (None, None) => fallback(),
     };
-    // WhatsApp and voice go through the SMS channel's Twilio account, each only when its own
-    // sender is configured; a test's recording sender, or the local console, takes every phone
-    // channel.
-    let (whatsapp, voice) = match (&sms_override, &settings.delivery.sms) {
-        (None, Some(twilio)) => (
-            twilio.channels.whatsapp.as_ref().and(sms.clone()),
-            twilio.channels.voice_from.as_ref().and(sms.clone()),
+    // WhatsApp and voice go through the Twilio account (whoever sends SMS), each only when its
+    // own sender is configured; a test's recording sender, or the local console, takes every
+    // phone channel.
+    let (whatsapp, voice) = match (sms_override, &settings.delivery.sms, twilio) {
+        (Some(sender), _, _) => (Some(sender.clone()), Some(sender)),
+        (None, Some(settings), Some(twilio)) => (
+            settings.channels.whatsapp.as_ref().map(|_| twilio.clone()),
+            settings.channels.voice_from.as_ref().map(|_| twilio),
         ),
-        _ => (sms.clone(), sms.clone()),
+        _ => (fallback(), fallback()),
     };
     Ok(Senders {
         sms,
@@ -385,6 +391,28 @@ async fn twilio_sender(
     Err(InitError::NotBuiltIn {
         channel: "sms",
         provider: "Twilio",
+    })
+}
+
+#[cfg(feature = "aws-sms")]
+async fn aws_sms_sender(
+    settings: &crate::settings::AwsSmsSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Ok(Arc::new(crate::sender::AwsSmsSender::new(
+        aws.config().await,
+        settings,
+    )))
+}
+
+#[cfg(not(feature = "aws-sms"))]
+async fn aws_sms_sender(
+    _: &crate::settings::AwsSmsSettings,
+    _: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "sms",
+        provider: "AWS End User Messaging",
     })
 }
 

@@ -103,6 +103,7 @@ pub fn test_settings() -> Settings {
 pub struct TestAppBuilder {
     settings: Settings,
     email_channel: bool,
+    phone_sender: Option<Arc<dyn otp_core::sender::Sender>>,
 }
 
 impl TestAppBuilder {
@@ -121,6 +122,12 @@ impl TestAppBuilder {
     pub fn api_keys(mut self, keys: &str) -> Self {
         let keys = otp_core::callers::ApiKeys::parse(&keys.to_owned().into()).expect("valid keys");
         self.settings.callers = otp_core::settings::CallerAuth::ApiKeys(keys);
+        self
+    }
+
+    /// A real sender for the phone channels, built by the test (the AWS SMS sender at a fake).
+    pub fn phone_sender(mut self, sender: Arc<dyn otp_core::sender::Sender>) -> Self {
+        self.phone_sender = Some(sender);
         self
     }
 
@@ -149,12 +156,13 @@ impl TestAppBuilder {
         }
         let overrides = Overrides {
             clock: Some(clock.clone()),
-            sms: self
-                .settings
-                .delivery
-                .sms
-                .is_none()
-                .then(|| Arc::new(sms.clone()) as Arc<_>),
+            sms: self.phone_sender.or_else(|| {
+                self.settings
+                    .delivery
+                    .sms
+                    .is_none()
+                    .then(|| Arc::new(sms.clone()) as Arc<_>)
+            }),
             email: (self.email_channel && self.settings.delivery.email.is_none())
                 .then(|| Arc::new(email.clone()) as Arc<_>),
         };
@@ -206,6 +214,7 @@ impl TestApp {
         TestAppBuilder {
             settings: test_settings(),
             email_channel: true,
+            phone_sender: None,
         }
     }
 

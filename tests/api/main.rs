@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary (link once), one module per concern.
 
 mod auth_routes;
+mod aws_sms;
 mod caller_auth;
 mod captcha;
 mod channels;

@@ -1,12 +1,16 @@
 //! Delivery of codes. The engine picks a sender per channel; a channel without one is refused
 //! before anything is written.
 
+#[cfg(feature = "aws-sms")]
+mod aws_sms;
 mod console;
 #[cfg(feature = "ses")]
 mod ses;
 #[cfg(feature = "twilio")]
 mod twilio;
 
+#[cfg(feature = "aws-sms")]
+pub use aws_sms::AwsSmsSender;
 pub use console::ConsoleSender;
 #[cfg(feature = "ses")]
 pub use ses::SesSender;

@@ -10,6 +10,53 @@ use crate::locale::Locale;
 pub const TWILIO_WHATSAPP_FROM: &str = "TWILIO_WHATSAPP_FROM";
 pub const TWILIO_WHATSAPP_CONTENT_SID: &str = "TWILIO_WHATSAPP_CONTENT_SID";
 pub const TWILIO_VOICE_FROM: &str = "TWILIO_VOICE_FROM";
+pub const SMS_PROVIDER: &str = "OTP_SMS_PROVIDER";
+pub const AWS_SMS_ORIGINATION_IDENTITY: &str = "OTP_AWS_SMS_ORIGINATION_IDENTITY";
+pub const AWS_SMS_PROTECT_CONFIGURATION_ID: &str = "OTP_AWS_SMS_PROTECT_CONFIGURATION_ID";
+pub const AWS_SMS_CONFIGURATION_SET: &str = "OTP_AWS_SMS_CONFIGURATION_SET";
+
+/// SMS through AWS End User Messaging SMS (`OTP_SMS_PROVIDER=aws`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSmsSettings {
+    /// A phone number, sender ID or pool: its ID or ARN.
+    pub origination_identity: String,
+    /// Blocks countries at AWS's side as well (the service's own rules run first).
+    pub protect_configuration_id: Option<String>,
+    pub configuration_set: Option<String>,
+}
+
+/// Who sends SMS: `twilio` (the default, when a Twilio account is set) or `aws`.
+pub(super) fn aws_sms(
+    env: &Env<'_>,
+    twilio_configured: bool,
+) -> Result<Option<AwsSmsSettings>, ConfigError> {
+    match env.get(SMS_PROVIDER).as_deref() {
+        None => Ok(None),
+        Some("twilio") if twilio_configured => Ok(None),
+        Some("twilio") => Err(ConfigError::Missing {
+            var: super::TWILIO_ACCOUNT_SID,
+            hint: "OTP_SMS_PROVIDER=twilio needs the Twilio account",
+        }),
+        Some("aws") => {
+            let origination_identity =
+                env.get(AWS_SMS_ORIGINATION_IDENTITY)
+                    .ok_or(ConfigError::Missing {
+                        var: AWS_SMS_ORIGINATION_IDENTITY,
+                        hint: "OTP_SMS_PROVIDER=aws sends from a phone number, sender ID or pool \
+                               of AWS End User Messaging: its ID or ARN",
+                    })?;
+            Ok(Some(AwsSmsSettings {
+                origination_identity,
+                protect_configuration_id: env.get(AWS_SMS_PROTECT_CONFIGURATION_ID),
+                configuration_set: env.get(AWS_SMS_CONFIGURATION_SET),
+            }))
+        }
+        Some(other) => Err(ConfigError::Invalid {
+            var: SMS_PROVIDER,
+            reason: format!("must be twilio or aws, got {other:?}"),
+        }),
+    }
+}
 
 /// WhatsApp through Twilio's Messages API with an approved authentication template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +271,38 @@ mod tests {
         assert_eq!(sid("pt-PT"), pt, "same language, another region");
         assert_eq!(sid("de-AT"), de);
         assert_eq!(sid("ja"), en, "no template in that language: the first");
+    }
+
+    #[test]
+    fn the_sms_provider_is_twilio_unless_aws_is_asked_for() {
+        let env = |vars: &[(&str, &str)], twilio| {
+            let map: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            aws_sms(&Env(&|k| map.get(k).cloned()), twilio)
+        };
+        assert_eq!(env(&[], true).unwrap(), None);
+        assert_eq!(env(&[("OTP_SMS_PROVIDER", "twilio")], true).unwrap(), None);
+        assert!(env(&[("OTP_SMS_PROVIDER", "twilio")], false).is_err());
+        assert!(env(&[("OTP_SMS_PROVIDER", "sns")], true).is_err());
+        let missing = env(&[("OTP_SMS_PROVIDER", "aws")], false).unwrap_err();
+        assert!(missing
+            .to_string()
+            .starts_with("OTP_AWS_SMS_ORIGINATION_IDENTITY is required"));
+        let aws = env(
+            &[
+                ("OTP_SMS_PROVIDER", "aws"),
+                ("OTP_AWS_SMS_ORIGINATION_IDENTITY", "pool-123"),
+                ("OTP_AWS_SMS_PROTECT_CONFIGURATION_ID", "protect-abc"),
+            ],
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(aws.origination_identity, "pool-123");
+        assert_eq!(aws.protect_configuration_id.as_deref(), Some("protect-abc"));
+        assert_eq!(aws.configuration_set, None);
     }
 
     #[test]

@@ -180,16 +180,22 @@ class TemplateTest(unittest.TestCase):
         actions = sorted(a for s in found for a in listed(s["Action"]))
         # One conditional UpdateItem per send (and one to withdraw an undelivered code); one
         # GetItem on the user directory when there is one; the hash key, the API keys, the CAPTCHA
-        # secret and the Twilio token to read; SES to send as one identity.
+        # secret and the Twilio token to read; SES to send as one identity; AWS End User
+        # Messaging to send from one origination identity.
         self.assertEqual(actions, ["dynamodb:GetItem", "dynamodb:UpdateItem",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
-                                   "ses:SendEmail"])
+                                   "ses:SendEmail", "sms-voice:SendTextMessage"])
         for statement in found:
             if "dynamodb:UpdateItem" in listed(statement["Action"]):
                 self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
             if "dynamodb:GetItem" in listed(statement["Action"]):
                 self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["UserDirectoryTable", "Arn"]})
+            if "sms-voice:SendTextMessage" in listed(statement["Action"]):
+                resources = statement["Resource"]
+                self.assertEqual(resources[0], {"Ref": "AwsSmsOriginationIdentityArn"})
+                self.assertEqual([r["Fn::If"][0] for r in resources[1:]],
+                                 ["HasAwsSmsProtect", "HasAwsSmsConfigurationSet"])
         self.assertNotIn("TokenSigningKeySecret", json.dumps(RESOURCES["SendCodeFunction"]))
 
     def test_verify_is_least_privilege(self):
@@ -281,6 +287,26 @@ class TemplateTest(unittest.TestCase):
         env = RESOURCES["SendCodeFunction"]["Properties"]["Environment"]["Variables"]
         self.assertEqual(env["TWILIO_ACCOUNT_SID"]["Fn::If"][0], "HasTwilio")
 
+    def test_aws_sms_whatsapp_and_voice_are_optional_and_checked_at_deploy(self):
+        params = TEMPLATE["Parameters"]
+        self.assertEqual(params["SmsProvider"]["AllowedValues"], ["twilio", "aws"])
+        self.assertEqual(params["SmsProvider"]["Default"], "twilio")
+        env = RESOURCES["SendCodeFunction"]["Properties"]["Environment"]["Variables"]
+        # The function reads OTP_SMS_PROVIDER only when AWS sends: "twilio" with no Twilio
+        # account would stop it at init.
+        self.assertEqual(env["OTP_SMS_PROVIDER"], {"Fn::If": ["UseAwsSms", "aws", ""]})
+        self.assertEqual(env["OTP_AWS_SMS_ORIGINATION_IDENTITY"],
+                         {"Fn::If": ["UseAwsSms", {"Ref": "AwsSmsOriginationIdentityArn"}, ""]})
+        for var, param in [("TWILIO_WHATSAPP_FROM", "TwilioWhatsappFrom"),
+                           ("TWILIO_WHATSAPP_CONTENT_SID", "TwilioWhatsappContentSid"),
+                           ("TWILIO_VOICE_FROM", "TwilioVoiceFrom")]:
+            self.assertEqual(env[var], {"Fn::If": ["HasTwilio", {"Ref": param}, ""]})
+            self.assertEqual(params[param]["Default"], "")
+        self.assertIn("AwsSmsNeedsAnIdentity", TEMPLATE["Rules"])
+        self.assertIn("PhoneChannelsNeedTwilio", TEMPLATE["Rules"])
+        # The SMS budget alarm watches whoever sends.
+        self.assertEqual(TEMPLATE["Conditions"]["HasSmsBudget"]["Fn::And"][0], {"Condition": "HasSms"})
+
     def test_api_throttling_logging_and_cors(self):
         api = RESOURCES["HttpApi"]["Properties"]
         self.assertEqual(api["DefaultRouteSettings"]["ThrottlingRateLimit"], {"Ref": "ThrottlingRateLimit"})
@@ -358,6 +384,20 @@ class TemplateTest(unittest.TestCase):
         self.assertTrue(spent.endswith("/ ${SmsDailyBudget}"), spent)
         outcomes = {d["Outcome"] for _, _, d in alarm_metrics(alarm)}
         self.assertEqual(outcomes, {"sent", "delivery_uncertain", "invalid_destination"})
+        # Every phone channel is charged to the budget, so the alarm adds them all up: every
+        # metric it reads is in its expression.
+        channels = {d["Channel"] for _, _, d in alarm_metrics(alarm)}
+        self.assertEqual(channels, {"sms", "whatsapp", "voice"})
+        ids = [m["Id"] for m in alarm["Properties"]["Metrics"] if "MetricStat" in m]
+        for metric_id in ids:
+            self.assertIn(f"FILL({metric_id}, 0)", spent)
+
+    def test_no_alarm_reads_more_than_ten_metrics(self):
+        # CloudWatch's hard limit for a metric math alarm.
+        for name, resource in expanded({"ConversionAlarmCallingCodes": ["1", "44"]}).items():
+            if resource["Type"] == "AWS::CloudWatch::Alarm":
+                metrics = resource["Properties"].get("Metrics", [])
+                self.assertLessEqual(sum("MetricStat" in m for m in metrics), 10, name)
 
     def test_dashboard_names_only_metrics_the_code_emits(self):
         body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]

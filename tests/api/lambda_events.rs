@@ -52,6 +52,9 @@ async fn every_sample_event_gets_its_documented_status() {
     for (name, routes, status) in [
         ("send-code-sms.json", Routes::Sending, 200),
         ("send-code-email.json", Routes::Sending, 200),
+        ("send-code-whatsapp.json", Routes::Sending, 200),
+        ("send-code-voice.json", Routes::Sending, 200),
+        ("send-code-bad-locale.json", Routes::Sending, 422),
         ("send-code-base64-body.json", Routes::Sending, 200),
         ("send-code-named-stage.json", Routes::Sending, 200),
         ("send-code-rest-v1.json", Routes::Sending, 200),

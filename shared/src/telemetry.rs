@@ -15,20 +15,18 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// JSON logs for CloudWatch (which stamps each line), level from `RUST_LOG`, else what Lambda's
 /// `LoggingConfig` asks for (`AWS_LAMBDA_LOG_LEVEL`), else `info`.
+///
+/// `RUST_LOG` takes `level` and `target=level` directives (`warn,otp_core=debug`): a target
+/// filter, which needs no regular-expression engine in the binary (the span and field filters of
+/// `EnvFilter` would). A value it cannot read is reported once and `info` is used.
 #[cfg(feature = "lambda")]
 pub fn init_lambda_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_default();
-        EnvFilter::new(match level.to_ascii_lowercase().as_str() {
-            "" => "info".to_owned(),
-            "fatal" => "error".to_owned(),
-            level => level.to_owned(),
-        })
-    });
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let lambda_level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_default();
+    let (filter, unreadable) = log_filter(std::env::var("RUST_LOG").ok(), &lambda_level);
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
         // The request span's fields (route, request ids, masked user, outcome) on every line, and
         // a `store` or `provider` span's below them when the line comes from inside one.
         .with_current_span(false)
@@ -36,5 +34,80 @@ pub fn init_lambda_tracing() {
         .with_ansi(false)
         .without_time()
         .with_target(false)
+        .finish()
+        .with(filter)
         .init();
+    if let Some(error) = unreadable {
+        tracing::warn!(%error, "RUST_LOG is not a list of level or target=level directives; using info");
+    }
+}
+
+/// The filter for `RUST_LOG` (when set and not empty) or Lambda's level, and why `RUST_LOG` could
+/// not be used when it could not.
+#[cfg(feature = "lambda")]
+fn log_filter(
+    rust_log: Option<String>,
+    lambda_level: &str,
+) -> (tracing_subscriber::filter::Targets, Option<String>) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let fallback = || {
+        let level = match lambda_level.to_ascii_lowercase().as_str() {
+            "fatal" => LevelFilter::ERROR,
+            // An empty string would parse as ERROR.
+            "" => LevelFilter::INFO,
+            level => level.parse().unwrap_or(LevelFilter::INFO),
+        };
+        Targets::new().with_default(level)
+    };
+    match rust_log.filter(|value| !value.trim().is_empty()) {
+        None => (fallback(), None),
+        Some(value) => match value.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(error) => (
+                Targets::new().with_default(LevelFilter::INFO),
+                Some(error.to_string()),
+            ),
+        },
+    }
+}
+
+#[cfg(all(test, feature = "lambda"))]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    fn allows(rust_log: Option<&str>, lambda: &str, target: &str, level: Level) -> bool {
+        let (filter, _) = log_filter(rust_log.map(str::to_owned), lambda);
+        filter.would_enable(target, &level)
+    }
+
+    #[test]
+    fn rust_log_directives_choose_levels_per_target() {
+        let log = Some("warn,otp_core=debug");
+        assert!(allows(log, "", "otp_core::engine", Level::DEBUG));
+        assert!(!allows(log, "", "otp_core::engine", Level::TRACE));
+        assert!(!allows(log, "", "aws_smithy_runtime", Level::INFO));
+        assert!(allows(log, "", "aws_smithy_runtime", Level::WARN));
+    }
+
+    #[test]
+    fn lambda_level_applies_when_rust_log_is_unset_or_empty() {
+        for unset in [None, Some(""), Some("  ")] {
+            assert!(allows(unset, "DEBUG", "otp_core", Level::DEBUG));
+            assert!(!allows(unset, "WARN", "otp_core", Level::INFO));
+            assert!(!allows(unset, "FATAL", "otp_core", Level::WARN));
+            assert!(allows(unset, "FATAL", "otp_core", Level::ERROR));
+            assert!(allows(unset, "", "otp_core", Level::INFO));
+            assert!(!allows(unset, "", "otp_core", Level::DEBUG));
+            assert!(allows(unset, "nonsense", "otp_core", Level::INFO));
+        }
+    }
+
+    #[test]
+    fn unreadable_rust_log_falls_back_to_info_and_says_why() {
+        let (filter, error) = log_filter(Some("otp_core=loud".to_owned()), "DEBUG");
+        assert!(error.is_some());
+        assert!(filter.would_enable("otp_core", &Level::INFO));
+        assert!(!filter.would_enable("otp_core", &Level::DEBUG));
+    }
 }

@@ -131,6 +131,11 @@ pub async fn run(routes: Routes) -> Result<(), Error> {
         Routes::All => "all",
     });
     crate::tls::prefer_single_ca_bundle();
+    if routes.paths().is_empty() {
+        let error = "this build has none of the unit's routes (features `sending`, `verifying`)";
+        tracing::error!(error, "function init failed");
+        return Err(error.into());
+    }
     let settings = Settings::from_env(Runtime::Lambda);
     let parsed = started.elapsed();
     let built = match settings {

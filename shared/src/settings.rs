@@ -315,12 +315,20 @@ impl Settings {
                 lockout_failures: LOCKOUT_FAILURES.read(&env)? as u32,
                 lockout_window_secs: LOCKOUT_WINDOW_SECONDS.read(&env)?,
             },
-            limits: SendLimits::from_env(&env)?,
+            // Only the send routes are limited (and the limits name countries by their metadata).
+            limits: if cfg!(feature = "sending") {
+                SendLimits::from_env(&env)?
+            } else {
+                SendLimits::default()
+            },
             callers: caller_auth(runtime, &env)?,
             brand: brand(&env)?,
             keys: keys(runtime, &env)?,
             store: store(runtime, &env)?,
-            delivery: {
+            // A build without the send routes delivers nothing and reads none of this.
+            delivery: if cfg!(not(feature = "sending")) {
+                DeliverySettings::default()
+            } else {
                 let sms = twilio(&env)?;
                 DeliverySettings {
                     aws_sms: channels::aws_sms(&env, sms.is_some())?,
@@ -335,7 +343,7 @@ impl Settings {
         };
         // Autofill needs the whole message in one segment (Android's SMS Retriever reads at most
         // 140 bytes): a configuration that cannot do that does not start.
-        if settings.autofill != SmsAutofill::default() {
+        if cfg!(feature = "sending") && settings.autofill != SmsAutofill::default() {
             settings.sms_length_check()?;
         }
         Ok(settings)

@@ -9,22 +9,23 @@ use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
 
 use crate::callers::{ApiKeys, Callers};
-use crate::captcha::CaptchaCheck;
 use crate::clock::{Clock, SystemClock};
 use crate::code::CodeHasher;
-use crate::directory::{DynamoDirectory, ListDirectory, UserDirectory};
 use crate::engine::{Engine, EngineParts, PublicGate};
 use crate::http::Routes;
-use crate::keys::{HashKey, HashKeyError, KeyRing};
+use crate::keys::{HashKey, KeyRing};
 use crate::secrets::{self, SecretError, SecretValue};
-use crate::sender::{ConsoleSender, Sender, Senders};
+use crate::sender::{Sender, Senders};
 use crate::settings::{
-    key_ring, CallerAuth, ConfigError, DirectorySettings, KeySource, MetricsSettings, Runtime,
-    Settings, StoreSettings, TokenKeys, HASH_KEY_SECRET_ARN, KEY_HELP, TOKEN_SIGNING_KEY,
-    TOKEN_SIGNING_KEY_SECRET_ARN,
+    key_ring, CallerAuth, ConfigError, KeySource, MetricsSettings, Settings, StoreSettings,
+    HASH_KEY_SECRET_ARN,
 };
 use crate::store::{DynamoStore, MemoryStore, OtpStore};
-use crate::token::TokenSigner;
+
+#[cfg(feature = "sending")]
+mod sending;
+#[cfg(feature = "verifying")]
+mod verifying;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -99,26 +100,28 @@ pub async fn build_with(
     let (ring, callers, senders, tokens, gate) = tokio::join!(
         key_ring_from(&settings.keys, &aws),
         callers_from(&settings.callers, &aws),
+        // Compiled out, not only skipped, without the unit's feature: a future that is merely
+        // never started still links everything it could reach.
         async {
+            #[cfg(feature = "sending")]
             if routes.sends() {
-                senders(&settings, overrides.sms, overrides.email, &aws).await
-            } else {
-                Ok(Senders::default())
+                return sending::senders(&settings, overrides.sms, overrides.email, &aws).await;
             }
+            Ok::<_, InitError>(Senders::default())
         },
         async {
+            #[cfg(feature = "verifying")]
             if routes.verifies() {
-                token_signer(&settings, &aws).await.map(Some)
-            } else {
-                Ok(None)
+                return verifying::token_signer(&settings, &aws).await.map(Some);
             }
+            Ok::<_, InitError>(None)
         },
         async {
+            #[cfg(feature = "sending")]
             if routes.sends() {
-                public_gate(&settings, &aws).await
-            } else {
-                Ok(PublicGate::default())
+                return sending::public_gate(&settings, &aws).await;
             }
+            Ok::<_, InitError>(PublicGate::default())
         }
     );
     let (hasher, callers, senders) = (CodeHasher::new(&ring?), callers?, senders?);
@@ -161,10 +164,10 @@ pub async fn build_with(
     }
     let sms_offered = routes.sends() && engine.senders().sms.is_some();
     let weaknesses = settings.policy.weaknesses().into_iter();
-    let segments = settings
-        .sms_length_check()
-        .err()
-        .filter(|_| sms_offered)
+    // Checked only where SMS is sent (a build without the send routes links no message texts).
+    let segments = sms_offered
+        .then(|| settings.sms_length_check().err())
+        .flatten()
         .map(|e| format!("{e}: every SMS is billed as two or more"));
     let weaknesses = weaknesses.chain(segments);
     for weakness in weaknesses.chain(settings.limits.weaknesses(sms_offered)) {
@@ -237,211 +240,11 @@ async fn key_ring_from(source: &KeySource, aws: &Aws) -> Result<KeyRing, InitErr
     }
 }
 
-/// The public send route's CAPTCHA and user directory, when configured.
-async fn public_gate(settings: &Settings, aws: &Aws) -> Result<PublicGate, InitError> {
-    let public = &settings.public;
-    let directory: Option<Arc<dyn UserDirectory>> = match &public.directory {
-        DirectorySettings::None => None,
-        DirectorySettings::List(users) => Some(Arc::new(ListDirectory::new(users.clone()))),
-        DirectorySettings::DynamoDb { table } => Some(Arc::new(DynamoDirectory::new(
-            aws.dynamodb().await,
-            table.clone(),
-        ))),
-    };
-    let captcha = match &public.captcha {
-        None => None,
-        Some(captcha) => Some(captcha_check(captcha, aws).await?),
-    };
-    Ok(PublicGate {
-        captcha,
-        directory,
-        unknown_user: public.unknown_user,
-        cors_origins: public.cors_origins.clone(),
-    })
-}
-
-#[cfg(feature = "captcha")]
-async fn captcha_check(
-    settings: &crate::settings::CaptchaSettings,
-    aws: &Aws,
-) -> Result<Arc<dyn CaptchaCheck>, InitError> {
-    use crate::settings::CaptchaSecret;
-    let secret = match &settings.secret {
-        CaptchaSecret::Value(secret) => secret.clone(),
-        CaptchaSecret::Arn(arn) => aws
-            .read_secret(arn)
-            .await?
-            .field(arn, &["secret", "secret_key", "value"])?,
-    };
-    Ok(Arc::new(crate::captcha::SiteVerify::new(settings, secret)))
-}
-
-#[cfg(not(feature = "captcha"))]
-async fn captcha_check(
-    _: &crate::settings::CaptchaSettings,
-    _: &Aws,
-) -> Result<Arc<dyn CaptchaCheck>, InitError> {
-    Err(InitError::NotBuiltIn {
-        channel: "CAPTCHA",
-        provider: "siteverify",
-    })
-}
-
-/// The verification token's signer: its keys from the settings, a secret, or (locally) a fresh
-/// key for this process.
-async fn token_signer(settings: &Settings, aws: &Aws) -> Result<TokenSigner, InitError> {
-    let policy = settings.token.policy.clone();
-    let invalid = |var: &'static str| {
-        move |e: HashKeyError| ConfigError::Invalid {
-            var,
-            reason: format!("{e} ({KEY_HELP})"),
-        }
-    };
-    match &settings.token.keys {
-        TokenKeys::Ring(ring) => Ok(TokenSigner::parse(ring.expose_secret(), policy)
-            .map_err(invalid(TOKEN_SIGNING_KEY))?),
-        TokenKeys::Secret(arn) => {
-            let ring = aws.read_secret(arn).await?.field(arn, &["key", "keys"])?;
-            Ok(TokenSigner::parse(ring.expose_secret(), policy)
-                .map_err(invalid(TOKEN_SIGNING_KEY_SECRET_ARN))?)
-        }
-        TokenKeys::Unset => match settings.runtime {
-            Runtime::Local => {
-                tracing::warn!(
-                    "OTP_TOKEN_SIGNING_KEY is not set: verification tokens are signed with a random \
-                     key for this process; a restart changes the key in /.well-known/jwks.json."
-                );
-                Ok(TokenSigner::new(&[HashKey::random()], policy)
-                    .expect("one fresh key is a valid ring"))
-            }
-            Runtime::Lambda => Err(InitError::Config(ConfigError::Missing {
-                var: TOKEN_SIGNING_KEY_SECRET_ARN,
-                hint: "the key that signs verification tokens: a Secrets Manager secret of 32+                        bytes, hex or base64 (template.yaml generates one)",
-            })),
-        },
-    }
-}
-
-async fn senders(
-    settings: &Settings,
-    sms: Option<Arc<dyn Sender>>,
-    email: Option<Arc<dyn Sender>>,
-    aws: &Aws,
-) -> Result<Senders, InitError> {
-    let fallback = || match settings.runtime {
-        Runtime::Local => Some(Arc::new(ConsoleSender) as Arc<dyn Sender>),
-        Runtime::Lambda => None,
-    };
-    let sms_override = sms.clone();
-    let twilio = match (&sms, &settings.delivery.sms) {
-        (None, Some(twilio)) => Some(twilio_sender(twilio, aws).await?),
-        _ => None,
-    };
-    let sms = match (sms, &settings.delivery.aws_sms, &twilio) {
-        (Some(sender), _, _) => Some(sender),
-        (None, Some(aws_sms), _) => Some(aws_sms_sender(aws_sms, aws).await?),
-        (None, None, Some(twilio)) => Some(twilio.clone()),
-        (None, None, None) => fallback(),
-    };
-    let email = match (email, &settings.delivery.email) {
-        (Some(sender), _) => Some(sender),
-        (None, Some(ses)) => Some(ses_sender(ses, aws).await?),
-        (None, None) => fallback(),
-    };
-    // WhatsApp and voice go through the Twilio account (whoever sends SMS), each only when its
-    // own sender is configured; a test's recording sender, or the local console, takes every
-    // phone channel.
-    let (whatsapp, voice) = match (sms_override, &settings.delivery.sms, twilio) {
-        (Some(sender), _, _) => (Some(sender.clone()), Some(sender)),
-        (None, Some(settings), Some(twilio)) => (
-            settings.channels.whatsapp.as_ref().map(|_| twilio.clone()),
-            settings.channels.voice_from.as_ref().map(|_| twilio),
-        ),
-        _ => (fallback(), fallback()),
-    };
-    Ok(Senders {
-        sms,
-        whatsapp,
-        voice,
-        email,
-    })
-}
-
-#[cfg(feature = "twilio")]
-async fn twilio_sender(
-    settings: &crate::settings::TwilioSettings,
-    aws: &Aws,
-) -> Result<Arc<dyn Sender>, InitError> {
-    use crate::settings::Secret;
-    let token = match &settings.auth_token {
-        Secret::Value(token) => token.clone(),
-        Secret::Arn(arn) => aws
-            .read_secret(arn)
-            .await?
-            .field(arn, &["auth_token", "token", "value"])?,
-    };
-    Ok(Arc::new(crate::sender::TwilioSender::new(settings, token)))
-}
-
-#[cfg(not(feature = "twilio"))]
-async fn twilio_sender(
-    _: &crate::settings::TwilioSettings,
-    _: &Aws,
-) -> Result<Arc<dyn Sender>, InitError> {
-    Err(InitError::NotBuiltIn {
-        channel: "sms",
-        provider: "Twilio",
-    })
-}
-
-#[cfg(feature = "aws-sms")]
-async fn aws_sms_sender(
-    settings: &crate::settings::AwsSmsSettings,
-    aws: &Aws,
-) -> Result<Arc<dyn Sender>, InitError> {
-    Ok(Arc::new(crate::sender::AwsSmsSender::new(
-        aws.config().await,
-        settings,
-    )))
-}
-
-#[cfg(not(feature = "aws-sms"))]
-async fn aws_sms_sender(
-    _: &crate::settings::AwsSmsSettings,
-    _: &Aws,
-) -> Result<Arc<dyn Sender>, InitError> {
-    Err(InitError::NotBuiltIn {
-        channel: "sms",
-        provider: "AWS End User Messaging",
-    })
-}
-
-#[cfg(feature = "ses")]
-async fn ses_sender(
-    settings: &crate::settings::SesSettings,
-    aws: &Aws,
-) -> Result<Arc<dyn Sender>, InitError> {
-    Ok(Arc::new(crate::sender::SesSender::new(
-        aws.config().await,
-        settings,
-    )))
-}
-
-#[cfg(not(feature = "ses"))]
-async fn ses_sender(
-    _: &crate::settings::SesSettings,
-    _: &Aws,
-) -> Result<Arc<dyn Sender>, InitError> {
-    Err(InitError::NotBuiltIn {
-        channel: "email",
-        provider: "SES",
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::Channel;
+    use crate::settings::Runtime;
 
     fn lambda_settings() -> Settings {
         let key = "22".repeat(32);

@@ -40,12 +40,15 @@ pub enum Routes {
 }
 
 impl Routes {
+    /// Whether this unit serves the send routes. Always false in a build without the `sending`
+    /// feature, so that nothing only they use is linked in.
     pub fn sends(self) -> bool {
-        matches!(self, Routes::All | Routes::Sending)
+        cfg!(feature = "sending") && matches!(self, Routes::All | Routes::Sending)
     }
 
+    /// Whether this unit serves the verify routes (never without the `verifying` feature).
     pub fn verifies(self) -> bool {
-        matches!(self, Routes::All | Routes::Verifying)
+        cfg!(feature = "verifying") && matches!(self, Routes::All | Routes::Verifying)
     }
 
     /// The paths this unit serves (POST, but the key set: GET).

@@ -1,0 +1,177 @@
+//! What only a unit with the send routes builds: the senders of each channel and the public
+//! send route's gate (CAPTCHA, user directory). Not compiled without the `sending` feature.
+
+use std::sync::Arc;
+
+use super::{Aws, InitError};
+use crate::captcha::CaptchaCheck;
+use crate::directory::{DynamoDirectory, ListDirectory, UserDirectory};
+use crate::engine::PublicGate;
+use crate::sender::{ConsoleSender, Sender, Senders};
+use crate::settings::{DirectorySettings, Runtime, Settings};
+
+/// The public send route's CAPTCHA and user directory, when configured.
+pub(super) async fn public_gate(settings: &Settings, aws: &Aws) -> Result<PublicGate, InitError> {
+    let public = &settings.public;
+    let directory: Option<Arc<dyn UserDirectory>> = match &public.directory {
+        DirectorySettings::None => None,
+        DirectorySettings::List(users) => Some(Arc::new(ListDirectory::new(users.clone()))),
+        DirectorySettings::DynamoDb { table } => Some(Arc::new(DynamoDirectory::new(
+            aws.dynamodb().await,
+            table.clone(),
+        ))),
+    };
+    let captcha = match &public.captcha {
+        None => None,
+        Some(captcha) => Some(captcha_check(captcha, aws).await?),
+    };
+    Ok(PublicGate {
+        captcha,
+        directory,
+        unknown_user: public.unknown_user,
+        cors_origins: public.cors_origins.clone(),
+    })
+}
+
+#[cfg(feature = "captcha")]
+async fn captcha_check(
+    settings: &crate::settings::CaptchaSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn CaptchaCheck>, InitError> {
+    use crate::settings::CaptchaSecret;
+    let secret = match &settings.secret {
+        CaptchaSecret::Value(secret) => secret.clone(),
+        CaptchaSecret::Arn(arn) => aws
+            .read_secret(arn)
+            .await?
+            .field(arn, &["secret", "secret_key", "value"])?,
+    };
+    Ok(Arc::new(crate::captcha::SiteVerify::new(settings, secret)))
+}
+
+#[cfg(not(feature = "captcha"))]
+async fn captcha_check(
+    _: &crate::settings::CaptchaSettings,
+    _: &Aws,
+) -> Result<Arc<dyn CaptchaCheck>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "CAPTCHA",
+        provider: "siteverify",
+    })
+}
+
+pub(super) async fn senders(
+    settings: &Settings,
+    sms: Option<Arc<dyn Sender>>,
+    email: Option<Arc<dyn Sender>>,
+    aws: &Aws,
+) -> Result<Senders, InitError> {
+    let fallback = || match settings.runtime {
+        Runtime::Local => Some(Arc::new(ConsoleSender) as Arc<dyn Sender>),
+        Runtime::Lambda => None,
+    };
+    let sms_override = sms.clone();
+    let twilio = match (&sms, &settings.delivery.sms) {
+        (None, Some(twilio)) => Some(twilio_sender(twilio, aws).await?),
+        _ => None,
+    };
+    let sms = match (sms, &settings.delivery.aws_sms, &twilio) {
+        (Some(sender), _, _) => Some(sender),
+        (None, Some(aws_sms), _) => Some(aws_sms_sender(aws_sms, aws).await?),
+        (None, None, Some(twilio)) => Some(twilio.clone()),
+        (None, None, None) => fallback(),
+    };
+    let email = match (email, &settings.delivery.email) {
+        (Some(sender), _) => Some(sender),
+        (None, Some(ses)) => Some(ses_sender(ses, aws).await?),
+        (None, None) => fallback(),
+    };
+    // WhatsApp and voice go through the Twilio account (whoever sends SMS), each only when its
+    // own sender is configured; a test's recording sender, or the local console, takes every
+    // phone channel.
+    let (whatsapp, voice) = match (sms_override, &settings.delivery.sms, twilio) {
+        (Some(sender), _, _) => (Some(sender.clone()), Some(sender)),
+        (None, Some(settings), Some(twilio)) => (
+            settings.channels.whatsapp.as_ref().map(|_| twilio.clone()),
+            settings.channels.voice_from.as_ref().map(|_| twilio),
+        ),
+        _ => (fallback(), fallback()),
+    };
+    Ok(Senders {
+        sms,
+        whatsapp,
+        voice,
+        email,
+    })
+}
+
+#[cfg(feature = "twilio")]
+async fn twilio_sender(
+    settings: &crate::settings::TwilioSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    use crate::settings::Secret;
+    let token = match &settings.auth_token {
+        Secret::Value(token) => token.clone(),
+        Secret::Arn(arn) => aws
+            .read_secret(arn)
+            .await?
+            .field(arn, &["auth_token", "token", "value"])?,
+    };
+    Ok(Arc::new(crate::sender::TwilioSender::new(settings, token)))
+}
+
+#[cfg(not(feature = "twilio"))]
+async fn twilio_sender(
+    _: &crate::settings::TwilioSettings,
+    _: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "sms",
+        provider: "Twilio",
+    })
+}
+
+#[cfg(feature = "aws-sms")]
+async fn aws_sms_sender(
+    settings: &crate::settings::AwsSmsSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Ok(Arc::new(crate::sender::AwsSmsSender::new(
+        aws.config().await,
+        settings,
+    )))
+}
+
+#[cfg(not(feature = "aws-sms"))]
+async fn aws_sms_sender(
+    _: &crate::settings::AwsSmsSettings,
+    _: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "sms",
+        provider: "AWS End User Messaging",
+    })
+}
+
+#[cfg(feature = "ses")]
+async fn ses_sender(
+    settings: &crate::settings::SesSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Ok(Arc::new(crate::sender::SesSender::new(
+        aws.config().await,
+        settings,
+    )))
+}
+
+#[cfg(not(feature = "ses"))]
+async fn ses_sender(
+    _: &crate::settings::SesSettings,
+    _: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "email",
+        provider: "SES",
+    })
+}

@@ -199,47 +199,91 @@ impl NumberKind {
     }
 }
 
-/// A phone number in E.164 form that libphonenumber considers valid for its region, with what
-/// its metadata says about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A phone number in E.164 form. Parsed by a send route ([`PhoneE164::parse`]) it is a number
+/// libphonenumber considers valid, written exactly as E.164 writes it, and carries what the
+/// metadata says about it ([`PhoneFacts`]). Parsed by a verify route ([`PhoneE164::parse_shape`])
+/// only its shape is checked: a code can only have been sent to a number that passed the send
+/// route's checks, whose canonical form is what the record's destination hash holds, so the
+/// same string either matches a record or matches none. The verify-code function therefore needs
+/// no phone metadata (and no regular-expression engine).
+#[derive(Debug, Clone)]
 pub struct PhoneE164 {
     e164: String,
-    calling_code: u16,
-    /// ISO 3166-1 alpha-2, upper case (`GB`, and `GG`/`IM`/`JE` for the Crown dependencies).
-    region: Option<String>,
-    kind: NumberKind,
+    facts: Option<PhoneFacts>,
+}
+
+/// What libphonenumber's metadata says about a number: known for every number a send route
+/// accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneFacts {
+    /// The country calling code (`1`, `44`), which several countries can share.
+    pub calling_code: u16,
+    /// ISO 3166-1 alpha-2, upper case (`GB`, and `GG`/`IM`/`JE` for the Crown dependencies),
+    /// when the metadata names one.
+    pub region: Option<String>,
+    pub kind: NumberKind,
+}
+
+impl PartialEq for PhoneE164 {
+    fn eq(&self, other: &Self) -> bool {
+        self.e164 == other.e164
+    }
+}
+
+impl Eq for PhoneE164 {}
+
+fn phone_invalid() -> FieldError {
+    FieldError::new(
+        "value_error",
+        "Value error, phone must be a valid phone number in E.164 format, e.g. +14155552671",
+    )
 }
 
 impl PhoneE164 {
+    /// For a send: E.164's shape, a number valid for its region, and written as E.164 writes it
+    /// (`+4407911123456`, with the UK's trunk prefix, is refused with the form to use,
+    /// `+447911123456`, rather than silently rewritten: the verify routes compare the string).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let invalid = || {
-            FieldError::new(
+        let shaped = Self::parse_shape(raw)?;
+        let number: rlibphonenumber::PhoneNumber = raw.parse().map_err(|_| phone_invalid())?;
+        if !number.is_valid() {
+            return Err(phone_invalid());
+        }
+        let canonical = number.format_as(rlibphonenumber::PhoneNumberFormat::E164);
+        if canonical != shaped.e164 {
+            return Err(FieldError::new(
                 "value_error",
-                "Value error, phone must be a valid phone number in E.164 format, e.g. +14155552671",
-            )
-        };
-        // E.164 is '+', a non-zero country code digit, and at most 15 digits in all. Spaces,
-        // dashes and national formats are refused rather than guessed at.
-        let digits = raw.strip_prefix('+').ok_or_else(invalid)?;
+                format!(
+                    "Value error, phone must be written as E.164 writes it, without a national \
+                     (trunk) prefix: {canonical}"
+                ),
+            ));
+        }
+        Ok(Self {
+            facts: Some(PhoneFacts {
+                calling_code: u16::try_from(number.country_code).map_err(|_| phone_invalid())?,
+                region: number
+                    .get_region_code()
+                    .map(|region| region.as_region_str().as_str().to_owned()),
+                kind: NumberKind::of(number.get_type()),
+            }),
+            ..shaped
+        })
+    }
+
+    /// For a verify: E.164's shape only ('+', a non-zero digit, at most 15 digits in all).
+    /// Spaces, dashes and national formats are refused rather than guessed at.
+    pub fn parse_shape(raw: &str) -> Result<Self, FieldError> {
+        let digits = raw.strip_prefix('+').ok_or_else(phone_invalid)?;
         let shape_ok = (2..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
         if !shape_ok {
-            return Err(invalid());
-        }
-        let number: rlibphonenumber::PhoneNumber = raw.parse().map_err(|_| invalid())?;
-        if !number.is_valid() {
-            return Err(invalid());
+            return Err(phone_invalid());
         }
         Ok(Self {
-            e164: number
-                .format_as(rlibphonenumber::PhoneNumberFormat::E164)
-                .into_owned(),
-            calling_code: u16::try_from(number.country_code).map_err(|_| invalid())?,
-            region: number
-                .get_region_code()
-                .map(|region| region.as_region_str().as_str().to_owned()),
-            kind: NumberKind::of(number.get_type()),
+            e164: raw.to_owned(),
+            facts: None,
         })
     }
 
@@ -247,18 +291,15 @@ impl PhoneE164 {
         &self.e164
     }
 
-    /// The country calling code (`1`, `44`), which several countries can share.
-    pub fn calling_code(&self) -> u16 {
-        self.calling_code
+    /// The metadata's facts: `Some` for every number a send route parsed, `None` for one a
+    /// verify route parsed.
+    pub fn facts(&self) -> Option<&PhoneFacts> {
+        self.facts.as_ref()
     }
 
-    /// The ISO country code of the number's region, when its metadata names one.
-    pub fn region(&self) -> Option<&str> {
-        self.region.as_deref()
-    }
-
-    pub fn kind(&self) -> NumberKind {
-        self.kind
+    /// The country calling code, when known (see [`PhoneE164::facts`]).
+    pub fn calling_code(&self) -> Option<u16> {
+        self.facts().map(|facts| facts.calling_code)
     }
 }
 
@@ -424,9 +465,10 @@ impl Destination {
         }
     }
 
-    /// A phone number's country calling code (`44`); `None` for email.
+    /// A phone number's country calling code (`44`); `None` for email (and for a number only a
+    /// verify route parsed, which never needs it).
     pub fn calling_code(&self) -> Option<u16> {
-        self.phone_number().map(PhoneE164::calling_code)
+        self.phone_number().and_then(PhoneE164::calling_code)
     }
 }
 
@@ -522,18 +564,58 @@ mod tests {
     }
 
     #[test]
+    fn a_send_refuses_a_number_not_written_as_e164_writes_it() {
+        // The UK's and Germany's trunk prefix after the country code: libphonenumber reads the
+        // number, but a verify route compares strings, so the send says which form to use.
+        for (raw, canonical) in [
+            ("+4407911123456", "+447911123456"),
+            ("+49015123456789", "+4915123456789"),
+        ] {
+            let error = PhoneE164::parse(raw).unwrap_err();
+            assert_eq!(error.kind, "value_error");
+            assert!(error.msg.ends_with(canonical), "{}", error.msg);
+            assert!(PhoneE164::parse(canonical).is_ok());
+        }
+        // Italy's leading zero is part of the E.164 number and stays.
+        assert!(PhoneE164::parse("+390612345678").is_ok());
+    }
+
+    #[test]
+    fn a_verify_checks_only_the_shape_and_compares_equal_to_the_sent_number() {
+        let sent = PhoneE164::parse("+447911123456").unwrap();
+        let typed = PhoneE164::parse_shape("+447911123456").unwrap();
+        assert_eq!(sent, typed);
+        assert_eq!(typed.facts(), None);
+        assert_eq!(
+            Destination::Sms(sent).address(),
+            Destination::Sms(typed).address()
+        );
+        // Shape-valid but never deliverable: no record can hold it, so it is simply no match.
+        assert!(PhoneE164::parse_shape("+447700900123").is_ok());
+        for bad in [
+            "14155552671",
+            "+1 415 555 2671",
+            "+0123",
+            "+1",
+            "+1234567890123456",
+        ] {
+            assert!(PhoneE164::parse_shape(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_phone_knows_its_country_and_kind() {
-        let phone = |raw| PhoneE164::parse(raw).unwrap();
-        let us = phone("+14155552671");
-        assert_eq!((us.calling_code(), us.region()), (1, Some("US")));
-        assert_eq!(us.kind(), NumberKind::FixedLineOrMobile);
-        assert_eq!(phone("+447911123456").kind(), NumberKind::Mobile);
-        assert_eq!(phone("+4915123456789").region(), Some("DE"));
+        let facts = |raw| PhoneE164::parse(raw).unwrap().facts().cloned().unwrap();
+        let us = facts("+14155552671");
+        assert_eq!((us.calling_code, us.region.as_deref()), (1, Some("US")));
+        assert_eq!(us.kind, NumberKind::FixedLineOrMobile);
+        assert_eq!(facts("+447911123456").kind, NumberKind::Mobile);
+        assert_eq!(facts("+4915123456789").region.as_deref(), Some("DE"));
         // UK and US premium-rate ranges, and a US toll-free one.
-        assert_eq!(phone("+449098790000").kind(), NumberKind::PremiumRate);
-        assert_eq!(phone("+19005550123").kind(), NumberKind::PremiumRate);
-        assert_eq!(phone("+18005550199").kind(), NumberKind::TollFree);
-        assert_eq!(phone("+442079460000").kind(), NumberKind::FixedLine);
+        assert_eq!(facts("+449098790000").kind, NumberKind::PremiumRate);
+        assert_eq!(facts("+19005550123").kind, NumberKind::PremiumRate);
+        assert_eq!(facts("+18005550199").kind, NumberKind::TollFree);
+        assert_eq!(facts("+442079460000").kind, NumberKind::FixedLine);
         for kind in NumberKind::ALL {
             assert_eq!(NumberKind::parse(kind.as_str()), Some(kind));
         }

@@ -281,7 +281,8 @@ impl Engine {
             if let Some(detail) = self.parts.limits.refuse_number(phone) {
                 tracing::warn!(
                     %caller, %user, purpose, %to,
-                    kind = phone.kind().as_str(), region = phone.region().unwrap_or("-"),
+                    kind = phone.facts().map_or("-", |facts| facts.kind.as_str()),
+                    region = phone.facts().and_then(|facts| facts.region.as_deref()).unwrap_or("-"),
                     "send refused: number not allowed"
                 );
                 return Err(SendError::NumberRefused { detail });

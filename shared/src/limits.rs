@@ -116,17 +116,25 @@ impl SendLimits {
     /// Why this number may not get a code at all (by SMS, WhatsApp or a call: the same rules,
     /// since every one of them can be pumped), as a sentence the user can act on.
     pub fn refuse_number(&self, phone: &PhoneE164) -> Option<String> {
+        // Every number a send route parsed has its facts; one without them is refused, not
+        // waved through.
+        let Some(facts) = phone.facts() else {
+            return Some(
+                "We cannot check this phone number. Use another number or an email address."
+                    .to_owned(),
+            );
+        };
         if let Some(allowed) = &self.sms_countries {
-            let region = phone.region().unwrap_or("");
+            let region = facts.region.as_deref().unwrap_or("");
             if !allowed.iter().any(|c| c == region) {
                 return Some(format!(
                     "We cannot send codes to phone numbers with the country code +{}. Use \
                      another number or an email address.",
-                    phone.calling_code()
+                    facts.calling_code
                 ));
             }
         }
-        let kind = phone.kind();
+        let kind = facts.kind;
         if !self.sms_number_kinds.contains(&kind) {
             return Some(format!(
                 "This is {}, which cannot receive our codes. Use a mobile number or an \
@@ -176,8 +184,10 @@ impl SendLimits {
                 HOUR,
             );
         }
-        if let Some(phone) = destination.phone_number() {
-            let country = format!("sms-cc#{}", phone.calling_code());
+        if destination.phone_number().is_some() {
+            // A number without facts was refused before anything is charged.
+            let code = destination.calling_code().unwrap_or_default();
+            let country = format!("sms-cc#{code}");
             add(
                 LimitName::SmsCountryDay,
                 &country,

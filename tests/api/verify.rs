@@ -216,3 +216,66 @@ every_setup! {
         }
     }
 }
+
+#[tokio::test]
+async fn a_number_with_a_trunk_prefix_is_refused_with_its_e164_form_and_checks_compare_that_form() {
+    let app = TestApp::spawn(Setup::Router).await;
+    // GIVEN a UK mobile written with its national 0 after the country code
+    let reply = app
+        .post(
+            "/send-code",
+            json!({"user_id": "u", "method": "sms", "phone": "+4407911123456"}),
+        )
+        .await;
+    // THEN 422 names the form to use, and nothing was sent or spent
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(reply.bad_fields(), ["phone"]);
+    let detail = reply.json["detail"][0]["msg"].as_str().unwrap();
+    assert!(detail.ends_with("+447911123456"), "{detail}");
+    assert!(app.sms.messages().is_empty());
+    // WHEN the code goes to the E.164 form
+    let sent = app
+        .post(
+            "/send-code",
+            json!({"user_id": "u", "method": "sms", "phone": "+447911123456"}),
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.json);
+    let code = app
+        .sms
+        .last_code_to("+447911123456")
+        .expect("an SMS was delivered");
+    // THEN a check naming the trunk-prefixed string or a number no code can go to (well formed,
+    // but never assignable) is a plain mismatch: verify routes check the shape only, and the
+    // guess is not counted
+    for other in ["+4407911123456", "+447700900123"] {
+        let reply = app
+            .post(
+                "/verify-code",
+                json!({"user_id": "u", "passcode": code, "phone": other}),
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.error()),
+            (409, "destination_mismatch"),
+            "{other}"
+        );
+    }
+    // AND a malformed number is still a 422
+    let reply = app
+        .post(
+            "/verify-code",
+            json!({"user_id": "u", "passcode": code, "phone": "+44 7911 123456"}),
+        )
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    assert_eq!(reply.bad_fields(), ["phone"]);
+    // AND the code verifies against the number it went to
+    let reply = app
+        .post(
+            "/verify-code",
+            json!({"user_id": "u", "passcode": code, "phone": "+447911123456"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+}

@@ -50,8 +50,9 @@ pub fn method() -> Object {
 pub fn phone() -> Object {
     optional(
         text(
-            "Required for `sms`, `whatsapp` and `voice`: E.164, and a number libphonenumber \
-             considers valid.",
+            "Required for `sms`, `whatsapp` and `voice`: E.164, a number libphonenumber \
+             considers valid, written as E.164 writes it (`+447911123456`, not \
+             `+4407911123456`: the 422 names the form to use).",
         )
         .pattern(Some(PHONE_PATTERN))
         .examples([json!("+14155552671")]),

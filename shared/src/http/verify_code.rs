@@ -50,7 +50,7 @@ impl Contract for VerifyCodeRequest {
             policy.code_length
         ));
         let purpose = field!(check, body.purpose, optional, Purpose::parse);
-        let phone = field!(check, body.phone, optional, PhoneE164::parse);
+        let phone = field!(check, body.phone, optional, PhoneE164::parse_shape);
         let email = field!(check, body.email, optional, Email::parse);
         if body.phone != Field::Absent && body.email != Field::Absent {
             check.issue(

@@ -102,6 +102,22 @@ pub async fn store(hasher: CodeHasher) -> DynamoStore {
     DynamoStore::new(client, table, hasher)
 }
 
+/// A store on a fresh table whose client waits for moto as long as it takes (30 s per attempt,
+/// instead of the service's 2 s). moto serves one request at a time: the conformance suite's
+/// hundred concurrent requests, next to the other tests on a loaded 2-core host, can queue past
+/// 2 s, and what that suite checks (conditional writes) does not depend on the timeouts. The
+/// end-to-end tests on DynamoDB keep the service's own client.
+pub async fn patient_store(hasher: CodeHasher) -> DynamoStore {
+    let base = client().await;
+    let table = create_table(&base).await;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(std::time::Duration::from_secs(30))
+        .operation_timeout(std::time::Duration::from_secs(90))
+        .build();
+    let config = base.config().to_builder().timeout_config(timeouts).build();
+    DynamoStore::new(Client::from_conf(config), table, hasher)
+}
+
 /// Counts HTTP requests the SDK transmits (retries included).
 #[derive(Debug, Default, Clone)]
 pub struct RequestCounter(Arc<AtomicUsize>);

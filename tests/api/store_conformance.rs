@@ -48,7 +48,7 @@ async fn memory_store() -> Subject {
 async fn dynamodb_store() -> Subject {
     let hasher = random_hasher();
     Subject {
-        store: Arc::new(moto_peer::store(hasher.clone()).await),
+        store: Arc::new(moto_peer::patient_store(hasher.clone()).await),
         hasher,
     }
 }

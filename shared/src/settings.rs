@@ -231,7 +231,9 @@ pub struct TwilioSettings {
     pub api_base_url: String,
     pub account_sid: String,
     pub auth_token: Secret,
-    pub from: TwilioFrom,
+    /// Who SMS come from; `None` when SMS go through AWS End User Messaging
+    /// (`OTP_SMS_PROVIDER=aws`) and the account serves only WhatsApp and calls.
+    pub from: Option<TwilioFrom>,
     pub connect_timeout: Duration,
     /// Whole request, connect included; well under the function timeout.
     pub timeout: Duration,
@@ -540,19 +542,23 @@ fn twilio(env: &Env<'_>) -> Result<Option<TwilioSettings>, ConfigError> {
         env.get(TWILIO_MESSAGING_SERVICE_SID),
         env.get(TWILIO_PHONE_NUMBER),
     ) {
-        (Some(sid), _) => TwilioFrom::MessagingService(sid),
+        (Some(sid), _) => Some(TwilioFrom::MessagingService(sid)),
         (None, Some(number)) => {
             let number = PhoneE164::parse(&number).map_err(|_| ConfigError::Invalid {
                 var: TWILIO_PHONE_NUMBER,
                 reason: "must be a phone number in E.164 format, e.g. +14155552671".to_owned(),
             })?;
-            TwilioFrom::Number(number.as_str().to_owned())
+            Some(TwilioFrom::Number(number.as_str().to_owned()))
         }
+        // SMS through AWS: the account is there for WhatsApp and calls, which name their own
+        // senders.
+        (None, None) if env.get(channels::SMS_PROVIDER).as_deref() == Some("aws") => None,
         (None, None) => {
             return Err(ConfigError::Missing {
                 var: TWILIO_PHONE_NUMBER,
-                hint: "TWILIO_ACCOUNT_SID is set, so a sender is needed: TWILIO_PHONE_NUMBER \
-                       or TWILIO_MESSAGING_SERVICE_SID",
+                hint: "TWILIO_ACCOUNT_SID is set, so an SMS sender is needed: \
+                       TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID (or \
+                       OTP_SMS_PROVIDER=aws)",
             })
         }
     };
@@ -822,7 +828,23 @@ mod tests {
         assert!(twilio(&[("TWILIO_PHONE_NUMBER", "555")]).is_err());
         let s = twilio(&[("TWILIO_MESSAGING_SERVICE_SID", "MG1")]).unwrap();
         let sms = s.delivery.sms.unwrap();
-        assert_eq!(sms.from, TwilioFrom::MessagingService("MG1".to_owned()));
+        assert_eq!(
+            sms.from,
+            Some(TwilioFrom::MessagingService("MG1".to_owned()))
+        );
+        // With SMS through AWS, the account needs no SMS sender (WhatsApp and calls have theirs).
+        let aws = twilio(&[
+            ("OTP_SMS_PROVIDER", "aws"),
+            ("OTP_AWS_SMS_ORIGINATION_IDENTITY", "phone-1"),
+            ("TWILIO_VOICE_FROM", "+14155550101"),
+        ])
+        .unwrap();
+        assert_eq!(aws.delivery.sms.unwrap().from, None);
+        assert!(aws.delivery.aws_sms.is_some());
+        let still_missing = twilio(&[("OTP_SMS_PROVIDER", "twilio")]).unwrap_err();
+        assert!(still_missing
+            .to_string()
+            .starts_with("TWILIO_PHONE_NUMBER is required"));
         assert_eq!(sms.api_base_url, TWILIO_DEFAULT_API_BASE_URL);
         assert_eq!(sms.timeout, Duration::from_secs(5));
         assert!(local(&[

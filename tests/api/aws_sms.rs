@@ -210,7 +210,8 @@ async fn aws_sms_refusals_map_and_are_never_retried() {
 
 #[tokio::test]
 async fn a_function_configured_for_aws_sms_builds_that_sender_and_twilio_for_calls() {
-    // GIVEN a send function's environment: SMS through AWS, calls through Twilio
+    // GIVEN a send function's environment: SMS through AWS, calls through Twilio (whose
+    // account then needs no SMS sender: no TWILIO_PHONE_NUMBER)
     crate::moto_peer::require_moto();
     let env = [
         ("OTP_HASH_KEY", "33".repeat(32)),
@@ -228,7 +229,6 @@ async fn a_function_configured_for_aws_sms_builds_that_sender_and_twilio_for_cal
             "TWILIO_AUTH_TOKEN",
             crate::twilio_fake::AUTH_TOKEN.to_owned(),
         ),
-        ("TWILIO_PHONE_NUMBER", crate::twilio_fake::FROM.to_owned()),
         ("TWILIO_VOICE_FROM", "+14155550101".to_owned()),
     ];
     let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
@@ -243,6 +243,6 @@ async fn a_function_configured_for_aws_sms_builds_that_sender_and_twilio_for_cal
     assert_eq!(
         engine.senders().describe(),
         "sms: aws end user messaging, protect configuration, whatsapp: unavailable, \
-         voice: twilio (from number), email: unavailable"
+         voice: twilio, email: unavailable"
     );
 }

@@ -160,7 +160,7 @@ pub fn sender_settings(base_url: &str) -> otp_core::settings::TwilioSettings {
         api_base_url: base_url.to_owned(),
         account_sid: ACCOUNT_SID.to_owned(),
         auth_token: otp_core::settings::Secret::Value(AUTH_TOKEN.to_owned().into()),
-        from: otp_core::settings::TwilioFrom::Number(FROM.to_owned()),
+        from: Some(otp_core::settings::TwilioFrom::Number(FROM.to_owned())),
         connect_timeout: std::time::Duration::from_secs(2),
         timeout: std::time::Duration::from_secs(5),
         channels: Default::default(),

@@ -22,7 +22,7 @@ pub struct TwilioSender {
     calls_url: String,
     account_sid: String,
     auth_token: SecretString,
-    from: TwilioFrom,
+    from: Option<TwilioFrom>,
     channels: PhoneChannels,
 }
 
@@ -151,8 +151,12 @@ impl TwilioSender {
                 owned.push(message.sms_text());
                 let mut form = vec![("To", phone.as_str()), ("Body", owned[0].as_str())];
                 match &self.from {
-                    TwilioFrom::Number(number) => form.push(("From", number)),
-                    TwilioFrom::MessagingService(sid) => form.push(("MessagingServiceSid", sid)),
+                    Some(TwilioFrom::Number(number)) => form.push(("From", number)),
+                    Some(TwilioFrom::MessagingService(sid)) => {
+                        form.push(("MessagingServiceSid", sid))
+                    }
+                    // Start-up hands SMS to AWS End User Messaging then; never Twilio.
+                    None => return Err(unavailable("SMS go through AWS End User Messaging")),
                 }
                 Ok((channel, &self.messages_url, form))
             }
@@ -255,8 +259,9 @@ impl Sender for TwilioSender {
 
     fn describe(&self) -> String {
         match &self.from {
-            TwilioFrom::Number(_) => "twilio (from number)".to_owned(),
-            TwilioFrom::MessagingService(_) => "twilio (messaging service)".to_owned(),
+            Some(TwilioFrom::Number(_)) => "twilio (from number)".to_owned(),
+            Some(TwilioFrom::MessagingService(_)) => "twilio (messaging service)".to_owned(),
+            None => "twilio".to_owned(),
         }
     }
 }

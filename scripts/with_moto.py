@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """with_moto.py COMMAND...: runs COMMAND with a moto server (DynamoDB, SES, Secrets Manager) on a
 free loopback port, pointed at by AWS_ENDPOINT_URL, and the OTP table's schema from
-template.yaml in OTP_TABLE_SCHEMA; stops moto by its PID afterwards. Exits with COMMAND's
+template.yaml in TEST_TABLE_SCHEMA; stops moto by its PID afterwards. Exits with COMMAND's
 status."""
 import json
 import os
@@ -31,7 +31,7 @@ def main():
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
                    AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
                    AWS_DEFAULT_REGION="us-east-1",
-                   OTP_TABLE_SCHEMA=json.dumps(otp_aws.table_schema()))
+                   TEST_TABLE_SCHEMA=json.dumps(otp_aws.table_schema()))
         for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_DYNAMODB"):
             env.pop(var, None)
         print(f"with_moto: moto (pid {moto.pid}) on {endpoint}", flush=True)

@@ -5,17 +5,91 @@ use std::sync::Arc;
 
 use otp_core::http::Routes;
 use otp_core::settings::{Runtime, Settings};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+const USAGE: &str = "\
+OTP verification service: the local API server and its tools.
+
+Usage: otp-service [COMMAND]
+
+Commands:
+  (none)              serve the API on http://127.0.0.1:8000 (PORT to change)
+  new-api-key [NAME]  print a fresh API key as an OTP_API_KEYS entry
+  openapi             print the API document (openapi.json) for this configuration
+  metrics             print the metric catalogue (metrics.json)
+  settings            print the configuration reference (docs/configuration.md)
+  help, --help, -h    print this help
+  --version, -V       print the version
+
+Every setting is an environment variable: see docs/configuration.md or `otp-service settings`.
+";
+
+/// What the command line asks for.
+enum Command {
+    Serve,
+    NewApiKey(String),
+    OpenApi,
+    Metrics,
+    Settings,
+    Help,
+    Version,
+}
+
+impl Command {
+    /// Anything else is refused: a typo'd subcommand must not start an open server.
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let command = match args.first().map(String::as_str) {
+            None => Self::Serve,
+            Some("new-api-key") => {
+                Self::NewApiKey(args.get(1).cloned().unwrap_or_else(|| "backend".into()))
+            }
+            Some("openapi") => Self::OpenApi,
+            Some("metrics") => Self::Metrics,
+            Some("settings") => Self::Settings,
+            Some("help" | "--help" | "-h") => Self::Help,
+            Some("--version" | "-V" | "version") => Self::Version,
+            Some(other) => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
+        };
+        let takes = if matches!(command, Self::NewApiKey(_)) {
+            2
+        } else {
+            1
+        };
+        match args.get(takes) {
+            Some(extra) => Err(format!(
+                "`{}` takes no argument {extra:?}\n\n{USAGE}",
+                args[..takes].join(" ")
+            )),
+            None => Ok(command),
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match Command::parse(&args) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    // The functions' reading of RUST_LOG: a value that would hide every line of the service is
+    // reported and `info` used.
+    let (filter, unreadable) = otp_core::telemetry::log_filter(std::env::var("RUST_LOG").ok(), "");
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         // Colours for a person at a terminal, plain text for files and pipes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .finish()
+        .with(filter)
         .init();
-    match run().await {
+    if let Some(problem) = unreadable {
+        tracing::warn!("{problem}");
+    }
+    match run(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -24,24 +98,33 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
-    // `otp-service new-api-key [NAME]` prints a fresh key as an OTP_API_KEYS entry.
-    if std::env::args().nth(1).as_deref() == Some("new-api-key") {
-        use secrecy::ExposeSecret as _;
-        let name = std::env::args()
-            .nth(2)
-            .unwrap_or_else(|| "backend".to_owned());
-        println!("{name}={}", otp_core::callers::new_key().expose_secret());
-        return Ok(());
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Command::Version => {
+            println!("otp-service {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Command::NewApiKey(name) => {
+            use secrecy::ExposeSecret as _;
+            println!("{name}={}", otp_core::callers::new_key().expose_secret());
+            return Ok(());
+        }
+        Command::Metrics => {
+            println!("{}", otp_core::meter::catalogue_json());
+            return Ok(());
+        }
+        Command::Settings => {
+            print!("{}", otp_core::settings::reference::markdown());
+            return Ok(());
+        }
+        Command::OpenApi | Command::Serve => {}
     }
-    // `otp-service metrics` prints the metric catalogue (`metrics.json`) and exits.
-    if std::env::args().nth(1).as_deref() == Some("metrics") {
-        println!("{}", otp_core::meter::catalogue_json());
-        return Ok(());
-    }
-    // `otp-service openapi` prints the API document for this configuration and exits.
     let settings = Settings::from_env(Runtime::Local).map_err(|e| e.to_string())?;
-    if std::env::args().nth(1).as_deref() == Some("openapi") {
+    if matches!(command, Command::OpenApi) {
         print!("{}", otp_core::openapi::document_json(&settings.policy));
         return Ok(());
     }

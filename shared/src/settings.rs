@@ -18,6 +18,7 @@ mod autofill;
 mod channels;
 mod limits;
 mod public;
+pub mod reference;
 
 pub use autofill::{ANDROID_APP_HASH, WEBOTP_DOMAIN};
 pub use channels::{
@@ -109,6 +110,9 @@ pub enum ConfigError {
     },
     #[error("{var} {reason}")]
     Invalid { var: &'static str, reason: String },
+    /// `OTP_...` variables that nothing reads: misspelt, or from another version.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Unknown(Vec<reference::UnknownVariable>),
 }
 
 /// Where the service runs; decides what may be left unconfigured.
@@ -276,6 +280,9 @@ pub struct Settings {
     pub public: PublicSettings,
     /// The SMS lines that let phones fill the code in.
     pub autofill: SmsAutofill,
+    /// `TWILIO_`/`EMAIL_`/`SES_` variables that nothing reads, for a start-up warning (other
+    /// tools share those prefixes, so they do not stop the start).
+    pub strays: Vec<reference::UnknownVariable>,
 }
 
 /// Whether figures go out as EMF records (`OTP_METRICS=emf`, a function's default) or nowhere
@@ -298,8 +305,23 @@ impl Env<'_> {
 }
 
 impl Settings {
+    /// The process environment's settings. Variables of ours that nothing reads are refused
+    /// (`OTP_...`) or kept for a warning (`TWILIO_`, `EMAIL_`, `SES_`), each with the nearest
+    /// known name.
     pub fn from_env(runtime: Runtime) -> Result<Self, ConfigError> {
-        Self::from_lookup(runtime, &|var| std::env::var(var).ok())
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        let (fatal, strays): (Vec<_>, Vec<_>) =
+            reference::unknown_variables(names.iter().map(String::as_str))
+                .into_iter()
+                .partition(|unknown| unknown.fatal);
+        if !fatal.is_empty() {
+            return Err(ConfigError::Unknown(fatal));
+        }
+        let mut settings = Self::from_lookup(runtime, &|var| std::env::var(var).ok())?;
+        settings.strays = strays;
+        Ok(settings)
     }
 
     pub fn from_lookup(
@@ -342,6 +364,7 @@ impl Settings {
             token: public::token(&env)?,
             public: public::public(&env)?,
             autofill: autofill::autofill(&env)?,
+            strays: Vec::new(),
         };
         // Autofill needs the whole message in one segment (Android's SMS Retriever reads at most
         // 140 bytes): a configuration that cannot do that does not start.

@@ -162,6 +162,9 @@ pub async fn build_with(
              or iam for anything reachable from a network."
         );
     }
+    for stray in &settings.strays {
+        tracing::warn!("{stray}; it is ignored");
+    }
     let sms_offered = routes.sends() && engine.senders().sms.is_some();
     let weaknesses = settings.policy.weaknesses().into_iter();
     // Checked only where SMS is sent (a build without the send routes links no message texts).

@@ -37,41 +37,62 @@ pub fn init_lambda_tracing() {
         .finish()
         .with(filter)
         .init();
-    if let Some(error) = unreadable {
-        tracing::warn!(%error, "RUST_LOG is not a list of level or target=level directives; using info");
+    if let Some(problem) = unreadable {
+        tracing::warn!("{problem}");
     }
 }
 
-/// The filter for `RUST_LOG` (when set and not empty) or Lambda's level, and why `RUST_LOG` could
-/// not be used when it could not.
-#[cfg(feature = "lambda")]
-fn log_filter(
+/// The filter for `RUST_LOG` (when set and not empty) or `fallback_level` (Lambda's level in a
+/// function), and why `RUST_LOG` could not be used when it could not: a value that does not
+/// parse, or one that would show no line of this service at all (`RUST_LOG=verbose` names a
+/// target called "verbose" and hides everything else, the "routes are OPEN" warning included).
+/// `off` is taken at its word.
+#[cfg(feature = "log-filter")]
+pub fn log_filter(
     rust_log: Option<String>,
-    lambda_level: &str,
+    fallback_level: &str,
 ) -> (tracing_subscriber::filter::Targets, Option<String>) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
-    let fallback = || {
-        let level = match lambda_level.to_ascii_lowercase().as_str() {
+    let info = || Targets::new().with_default(LevelFilter::INFO);
+    let Some(value) = rust_log.filter(|value| !value.trim().is_empty()) else {
+        let level = match fallback_level.to_ascii_lowercase().as_str() {
             "fatal" => LevelFilter::ERROR,
             // An empty string would parse as ERROR.
             "" => LevelFilter::INFO,
             level => level.parse().unwrap_or(LevelFilter::INFO),
         };
-        Targets::new().with_default(level)
+        return (Targets::new().with_default(level), None);
     };
-    match rust_log.filter(|value| !value.trim().is_empty()) {
-        None => (fallback(), None),
-        Some(value) => match value.parse::<Targets>() {
-            Ok(targets) => (targets, None),
-            Err(error) => (
-                Targets::new().with_default(LevelFilter::INFO),
-                Some(error.to_string()),
-            ),
-        },
+    match value.parse::<Targets>() {
+        Err(error) => (
+            info(),
+            Some(format!(
+                "RUST_LOG={value:?} is not a list of level or target=level directives \
+                 ({error}); using info"
+            )),
+        ),
+        Ok(targets) => {
+            let silenced = targets.default_level() != Some(LevelFilter::OFF)
+                && !["otp_core", "otp_service"]
+                    .iter()
+                    .any(|target| targets.would_enable(target, &tracing::Level::ERROR));
+            if silenced {
+                (
+                    info(),
+                    Some(format!(
+                        "RUST_LOG={value:?} would show no line of this service, not even \
+                         errors; using info. Start it with a level (error, warn, info, debug, \
+                         trace), e.g. info,hyper=debug"
+                    )),
+                )
+            } else {
+                (targets, None)
+            }
+        }
     }
 }
 
-#[cfg(all(test, feature = "lambda"))]
+#[cfg(all(test, feature = "log-filter"))]
 mod tests {
     use super::log_filter;
     use tracing::Level;
@@ -109,5 +130,28 @@ mod tests {
         assert!(error.is_some());
         assert!(filter.would_enable("otp_core", &Level::INFO));
         assert!(!filter.would_enable("otp_core", &Level::DEBUG));
+    }
+
+    #[test]
+    fn a_filter_that_hides_the_service_is_reported_and_info_used() {
+        for hiding in ["verbose", "hyper=debug", "aws_config=info"] {
+            let (filter, error) = log_filter(Some(hiding.to_owned()), "");
+            let error = error.unwrap_or_else(|| panic!("{hiding} accepted"));
+            assert!(error.contains("would show no line"), "{error}");
+            assert!(filter.would_enable("otp_core", &Level::INFO), "{hiding}");
+        }
+        // Deliberate choices stand: silence, or the service's own crates by name.
+        for chosen in [
+            "off",
+            "otp_core=debug",
+            "warn",
+            "info,hyper=debug",
+            "otp_service",
+        ] {
+            let (_, error) = log_filter(Some(chosen.to_owned()), "");
+            assert_eq!(error, None, "{chosen}");
+        }
+        let (filter, _) = log_filter(Some("off".to_owned()), "");
+        assert!(!filter.would_enable("otp_core", &Level::ERROR));
     }
 }

@@ -183,6 +183,12 @@ async fn bad_configuration_fails_the_start_with_a_clear_message() {
             "x=short",
             "OTP_API_KEYS is not a valid key list",
         ),
+        // A misspelt setting is named with the one it most likely meant, not ignored.
+        (
+            "OTP_MAX_ATTEMPS",
+            "5",
+            "OTP_MAX_ATTEMPS is not a setting of this service; did you mean OTP_MAX_ATTEMPTS?",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_otp-service"))
             .env("PORT", "0")
@@ -257,4 +263,73 @@ async fn a_generated_api_key_guards_the_backend_routes_of_the_binary() {
     assert!(logs.contains("caller=backend"), "{logs}");
     assert!(logs.contains("ASVS 2.7.6"), "{logs}");
     assert!(!logs.contains(&key), "logs hold the key:\n{logs}");
+}
+
+#[tokio::test]
+async fn the_command_line_helps_and_refuses_what_it_does_not_know() {
+    let run = |args: &'static [&'static str]| async move {
+        let output = Command::new(env!("CARGO_BIN_EXE_otp-service"))
+            .args(args)
+            .env("PORT", "0")
+            .output()
+            .await
+            .unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (
+            output.status.code(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    };
+    // GIVEN --help, -h or help: the usage on stdout, and no server
+    for help in [&["--help"][..], &["-h"], &["help"]] {
+        let (code, stdout, _) = run(help).await;
+        assert_eq!(code, Some(0), "{help:?}");
+        assert!(stdout.starts_with("OTP verification service"), "{stdout}");
+        assert!(stdout.contains("new-api-key [NAME]"), "{stdout}");
+    }
+    // GIVEN --version: the package's version
+    let (code, stdout, _) = run(&["--version"]).await;
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout.trim(),
+        format!("otp-service {}", env!("CARGO_PKG_VERSION"))
+    );
+    // GIVEN a typo'd subcommand or a stray argument: refused with exit 2, nothing served
+    for wrong in [
+        &["serve"][..],
+        &["--hlep"],
+        &["openapi", "extra"],
+        &["new-api-key", "a", "b"],
+    ] {
+        let (code, stdout, stderr) = run(wrong).await;
+        assert_eq!(code, Some(2), "{wrong:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(stderr.contains("Usage: otp-service"), "{stderr}");
+        assert!(!stdout.contains("listening"), "{stdout}");
+    }
+    // GIVEN `settings`: the committed configuration reference, exactly
+    let (code, stdout, _) = run(&["settings"]).await;
+    assert_eq!(code, Some(0));
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
+    assert_eq!(stdout, committed);
+}
+
+#[tokio::test]
+async fn a_log_filter_that_would_hide_the_service_is_reported() {
+    // GIVEN RUST_LOG=verbose, which names a target and would hide every line of the service
+    let Server { mut child, .. } = start_server(&[("RUST_LOG", "verbose")], &[]).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let logs = stderr_of(&mut child).await;
+    // THEN it says so, and the lines it would have hidden (the open-routes warning) are shown
+    assert!(
+        logs.contains("RUST_LOG=\"verbose\" would show no line of this service"),
+        "{logs}"
+    );
+    assert!(logs.contains("OPEN to anyone"), "{logs}");
 }

@@ -35,10 +35,12 @@ pub async fn client() -> Client {
 /// The OTP table as `template.yaml` declares it, which `scripts/with_moto.py` reads and passes
 /// on as JSON: the template is the one statement of the schema.
 fn template_table() -> Value {
-    let text = std::env::var("OTP_TABLE_SCHEMA").unwrap_or_else(|_| {
-        panic!("OTP_TABLE_SCHEMA is not set: run the tests with `make test` (scripts/with_moto.py)")
+    let text = std::env::var("TEST_TABLE_SCHEMA").unwrap_or_else(|_| {
+        panic!(
+            "TEST_TABLE_SCHEMA is not set: run the tests with `make test` (scripts/with_moto.py)"
+        )
     });
-    serde_json::from_str(&text).expect("OTP_TABLE_SCHEMA is JSON")
+    serde_json::from_str(&text).expect("TEST_TABLE_SCHEMA is JSON")
 }
 
 /// Creates a fresh table with the template's schema (key, billing, TTL) and returns its name.

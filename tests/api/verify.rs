@@ -47,6 +47,29 @@ every_setup! {
 }
 
 every_setup! {
+    async fn the_404_names_the_purpose_it_looked_under(setup: Setup) {
+        // GIVEN a code sent for "login", but the verify's purpose field misspelt
+        let app = TestApp::spawn(setup).await;
+        let sent = app
+            .post("/send-code", json!({"user_id": "u", "method": "sms", "phone": PHONE, "purpose": "login"}))
+            .await;
+        assert_eq!(sent.status, 200);
+        let reply = app
+            .post("/verify-code", json!({"user_id": "u", "passcode": app.last_sms_code(), "purpse": "login"}))
+            .await;
+        // THEN the 404 says which purpose it looked under, so the slip is visible
+        assert_eq!(reply.status, 404);
+        let detail = reply.json["detail"].as_str().unwrap();
+        assert!(detail.contains("purpose \"default\""), "{detail}");
+        // AND the right purpose still verifies (the miss cost no attempt)
+        let reply = app
+            .post("/verify-code", json!({"user_id": "u", "passcode": app.last_sms_code(), "purpose": "login"}))
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+}
+
+every_setup! {
     async fn wrong_codes_count_down_then_the_code_is_dead(setup: Setup) {
         // GIVEN a code and max 3 attempts
         let app = TestApp::spawn(setup).await;

@@ -177,9 +177,15 @@ pub async fn handle(
                 )
             })
         }
+        // Names the purpose looked under: a misspelt field ("purpse") sends and verifies under
+        // `default`, and this is where the caller finds out.
         Ok(VerifyOutcome::NotFound) => VerifyCodeReply::NotFound(failure(
             "not_found",
-            "There is no pending code for this user. Request a new code.",
+            &format!(
+                "There is no pending code for this user with purpose \"{}\". Request a new \
+                 code (a code verifies only under the purpose it was sent for).",
+                request.key.purpose.as_str()
+            ),
         )),
         Ok(VerifyOutcome::WrongDestination) => VerifyCodeReply::WrongDestination(failure(
             "destination_mismatch",

@@ -269,7 +269,9 @@ impl Engine {
         let Some(sender) = self.parts.senders.for_channel(channel) else {
             tracing::warn!(
                 channel = channel.as_str(),
-                "send refused: no sender configured"
+                "send refused: no sender configured for {}: {}",
+                channel.as_str(),
+                self.parts.senders.missing(channel)
             );
             return Err(SendError::ChannelUnavailable(channel));
         };

@@ -261,6 +261,10 @@ pub struct DeliverySettings {
     /// SMS through AWS End User Messaging instead of Twilio (`OTP_SMS_PROVIDER=aws`).
     pub aws_sms: Option<AwsSmsSettings>,
     pub email: Option<SesSettings>,
+    /// Why a function's phone channels are off: their settings were refused. A function keeps
+    /// serving email rather than failing its init over an SMS provider's settings; the local
+    /// server refuses to start instead, where a person reads the message at once.
+    pub phone_problem: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -353,11 +357,20 @@ impl Settings {
             delivery: if cfg!(not(feature = "sending")) {
                 DeliverySettings::default()
             } else {
-                let sms = twilio(&env)?;
+                let phone =
+                    twilio(&env).and_then(|sms| Ok((channels::aws_sms(&env, sms.is_some())?, sms)));
+                let (aws_sms, sms, phone_problem) = match phone {
+                    Ok((aws_sms, sms)) => (aws_sms, sms, None),
+                    Err(error) if runtime == Runtime::Lambda => {
+                        (None, None, Some(error.to_string()))
+                    }
+                    Err(error) => return Err(error),
+                };
                 DeliverySettings {
-                    aws_sms: channels::aws_sms(&env, sms.is_some())?,
+                    aws_sms,
                     sms,
                     email: ses(&env)?,
+                    phone_problem,
                 }
             },
             metrics: metrics(runtime, &env)?,

@@ -275,8 +275,18 @@ async fn twilio_configuration_is_checked_at_init() {
         if let Some((k, v)) = add {
             env.push((k, v.to_owned()));
         }
-        let error = settings_of(&env).expect_err("refused");
+        // GIVEN the local server: it refuses to start, naming the variable
+        let lookup = env_of(&env);
+        let error = Settings::from_lookup(Runtime::Local, &lookup).expect_err("refused");
         assert!(error.to_string().contains(expected), "{error}");
+        // GIVEN a function: it starts with the phone channels off and says why, so that a
+        // misconfigured SMS provider does not take email down with it
+        let mut with_email = env.clone();
+        with_email.push(("EMAIL_FROM", "no-reply@example.com".to_owned()));
+        let settings = settings_of(&with_email).expect("a function starts");
+        assert!(settings.delivery.sms.is_none() && settings.delivery.email.is_some());
+        let problem = settings.delivery.phone_problem.expect("the reason is kept");
+        assert!(problem.contains(expected), "{problem}");
     }
 }
 
@@ -461,8 +471,8 @@ async fn twilio_token_read_from_secrets_manager_works() {
 }
 
 #[tokio::test]
-async fn unreadable_secret_fails_the_init_clearly() {
-    let sdk = aws().await;
+async fn an_unreadable_twilio_secret_turns_the_phone_channels_off_not_email() {
+    aws().await;
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf";
     let env = vec![
         ("OTP_HASH_KEY", "33".repeat(32)),
@@ -470,18 +480,58 @@ async fn unreadable_secret_fails_the_init_clearly() {
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
         ("TWILIO_AUTH_TOKEN_SECRET_ARN", arn.to_owned()),
         ("TWILIO_PHONE_NUMBER", FROM.to_owned()),
+        ("EMAIL_FROM", "no-reply@otp-sender.example.com".to_owned()),
     ];
-    drop(sdk);
-    let error = build(settings_of(&env).unwrap(), Routes::Sending)
+    // GIVEN a function whose Twilio token secret does not exist
+    let engine = build(settings_of(&env).unwrap(), Routes::Sending)
+        .await
+        .expect("the send function still starts");
+    // THEN email is served, every phone channel is off, and the log line says why
+    assert_eq!(
+        engine.senders().describe(),
+        "sms: unavailable, whatsapp: unavailable, voice: unavailable, email: ses"
+    );
+    let why = engine.senders().missing(otp_core::domain::Channel::Sms);
+    assert!(
+        why.contains(arn) && why.contains("ResourceNotFoundException"),
+        "{why}"
+    );
+    // AND the local server, where a person reads the message at once, refuses to start
+    let mut local = settings_of(&env).unwrap();
+    local.runtime = Runtime::Local;
+    let error = build(local, Routes::Sending)
         .await
         .err()
         .expect("init fails");
     assert!(matches!(error, InitError::Secret(_)), "{error:?}");
-    let text = error.to_string();
-    assert!(
-        text.contains(arn) && text.contains("ResourceNotFoundException"),
-        "{text}"
-    );
+    assert!(error.to_string().contains(arn), "{error}");
+}
+
+#[tokio::test]
+async fn a_missing_sender_is_named_with_the_variable_to_set() {
+    let engine = build(
+        settings_of(&[
+            ("OTP_HASH_KEY", "33".repeat(32)),
+            ("OTP_TABLE_NAME", "otp".to_owned()),
+        ])
+        .unwrap(),
+        Routes::Sending,
+    )
+    .await
+    .unwrap();
+    let senders = engine.senders();
+    use otp_core::domain::Channel;
+    assert!(senders.missing(Channel::Sms).contains("TWILIO_ACCOUNT_SID"));
+    assert!(senders
+        .missing(Channel::Sms)
+        .contains("OTP_SMS_PROVIDER=aws"));
+    assert!(senders.missing(Channel::Email).contains("EMAIL_FROM"));
+    assert!(senders
+        .missing(Channel::Voice)
+        .contains("TWILIO_VOICE_FROM"));
+    assert!(senders
+        .missing(Channel::Whatsapp)
+        .contains("TWILIO_WHATSAPP_FROM"));
 }
 
 #[tokio::test]

@@ -120,6 +120,9 @@ pub struct Senders {
     pub whatsapp: Option<Arc<dyn Sender>>,
     pub voice: Option<Arc<dyn Sender>>,
     pub email: Option<Arc<dyn Sender>>,
+    /// Why the phone channels are off although configured (a function's refused settings or
+    /// unreadable secret).
+    pub phone_problem: Option<String>,
 }
 
 impl Senders {
@@ -130,6 +133,28 @@ impl Senders {
             Channel::Voice => self.voice.as_ref(),
             Channel::Email => self.email.as_ref(),
         }
+    }
+
+    /// What an operator must set for `channel` to be offered, for the log line of a refused
+    /// send.
+    pub fn missing(&self, channel: Channel) -> String {
+        if let (Some(problem), true) = (&self.phone_problem, channel != Channel::Email) {
+            return format!("its settings were refused at init: {problem}");
+        }
+        match channel {
+            Channel::Sms => {
+                "set TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN_SECRET_ARN and \
+                             TWILIO_PHONE_NUMBER (or OTP_SMS_PROVIDER=aws with \
+                             OTP_AWS_SMS_ORIGINATION_IDENTITY)"
+            }
+            Channel::Whatsapp => {
+                "set TWILIO_WHATSAPP_FROM and TWILIO_WHATSAPP_CONTENT_SID (with \
+                                  the Twilio account)"
+            }
+            Channel::Voice => "set TWILIO_VOICE_FROM (with the Twilio account)",
+            Channel::Email => "set EMAIL_FROM to a verified SES identity",
+        }
+        .to_owned()
     }
 
     pub fn describe(&self) -> String {

@@ -71,14 +71,28 @@ pub(super) async fn senders(
         Runtime::Lambda => None,
     };
     let sms_override = sms.clone();
+    let mut phone_problem = settings.delivery.phone_problem.clone();
+    // A function whose phone provider cannot be set up (its secret unreadable) still serves
+    // email; the local server stops, as for any other setting.
+    let mut phone_off = |error: InitError| match settings.runtime {
+        Runtime::Lambda => {
+            phone_problem = Some(error.to_string());
+            Ok(None)
+        }
+        Runtime::Local => Err(error),
+    };
     let twilio = match (&sms, &settings.delivery.sms) {
-        (None, Some(twilio)) => Some(twilio_sender(twilio, aws).await?),
+        (None, Some(twilio)) => match twilio_sender(twilio, aws).await {
+            Ok(sender) => Some(sender),
+            Err(error) => phone_off(error)?,
+        },
         _ => None,
     };
     let sms = match (sms, &settings.delivery.aws_sms, &twilio) {
         (Some(sender), _, _) => Some(sender),
         (None, Some(aws_sms), _) => Some(aws_sms_sender(aws_sms, aws).await?),
         (None, None, Some(twilio)) => Some(twilio.clone()),
+        (None, None, None) if phone_problem.is_some() => None,
         (None, None, None) => fallback(),
     };
     let email = match (email, &settings.delivery.email) {
@@ -95,13 +109,21 @@ pub(super) async fn senders(
             settings.channels.whatsapp.as_ref().map(|_| twilio.clone()),
             settings.channels.voice_from.as_ref().map(|_| twilio),
         ),
+        _ if phone_problem.is_some() => (None, None),
         _ => (fallback(), fallback()),
     };
+    if let Some(problem) = &phone_problem {
+        tracing::error!(
+            "SMS, WhatsApp and calls are off: {problem}. Email and the other routes keep \
+             working; phone sends answer 503 channel_unavailable until this is fixed"
+        );
+    }
     Ok(Senders {
         sms,
         whatsapp,
         voice,
         email,
+        phone_problem,
     })
 }
 

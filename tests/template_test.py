@@ -264,7 +264,7 @@ class TemplateTest(unittest.TestCase):
     def test_send_limits_reach_the_send_function_and_the_countries_have_no_default(self):
         env = RESOURCES["SendCodeFunction"]["Properties"]["Environment"]["Variables"]
         for var, parameter, default in [
-            ("OTP_SMS_ALLOWED_COUNTRIES", "SmsAllowedCountries", None),
+            ("OTP_SMS_ALLOWED_COUNTRIES", "SmsAllowedCountries", ""),
             ("OTP_SMS_NUMBER_TYPES", "SmsNumberTypes", "mobile,fixed_line_or_mobile"),
             ("OTP_SMS_DAILY_BUDGET", "SmsDailyBudget", 10000),
             ("OTP_SMS_COUNTRY_SENDS_PER_DAY", "SmsCountrySendsPerDay", 1000),
@@ -276,9 +276,10 @@ class TemplateTest(unittest.TestCase):
             self.assertEqual(env[var], {"Ref": parameter}, var)
             self.assertEqual(TEMPLATE["Parameters"][parameter].get("Default"), default, parameter)
         pattern = re.compile(TEMPLATE["Parameters"]["SmsAllowedCountries"]["AllowedPattern"])
-        for ok in ["US", "US,CA,GB", "*"]:
+        # Empty is for a stack with no phone channel (the rule SmsNeedsCountries).
+        for ok in ["US", "US,CA,GB", "*", ""]:
             self.assertTrue(pattern.fullmatch(ok), ok)
-        for bad in ["", "us", "US, CA", "USA", "US,"]:
+        for bad in ["us", "US, CA", "USA", "US,"]:
             self.assertFalse(pattern.fullmatch(bad), bad)
 
     def test_twilio_is_optional_through_a_condition(self):
@@ -424,9 +425,106 @@ class TemplateTest(unittest.TestCase):
         self.assertIn("AlarmTopicArn", TEMPLATE["Outputs"])
         self.assertIn("DashboardUrl", TEMPLATE["Outputs"])
 
+    def test_every_parameter_and_output_is_described(self):
+        for kind in ["Parameters", "Outputs"]:
+            for name, entry in TEMPLATE[kind].items():
+                self.assertTrue(str(entry.get("Description", "")).strip(), f"{kind}.{name}")
+        # ...and docs/deployment.md names every one of them.
+        guide = (ROOT / "docs" / "deployment.md").read_text()
+        for kind in ["Parameters", "Outputs"]:
+            for name in TEMPLATE[kind]:
+                self.assertIn(f"`{name}`", guide, f"docs/deployment.md lacks {kind}.{name}")
+
+    def test_the_deployment_guide_tables_are_current(self):
+        import subprocess, sys
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "deploy_docs.py")],
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
     def test_outputs(self):
         self.assertIn("ApiUrl", TEMPLATE["Outputs"])
         self.assertEqual(TEMPLATE["Outputs"]["TableName"]["Value"], {"Ref": "OtpTable"})
+
+
+# The functions CloudFormation accepts inside Rules.
+RULE_FUNCTIONS = {"Ref", "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Fn::Contains",
+                  "Fn::EachMemberEquals", "Fn::EachMemberIn", "Fn::RefAll", "Fn::ValueOf",
+                  "Fn::ValueOfAll"}
+
+
+def evaluate(node, parameters):
+    """A rule expression's value for `parameters` (name -> string), as CloudFormation computes
+    it; raises on a function rules may not use."""
+    if isinstance(node, dict):
+        (function, argument), = node.items()
+        if function not in RULE_FUNCTIONS:
+            raise ValueError(f"{function} is not allowed in Rules")
+        if function == "Ref":
+            return parameters[argument]
+        values = [evaluate(a, parameters) for a in argument] if isinstance(argument, list) else argument
+        if function == "Fn::Equals":
+            return str(values[0]) == str(values[1])
+        if function == "Fn::Not":
+            return not values[0]
+        if function == "Fn::And":
+            return all(values)
+        if function == "Fn::Or":
+            return any(values)
+        if function == "Fn::Contains":
+            return str(values[1]) in [str(v) for v in values[0]]
+        raise ValueError(f"{function}: not evaluated by this test")
+    return node
+
+
+def broken_rules(overrides):
+    """The rules a deploy with these parameter values (the rest at their defaults) breaks."""
+    parameters = {name: str(p.get("Default", "")) for name, p in TEMPLATE["Parameters"].items()}
+    parameters.update(overrides)
+    broken = []
+    for name, rule in TEMPLATE["Rules"].items():
+        if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], parameters):
+            continue
+        if not all(evaluate(a["Assert"], parameters) for a in rule["Assertions"]):
+            broken.append(name)
+    return sorted(broken)
+
+
+EMAIL = {"EmailFrom": "no-reply@example.com", "SesIdentity": "example.com"}
+TWILIO = {"TwilioAccountSid": "AC123", "SmsAllowedCountries": "US,CA",
+          "TwilioAuthTokenSecretArn": "arn:aws:secretsmanager:us-east-1:1:secret:twilio"}
+
+
+class DeployRules(unittest.TestCase):
+    """The template's Rules refuse, at deploy time, the combinations that would deploy and then
+    fail at run time; the documented deploys pass them."""
+
+    def test_the_documented_deploys_pass(self):
+        self.assertEqual(broken_rules(EMAIL), [])
+        self.assertEqual(broken_rules({**EMAIL, **TWILIO, "TwilioPhoneNumber": "+14155550100"}), [])
+        self.assertEqual(broken_rules({**TWILIO, "TwilioMessagingServiceSid": "MG1"}), [])
+        self.assertEqual(broken_rules({"SmsProvider": "aws", "SmsAllowedCountries": "*",
+                                       "AwsSmsOriginationIdentityArn": "arn:aws:sms-voice:x"}), [])
+
+    def test_the_broken_combinations_are_refused(self):
+        for overrides, rule in [
+            ({}, "SomethingToSend"),                                   # all defaults
+            ({"EmailFrom": "no-reply@example.com"}, "EmailNeedsSesIdentity"),
+            ({**EMAIL, "EmailFrom": ""}, "SesIdentityNeedsEmailFrom"),
+            ({**EMAIL, **TWILIO}, "TwilioSmsNeedsASender"),              # no sender number
+            ({**EMAIL, **TWILIO, "TwilioPhoneNumber": "+14155550100", "TwilioAccountSid": ""},
+             "TwilioNeedsBothCredentials"),
+            ({**EMAIL, **TWILIO, "TwilioPhoneNumber": "+14155550100", "SmsAllowedCountries": ""},
+             "SmsNeedsCountries"),
+            ({**EMAIL, "SmsProvider": "aws", "SmsAllowedCountries": "US"}, "AwsSmsNeedsAnIdentity"),
+            ({**EMAIL, "TwilioVoiceFrom": "+14155550100"}, "PhoneChannelsNeedTwilio"),
+            ({**EMAIL, "CaptchaProvider": "turnstile"}, "CaptchaNeedsItsSecret"),
+        ]:
+            self.assertIn(rule, broken_rules(overrides), overrides)
+
+    def test_every_rule_explains_itself(self):
+        for name, rule in TEMPLATE["Rules"].items():
+            for assertion in rule["Assertions"]:
+                self.assertGreater(len(assertion.get("AssertDescription", "")), 20, name)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ the internet would fail here.
   code refused with the seed's sentence, the right one accepted, and the token's claims shown
   with its signature checked by the page against /.well-known/jwks.json.
 - /docs: Swagger UI renders every route of /openapi.json from the server's own files.
+- /redoc: ReDoc does the same, from the bundle compiled into the server.
 
 Screenshots go to target/browser/. Usage: browser_test.py [path/to/otp-service]"""
 import json
@@ -165,6 +166,30 @@ def docs(driver, server):
           and all(u.startswith(server.url) for u in loaded), loaded)
 
 
+def redoc(driver, server):
+    driver.get(f"{server.url}/redoc")
+    sections = "[data-section-id*='paths/']"
+    WebDriverWait(driver, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, sections)) >= 5)
+    shown = driver.find_element(By.TAG_NAME, "body").text
+    with open(ROOT / "openapi.json") as document:
+        documented = sorted(json.load(document)["paths"])
+    missing = [path for path in documented if path not in shown]
+    check("ReDoc renders every route of the API", not missing, missing)
+    driver.save_screenshot(str(SHOTS / "redoc.png"))
+    # ReDoc's footer asks for its logo from cdn.redoc.ly; the page's CSP refuses it. Nothing else
+    # may come from elsewhere, and nothing else may fail.
+    logo = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+    loaded = [u for u in resources(driver) if u != logo]
+    check("ReDoc loaded its bundle and the document from this server only",
+          any(u.endswith("/redoc/redoc.standalone.js") for u in loaded)
+          and all(u.startswith((server.url, "blob:", "data:")) for u in loaded), loaded)
+    errors = severe_console(driver)
+    refused_logo = [e for e in errors if logo in e["message"] and e.get("source") == "security"]
+    unexpected = [e for e in errors if e not in refused_logo]
+    check("ReDoc ran without console errors (only its logo refused by the CSP)", not unexpected,
+          unexpected)
+
+
 def main():
     binary = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "debug" / "otp-service"
     check("the server binary is built", binary.is_file(), binary)
@@ -176,6 +201,7 @@ def main():
         driver = browser(profile)
         demo(driver, server)
         docs(driver, server)
+        redoc(driver, server)
     finally:
         if driver is not None:
             driver.quit()

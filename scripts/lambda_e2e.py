@@ -143,8 +143,67 @@ def main():
         peers.stop(watch)
         os.unlink(env_file.name)
     check_logs((ROOT / "target" / "lambda-watch.log").read_text(errors="replace"))
+    check_sample_events()
     check_root_certificates(table)
     CHECKS.summary()
+
+
+def documented_events():
+    """The table of docs/development.md: (event file, function, status under lambda.env)."""
+    rows = []
+    for line in (ROOT / "docs" / "development.md").read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("events/") and cells[2].isdigit():
+            rows.append((cells[0], cells[1], int(cells[2])))
+    return rows
+
+
+def check_sample_events():
+    """`make lambda-watch` as a developer runs it: lambda.env as committed (only the ports of
+    the local peers, which the Makefile passes, and a fresh table), every sample event invoked
+    in the order of docs/development.md's table, each answering the status it documents."""
+    rows = documented_events()
+    names = sorted(p.name for p in (ROOT / "events").glob("*.json"))
+    check("docs/development.md lists every sample event once",
+          sorted(pathlib.Path(r[0]).name for r in rows) == names, (rows, names))
+    table = f"otp-events-{os.getpid()}"
+    otp_aws.create_table(ENDPOINT, table)
+    otp_aws.verify_identity(ENDPOINT, "example.com")
+    twilio = twilio_fake.TwilioFake()
+    port = peers.free_port()
+    env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+    watch = peers.start(
+        "cargo lambda watch (lambda.env)",
+        ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
+         "--env-file", "lambda.env", "--env-var", f"AWS_ENDPOINT_URL={ENDPOINT}",
+         "--env-var", f"TWILIO_API_BASE_URL={twilio.url()}",
+         "--env-var", f"OTP_TABLE_NAME={table}", "--ignore-changes"],
+        peers.port_open(port), ROOT / "target" / "lambda-watch-events.log", timeout=120,
+        cwd=ROOT, env=env)
+    try:
+        answers = []
+        for event, function, _ in rows:
+            invoke = subprocess.run(
+                ["cargo", "lambda", "invoke", function, "--invoke-address", "127.0.0.1",
+                 "--invoke-port", str(port), "--data-file", event],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+            try:
+                answers.append(json.loads(invoke.stdout)["statusCode"])
+            except (ValueError, KeyError):
+                answers.append(invoke.stderr[-500:])
+        wrong = [(r, a) for r, a in zip(rows, answers) if r[2] != a]
+        check(f"all {len(rows)} sample events answer as docs/development.md says under lambda.env",
+              not wrong, wrong)
+        def kind(message):
+            if "Twiml" in message:
+                return "call"
+            return "whatsapp" if message["To"][0].startswith("whatsapp:") else "sms"
+        kinds = {kind(m) for m in twilio.messages}
+        check("the Twilio fake got SMS, a WhatsApp message and a call",
+              kinds == {"sms", "whatsapp", "call"}, [dict(m) for m in twilio.messages])
+    finally:
+        peers.stop(watch)
+        twilio.close()
 
 
 def check_token(token, jwks_url):

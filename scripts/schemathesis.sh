@@ -10,7 +10,9 @@ MAX_EXAMPLES=${MAX_EXAMPLES:-400}
 SERVER=target/debug/otp-service
 ST=.venv/bin/schemathesis
 [ -x "$ST" ] || { echo "schemathesis.sh: $ST missing; 'make test' installs it" >&2; exit 1; }
-cargo build --quiet --bin otp-service  # a no-op when fresh; never test a stale binary
+# The feature set `cargo test --workspace --all-features` built it with: a no-op after it, and
+# never a stale binary.
+cargo build --quiet --workspace --all-features --bin otp-service
 mkdir -p target/schemathesis
 
 SERVER_PID=

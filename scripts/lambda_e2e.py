@@ -209,7 +209,7 @@ def check_sample_events():
 def check_token(token, jwks_url):
     """The token as an application's backend checks it, with an independent library (PyJWT):
     the key from the function's JWK Set by the token's kid, EdDSA only, issuer, audience, expiry
-    and the claims the README documents; and a token altered by one character fails."""
+    and the claims docs/api.md documents; and a token altered by one character fails."""
     with urllib.request.urlopen(jwks_url, timeout=60) as response:
         check("the JWK Set is public and cacheable",
               response.status == 200 and "max-age" in response.headers.get("cache-control", ""),

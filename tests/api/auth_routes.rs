@@ -455,7 +455,7 @@ every_setup! {
         assert_eq!(reply.status, 200);
         let claims = app.checked_token(&reply).await;
         // THEN its subject is only the id they chose: no claim says an address was verified,
-        // so a backend that reads `email` (as the README shows) is not fooled
+        // so a backend that reads `email` (as docs/api.md shows) is not fooled
         assert_eq!(claims["sub"], "victim@example.com");
         assert!(claims.get("email").is_none(), "{claims}");
         assert!(claims.get("email_verified").is_none(), "{claims}");

@@ -84,7 +84,7 @@ def main():
         f"OTP_HASH_KEY={os.urandom(32).hex()}",
         f"OTP_TOKEN_SIGNING_KEY={os.urandom(32).hex()}",
         "OTP_TOKEN_ISSUER=https://otp.lambda-e2e.example.com",
-        "OTP_TOKEN_AUDIENCE=lambda-e2e-backend",
+        "OTP_BACKEND_TOKEN_AUDIENCE=lambda-e2e-backend",
         # Quoted: cargo lambda's env-file parser refuses an unquoted "=" in a value.
         f'OTP_API_KEYS="local={DEV_KEY}"',
         "EMAIL_FROM=no-reply@lambda-e2e.example.com",
@@ -284,42 +284,57 @@ BUNDLES = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.c
 
 
 class FileOpens:
-    """Every open(2) of a file in, or a listing of, the watched directories (inotify IN_OPEN),
-    by any process, as a list of paths. Closes are watched too, only so that the kernel cannot
-    merge two opens of one file into one event (it merges identical consecutive events)."""
+    """Every open(2) of a file in, or of one of, the watched directories (fanotify FAN_OPEN, as
+    root), with the process that made it, so that other processes on the machine (a background
+    `sam build` fetching over TLS, say) do not count. `take(pid)` returns the paths `pid` opened
+    since the last take."""
 
-    IN_OPEN, IN_CLOSE_NOWRITE, IN_NONBLOCK = 0x20, 0x10, 0o4000
+    FAN_CLASS_NOTIF, FAN_CLOEXEC, FAN_NONBLOCK = 0x0, 0x1, 0x2
+    FAN_MARK_ADD, FAN_OPEN, FAN_ONDIR, FAN_EVENT_ON_CHILD = 0x1, 0x20, 0x40000000, 0x08000000
+    AT_FDCWD = -100
+    METADATA = struct.Struct("IBBHQii")
 
     def __init__(self, directories):
         libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = libc.inotify_init1(self.IN_NONBLOCK)
+        libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64, ctypes.c_int,
+                                       ctypes.c_char_p]
+        self.fd = libc.fanotify_init(self.FAN_CLASS_NOTIF | self.FAN_CLOEXEC | self.FAN_NONBLOCK,
+                                     os.O_RDONLY)
         if self.fd < 0:
-            sys.exit(f"lambda e2e: inotify_init1 failed (errno {ctypes.get_errno()})")
-        self.watches = {}
+            sys.exit(f"lambda e2e: fanotify_init failed (errno {ctypes.get_errno()}; needs root)")
         for directory in directories:
             if os.path.isdir(directory):
-                wd = libc.inotify_add_watch(self.fd, directory.encode(),
-                                            self.IN_OPEN | self.IN_CLOSE_NOWRITE)
-                if wd < 0:
+                mask = self.FAN_OPEN | self.FAN_ONDIR | self.FAN_EVENT_ON_CHILD
+                if libc.fanotify_mark(self.fd, self.FAN_MARK_ADD, mask, self.AT_FDCWD,
+                                      directory.encode()) < 0:
                     sys.exit(f"lambda e2e: cannot watch {directory} (errno {ctypes.get_errno()})")
-                self.watches.setdefault(wd, directory)
+        self.events = []
 
-    def take(self):
-        opened = []
+    def _drain(self):
         while True:
             try:
                 data = os.read(self.fd, 65536)
             except BlockingIOError:
-                return opened
+                return
             offset = 0
             while offset < len(data):
-                wd, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
-                name = data[offset + 16:offset + 16 + length].rstrip(b"\0").decode()
-                offset += 16 + length
-                if not mask & self.IN_OPEN:
+                length, _, _, _, mask, fd, pid = self.METADATA.unpack_from(data, offset)
+                offset += length
+                if fd < 0:
                     continue
-                directory = self.watches[wd]
-                opened.append(os.path.join(directory, name) if name else directory + "/ (listed)")
+                try:
+                    path = os.readlink(f"/proc/self/fd/{fd}")
+                finally:
+                    os.close(fd)
+                if mask & self.FAN_ONDIR:
+                    path += "/ (listed)"
+                self.events.append((pid, path))
+
+    def take(self, pid):
+        self._drain()
+        mine = [path for who, path in self.events if who == pid]
+        self.events = []
+        return mine
 
     def close(self):
         os.close(self.fd)
@@ -353,15 +368,16 @@ def check_root_certificates(table, binaries=None):
     try:
         with open(bundle, "rb"):
             pass
-        check("the watch sees a read of the bundle", opens.take() == [bundle], bundle)
+        check("the watch sees a read of the bundle", opens.take(os.getpid()) == [bundle], bundle)
         for name, sent, expected in [("send-code", [email, sms], [200, 200]),
                                      ("verify-code", [verify], [404])]:
             log = ROOT / "target" / f"lambda-roots-{name}.log"
             with open(log, "wb") as output, \
                     lambda_runtime.Invocation(binaries[name], sent, env, output) as invocation:
                 answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+                pid = invocation.process.pid
             check(f"{name} answers {expected}", answers == expected, (answers, log.read_text()[-2000:]))
-            opened = opens.take()
+            opened = opens.take(pid)
             check(f"{name} reads the CA bundle once and nothing else of the certificate directories",
                   opened == [bundle], opened)
         check("the SMS reached the Twilio fake", len(twilio.messages) == 1, twilio.messages)

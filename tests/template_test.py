@@ -326,6 +326,9 @@ class TemplateTest(unittest.TestCase):
         env = RESOURCES["VerifyCodeFunction"]["Properties"]["Environment"]["Variables"]
         self.assertEqual(env["OTP_TOKEN_SIGNING_KEY_SECRET_ARN"], {"Ref": "TokenSigningKeySecret"})
         self.assertEqual(env["OTP_TOKEN_AUDIENCE"], {"Ref": "TokenAudience"})
+        self.assertEqual(env["OTP_BACKEND_TOKEN_AUDIENCE"], {"Ref": "BackendTokenAudience"})
+        params = TEMPLATE["Parameters"]
+        self.assertNotEqual(params["TokenAudience"]["Default"], params["BackendTokenAudience"]["Default"])
         self.assertFalse([p for p in TEMPLATE["Parameters"] if "SigningKey" in p])
 
     def test_user_directory_and_captcha_are_optional(self):

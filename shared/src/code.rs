@@ -142,7 +142,8 @@ impl CodeHasher {
         mac.update(b"DEST\0");
         mac.update(destination.address_kind().as_bytes());
         mac.update(&[0]);
-        mac.update(destination.address().to_lowercase().as_bytes());
+        // ASCII case only: addresses are ASCII once parsed (see `Email::parse`).
+        mac.update(destination.address().to_ascii_lowercase().as_bytes());
         CodeHash(mac.finalize().into_bytes().into())
     }
 

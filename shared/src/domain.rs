@@ -35,6 +35,18 @@ pub const EMAIL_MAX_CHARS: usize = 254;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UserId(String);
 
+/// A character that does not show as itself: controls (Cc), format characters such as
+/// right-to-left overrides and zero-width spaces (Cf), line and paragraph separators (Zl, Zp),
+/// private-use characters (Co), and any space but the ASCII one. Two ids that look alike must
+/// be alike.
+fn hidden_character(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory as _};
+    matches!(
+        c.general_category(),
+        G::Control | G::Format | G::LineSeparator | G::ParagraphSeparator | G::PrivateUse
+    ) || (c.general_category() == G::SpaceSeparator && c != ' ')
+}
+
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let chars = raw.chars().count();
@@ -56,10 +68,14 @@ impl UserId {
                 "Value error, user_id must not be blank",
             ));
         }
-        if raw.chars().any(char::is_control) {
+        if let Some(hidden) = raw.chars().find(|&c| hidden_character(c)) {
             return Err(FieldError::new(
                 "value_error",
-                "Value error, user_id must not contain control characters",
+                format!(
+                    "Value error, user_id must not contain control, format or invisible \
+                     characters (found U+{:04X})",
+                    u32::from(hidden)
+                ),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -67,7 +83,9 @@ impl UserId {
 
     /// The user id of the `/auth/*` routes: the address itself, compared case-insensitively.
     pub fn from_email(email: &Email) -> Self {
-        Self(email.as_str().to_lowercase())
+        // ASCII only: a parsed address has nothing else, and Unicode case folding would make
+        // a KELVIN SIGN (U+212A) a `k`.
+        Self(email.as_str().to_ascii_lowercase())
     }
 
     pub fn as_str(&self) -> &str {
@@ -308,23 +326,76 @@ impl PhoneE164 {
 pub struct Email(String);
 
 impl Email {
+    /// A plain address: the part before `@` in ASCII letters, digits and
+    /// ``!#$%&'*+/=?^_`{|}~-``, with single dots between them (RFC 5322's dot-atom), and a domain
+    /// with at least two labels that IDNA accepts; a domain that is not ASCII is held as IDNA
+    /// writes it (UTS 46: `bücher.de` is `xn--bcher-kva.de`, full-width letters are their ASCII
+    /// selves). No
+    /// quotes, spaces, comments, angle brackets or domain literals, and no Unicode before the
+    /// `@`, so one string names one mailbox and case is compared in ASCII only (a KELVIN SIGN
+    /// is not a `k`).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let invalid = || {
+        let invalid = |why: &str| {
             FieldError::new(
                 "value_error",
-                "value is not a valid email address: expected an address like user@example.com",
+                format!("value is not a valid email address: {why}"),
             )
         };
+        let expected = "expected an address like user@example.com";
         if raw.len() > EMAIL_MAX_CHARS {
-            return Err(invalid());
+            return Err(invalid(expected));
         }
+        let Some((local, domain)) = raw.rsplit_once('@') else {
+            return Err(invalid(expected));
+        };
+        let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
+        let plain = !local.is_empty()
+            && local.len() <= 64
+            && local
+                .split('.')
+                .all(|atom| !atom.is_empty() && atom.bytes().all(atext));
+        if !plain {
+            return Err(invalid(
+                "the part before @ must be plain ASCII letters, digits and .!#$%&'*+/=?^_`{|}~- \
+                 (no quotes, spaces, angle brackets or other characters)",
+            ));
+        }
+        let ascii = idna::domain_to_ascii_strict(domain)
+            .map_err(|_| invalid("the domain is not a valid domain name"))?;
+        // An ASCII domain stays as typed (case is compared in ASCII); any other is held as IDNA
+        // writes it, so each domain has one spelling.
+        let domain = if domain.is_ascii() { domain } else { &ascii };
+        let address = format!("{local}@{domain}");
         let options = EmailOptions {
             minimum_sub_domains: 2,
             allow_domain_literal: false,
             allow_display_text: false,
         };
-        let parsed = EmailAddress::parse_with_options(raw, options).map_err(|_| invalid())?;
-        Ok(Self(parsed.as_str().to_owned()))
+        if address.len() > EMAIL_MAX_CHARS
+            || EmailAddress::parse_with_options(&address, options).is_err()
+        {
+            return Err(invalid(expected));
+        }
+        Ok(Self(address))
+    }
+
+    /// The mailbox this address delivers to, as the send limits count it: lower-cased, without a
+    /// `+tag`, and for Gmail (which ignores dots and answers for googlemail.com too) without
+    /// dots and on gmail.com. The address as typed stays the account's identity; only the
+    /// counting is per mailbox, so `bomb+1@`, `bomb+2@`, ... share one destination limit.
+    pub fn mailbox(&self) -> Email {
+        let address = self.0.to_ascii_lowercase();
+        let (local, domain) = address.rsplit_once('@').unwrap_or((&address, ""));
+        let local = match local.split_once('+') {
+            Some((base, _)) if !base.is_empty() => base,
+            _ => local,
+        };
+        match domain {
+            "gmail.com" | "googlemail.com" => {
+                Email(format!("{}@gmail.com", local.replace('.', "")))
+            }
+            _ => Email(format!("{local}@{domain}")),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -458,6 +529,15 @@ impl Destination {
         }
     }
 
+    /// The destination as the send limits count it: an address's mailbox
+    /// ([`Email::mailbox`]); a phone number is already canonical.
+    pub fn counted(&self) -> Destination {
+        match self {
+            Destination::Email(email) => Destination::Email(email.mailbox()),
+            other => other.clone(),
+        }
+    }
+
     pub fn masked(&self) -> String {
         match self {
             Destination::Email(email) => crate::mask::email(email.as_str()),
@@ -525,6 +605,41 @@ mod tests {
         );
         assert_eq!(UserId::parse("   ").unwrap_err().kind, "value_error");
         assert_eq!(UserId::parse("a\nb").unwrap_err().kind, "value_error");
+    }
+
+    #[test]
+    fn user_id_refuses_what_does_not_show_as_itself() {
+        for hidden in [
+            "admin\u{202e}", // RIGHT-TO-LEFT OVERRIDE (Cf)
+            "ad\u{200b}min", // ZERO WIDTH SPACE (Cf)
+            "\u{feff}admin", // BYTE ORDER MARK (Cf)
+            "ad\u{00ad}min", // SOFT HYPHEN (Cf)
+            "a\u{2028}b",    // LINE SEPARATOR (Zl)
+            "a\u{2029}b",    // PARAGRAPH SEPARATOR (Zp)
+            "a\u{e000}b",    // private use (Co)
+            "a\u{00a0}b",    // NO-BREAK SPACE
+            "a\u{3000}b",    // IDEOGRAPHIC SPACE
+            "a\u{0085}b",    // NEXT LINE (Cc)
+        ] {
+            let error = UserId::parse(hidden).unwrap_err();
+            assert_eq!(error.kind, "value_error", "{hidden:?}");
+            assert!(error.msg.contains("invisible"), "{}", error.msg);
+        }
+        assert!(UserId::parse("admin\u{202e}")
+            .unwrap_err()
+            .msg
+            .contains("U+202E"));
+        // Letters of every script, marks, symbols and the ASCII space stay accepted.
+        for fine in [
+            "Zoë Müller",
+            "山田太郎",
+            "user 42",
+            "x\u{0301}",
+            "emoji-\u{1f600}",
+            "עברית",
+        ] {
+            assert!(UserId::parse(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]
@@ -641,6 +756,80 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).is_err());
+    }
+
+    /// The address rules as a table: what is accepted (and held as), what is refused, and the
+    /// mailbox the send limits count.
+    #[test]
+    fn addresses_are_plain_and_counted_per_mailbox() {
+        for (raw, held, mailbox) in [
+            (
+                "alice@example.com",
+                "alice@example.com",
+                "alice@example.com",
+            ),
+            (
+                "Alice@EXAMPLE.com",
+                "Alice@EXAMPLE.com",
+                "alice@example.com",
+            ),
+            (
+                "bomb+1@example.com",
+                "bomb+1@example.com",
+                "bomb@example.com",
+            ),
+            (
+                "bomb+x+y@example.com",
+                "bomb+x+y@example.com",
+                "bomb@example.com",
+            ),
+            ("+tag@example.com", "+tag@example.com", "+tag@example.com"),
+            ("j.o.e+x@gmail.com", "j.o.e+x@gmail.com", "joe@gmail.com"),
+            ("Joe@GoogleMail.com", "Joe@GoogleMail.com", "joe@gmail.com"),
+            ("j.oe@example.com", "j.oe@example.com", "j.oe@example.com"),
+            (
+                "o'brien@example.co.uk",
+                "o'brien@example.co.uk",
+                "o'brien@example.co.uk",
+            ),
+            (
+                "user@b\u{fc}cher.de",
+                "user@xn--bcher-kva.de",
+                "user@xn--bcher-kva.de",
+            ),
+            (
+                "user@xn--bcher-kva.de",
+                "user@xn--bcher-kva.de",
+                "user@xn--bcher-kva.de",
+            ),
+            (
+                "user@\u{ff45}\u{ff58}ample.com",
+                "user@example.com",
+                "user@example.com",
+            ),
+        ] {
+            let email = Email::parse(raw).unwrap_or_else(|e| panic!("{raw}: {}", e.msg));
+            assert_eq!(email.as_str(), held, "{raw}");
+            assert_eq!(email.mailbox().as_str(), mailbox, "{raw}");
+        }
+        for refused in [
+            "\"victim\"@example.com",
+            "\"victim@example.com\"@evil.com",
+            "\"vic tim\"@example.com",
+            " <victim@example.com>",
+            " <victim+1@example.com>",
+            "victim@example.com (comment)",
+            "\u{212a}ate@example.com",
+            "k\u{e4}te@example.com",
+            ".alice@example.com",
+            "alice.@example.com",
+            "al..ice@example.com",
+            "alice@exa mple.com",
+            "alice@-example.com",
+            "alice@example..com",
+        ] {
+            assert!(Email::parse(refused).is_err(), "{refused} accepted");
+        }
     }
 
     #[test]

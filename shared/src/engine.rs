@@ -8,7 +8,7 @@ use tracing::Instrument as _;
 use crate::callers::Callers;
 use crate::captcha::CaptchaCheck;
 use crate::clock::Clock;
-use crate::code::{CodeHash, CodeHasher, OneTimeCode};
+use crate::code::{CodeHasher, OneTimeCode};
 use crate::directory::UserDirectory;
 use crate::domain::{Channel, Destination, Passcode, Space, UserId};
 use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
@@ -216,7 +216,6 @@ impl Engine {
         &self,
         key: &RecordKey,
         destination: &Destination,
-        destination_hash: &CodeHash,
         client: Option<ClientIp>,
         now: u64,
     ) -> Vec<Charge> {
@@ -226,13 +225,77 @@ impl Engine {
             Space::Backend => "backend",
             Space::Public => "public",
         };
+        // Counted per mailbox (an address's `+tag`s and Gmail's dots are one destination); for a
+        // phone number or a plain address this is the record's own destination hash.
+        let counted = hasher.destination_hash(&destination.counted());
         let subjects = Subjects {
             destination: base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(destination_hash.as_bytes()),
+                .encode(counted.as_bytes()),
             user: format!("{space}:{}", hasher.pseudonym(&key.user_id)),
             client: client.map(|ip| hasher.client_pseudonym(&ip.counted_as())),
         };
         self.parts.limits.charges(&subjects, destination, now)
+    }
+
+    /// On the public route every request costs its caller one send of its own limit, whatever
+    /// the address: a refusal about the address (cooldown, lockout, the address's own limits)
+    /// charges the caller's counter on its own, and becomes the caller's limit when that is
+    /// full. Otherwise a caller at its limit would get 429 for a fresh address and "sent" for
+    /// the others, and so learn which addresses exist. The common path (a send) stays one
+    /// request: the charge rides in its transaction.
+    async fn charge_public_caller(
+        &self,
+        key: &RecordKey,
+        charges: &[Charge],
+        refusal: SendError,
+        now: u64,
+    ) -> SendError {
+        let own_limit = matches!(
+            refusal,
+            SendError::Limited {
+                limit: LimitName::ClientIpHour,
+                ..
+            }
+        );
+        let client = charges.iter().find(|c| c.limit == LimitName::ClientIpHour);
+        match client {
+            Some(charge) if key.space == Space::Public && !own_limit => self
+                .charge_client(charge, now)
+                .await
+                .err()
+                .unwrap_or(refusal),
+            _ => refusal,
+        }
+    }
+
+    /// One send of the caller's own limit, alone; the 429 when it is full.
+    async fn charge_client(&self, charge: &Charge, now: u64) -> Result<(), SendError> {
+        let charged = self
+            .parts
+            .store
+            .charge_alone(charge, now)
+            .await
+            .inspect_err(log_store_error)?;
+        if charged {
+            return Ok(());
+        }
+        tracing::warn!(limit = charge.limit.as_str(), "send refused: limit reached");
+        Err(SendError::Limited {
+            limit: charge.limit,
+            retry_after: charge.resets_at.saturating_sub(now).max(1),
+        })
+    }
+
+    /// The public send route's charge for a request it answers without a send (an address the
+    /// user directory lacks): the caller's own limit, as for every other request.
+    pub async fn charge_public_request(&self, client: Option<ClientIp>) -> Result<(), SendError> {
+        let now = self.parts.clock.now();
+        let Some(client) = client else { return Ok(()) };
+        let pseudonym = self.parts.hasher.client_pseudonym(&client.counted_as());
+        match self.parts.limits.client_charge(&pseudonym, now) {
+            Some(charge) => self.charge_client(&charge, now).await,
+            None => Ok(()),
+        }
     }
 
     /// Stores a fresh code (replacing any previous one), charged to every send limit, and
@@ -296,7 +359,7 @@ impl Engine {
         let hasher = &self.parts.hasher;
         let now = self.parts.clock.now();
         let destination_hash = hasher.destination_hash(&destination);
-        let charges = self.charges(&key, &destination, &destination_hash, client, now);
+        let charges = self.charges(&key, &destination, client, now);
         let new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),
@@ -323,23 +386,28 @@ impl Engine {
             .await;
         meter::store_call("send", stored.is_ok(), started.elapsed());
         let stored = stored.inspect_err(log_store_error)?;
-        match stored {
-            PutOutcome::Stored => {}
+        let refusal = match stored {
+            PutOutcome::Stored => None,
             PutOutcome::CoolingDown { retry_after } => {
                 tracing::info!(%caller, %user, purpose, retry_after, "send refused: cooldown");
-                return Err(SendError::CoolingDown(retry_after));
+                Some(SendError::CoolingDown(retry_after))
             }
             PutOutcome::Locked { retry_after } => {
                 tracing::warn!(%caller, %user, purpose, retry_after, "send refused: locked out");
-                return Err(SendError::Locked(retry_after));
+                Some(SendError::Locked(retry_after))
             }
             PutOutcome::Limited { limit, retry_after } => {
                 tracing::warn!(
                     %caller, %user, purpose, channel = channel.as_str(), limit = limit.as_str(),
                     retry_after, "send refused: limit reached"
                 );
-                return Err(SendError::Limited { limit, retry_after });
+                Some(SendError::Limited { limit, retry_after })
             }
+        };
+        if let Some(refusal) = refusal {
+            return Err(self
+                .charge_public_caller(&key, &charges, refusal, now)
+                .await);
         }
         let code_hash = new_code.record.code_hash;
 

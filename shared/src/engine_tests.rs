@@ -334,6 +334,10 @@ impl OtpStore for DeleteFails {
         Err(StoreError::Unavailable("gone".into()))
     }
 
+    async fn charge_alone(&self, charge: &Charge, now: u64) -> Result<bool, StoreError> {
+        self.0.charge_alone(charge, now).await
+    }
+
     fn describe(&self) -> String {
         "failing".to_owned()
     }

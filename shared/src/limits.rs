@@ -145,64 +145,82 @@ impl SendLimits {
         None
     }
 
+    /// The per-client counter alone, for a client's pseudonym (`None` when the limit is off).
+    pub fn client_charge(&self, client: &str, now: u64) -> Option<Charge> {
+        let subject = format!("ip#{client}");
+        charge(
+            LimitName::ClientIpHour,
+            &subject,
+            self.client_ip_per_hour,
+            HOUR,
+            now,
+        )
+    }
+
     /// Every counter this send must fit under, most specific first (that is the one a refusal
     /// names when several are full).
     pub fn charges(&self, subjects: &Subjects, destination: &Destination, now: u64) -> Vec<Charge> {
-        let mut charges = Vec::with_capacity(6);
-        let mut add = |limit, subject: &str, cap: u32, window: u64| {
-            if cap > 0 {
-                let start = now - now % window;
-                charges.push(Charge {
-                    limit,
-                    counter: format!("{subject}#{window}#{start}"),
-                    cap,
-                    resets_at: start + window,
-                });
-            }
-        };
         let dest = format!("dest#{}", subjects.destination);
-        add(
-            LimitName::Destination10Minutes,
-            &dest,
-            self.destination_per_10_minutes,
-            10 * MINUTE,
-        );
-        add(
-            LimitName::DestinationDay,
-            &dest,
-            self.destination_per_day,
-            DAY,
-        );
         let user = format!("user#{}", subjects.user);
-        add(LimitName::UserHour, &user, self.user_per_hour, HOUR);
-        if let Some(client) = &subjects.client {
-            let client = format!("ip#{client}");
-            add(
-                LimitName::ClientIpHour,
-                &client,
-                self.client_ip_per_hour,
-                HOUR,
-            );
-        }
+        let mut charges: Vec<Charge> = [
+            charge(
+                LimitName::Destination10Minutes,
+                &dest,
+                self.destination_per_10_minutes,
+                10 * MINUTE,
+                now,
+            ),
+            charge(
+                LimitName::DestinationDay,
+                &dest,
+                self.destination_per_day,
+                DAY,
+                now,
+            ),
+            charge(LimitName::UserHour, &user, self.user_per_hour, HOUR, now),
+            subjects
+                .client
+                .as_ref()
+                .and_then(|client| self.client_charge(client, now)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if destination.phone_number().is_some() {
             // A number without facts was refused before anything is charged.
             let code = destination.calling_code().unwrap_or_default();
             let country = format!("sms-cc#{code}");
-            add(
+            charges.extend(charge(
                 LimitName::SmsCountryDay,
                 &country,
                 self.sms_country_per_day,
                 DAY,
-            );
-            add(
+                now,
+            ));
+            charges.extend(charge(
                 LimitName::SmsDailyBudget,
                 "sms-all",
                 self.sms_daily_budget,
                 DAY,
-            );
+                now,
+            ));
         }
         charges
     }
+}
+
+/// `subject`'s counter in the fixed window of `window` seconds around `now`; none when `cap` is 0
+/// (the limit is off).
+fn charge(limit: LimitName, subject: &str, cap: u32, window: u64, now: u64) -> Option<Charge> {
+    (cap > 0).then(|| {
+        let start = now - now % window;
+        Charge {
+            limit,
+            counter: format!("{subject}#{window}#{start}"),
+            cap,
+            resets_at: start + window,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use rand::RngExt as _;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::domain::Space;
 use crate::keys::{parse_secrets, HashKey, HashKeyError, MAX_RING_KEYS};
 
 /// Domain separation: a secret is never used as an Ed25519 seed as it is, so even a secret
@@ -81,6 +82,9 @@ struct Header<'a> {
 /// What a token says, besides who issued it and for whom.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
+    /// Which route family verified it: the token's `aud` tells the two apart, so a backend
+    /// token (whose `sub` is any id a backend chose) never passes for a browser one.
+    pub space: Space,
     /// The user id, or on the public routes the address.
     pub sub: &'a str,
     pub purpose: &'a str,
@@ -113,7 +117,10 @@ struct Claims<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPolicy {
     pub issuer: String,
+    /// The `aud` of tokens from `/auth/verify-otp` (the browser flow).
     pub audience: String,
+    /// The `aud` of tokens from `/verify-code`; never the same as `audience`.
+    pub backend_audience: String,
     pub ttl_secs: u64,
 }
 
@@ -174,7 +181,10 @@ impl TokenSigner {
         };
         let claims = Claims {
             iss: &self.policy.issuer,
-            aud: &self.policy.audience,
+            aud: match subject.space {
+                Space::Public => &self.policy.audience,
+                Space::Backend => &self.policy.backend_audience,
+            },
             sub: subject.sub,
             purpose: subject.purpose,
             channel: subject.channel,
@@ -219,8 +229,9 @@ mod tests {
 
     fn policy() -> TokenPolicy {
         TokenPolicy {
+            backend_audience: "acme-backend".to_owned(),
             issuer: "https://otp.example.com".to_owned(),
-            audience: "acme-backend".to_owned(),
+            audience: "acme-web".to_owned(),
             ttl_secs: 300,
         }
     }
@@ -234,6 +245,7 @@ mod tests {
     fn a_token_carries_the_claims_and_a_signature_the_published_key_checks() {
         let signer = TokenSigner::parse(&"11".repeat(32), policy()).unwrap();
         let subject = Subject {
+            space: Space::Backend,
             sub: "user-1",
             purpose: "login",
             channel: "sms",

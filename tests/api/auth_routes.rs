@@ -134,6 +134,103 @@ every_setup! {
     }
 }
 
+every_setup! {
+    async fn a_caller_at_its_limit_gets_the_same_429_for_every_address(setup: Setup) {
+        // GIVEN a directory, a per-client limit of 6, and (from another client) one address
+        // locked and one with a code cooling down
+        let known = ["fresh@example.com", "frsh2@example.com", "sent1@example.com", "lock1@example.com"];
+        let unknown = "nobod@example.com";
+        let app = TestApp::builder()
+            .settings(|s| {
+                s.public.directory = DirectorySettings::List(
+                    known.iter().map(|a| UserId::parse(a).unwrap()).collect(),
+                );
+                s.limits.client_ip_per_hour = 6;
+            })
+            .spawn(setup)
+            .await;
+        lock_out(&app, known[3]).await;
+        assert_eq!(app.post("/auth/request-otp", json!({"email": known[2]})).await.status, 200);
+        // WHEN a second client asks six times, mostly for addresses that get nothing
+        let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        let ask = |email: &'static str| {
+            let app = &app;
+            async move { app.post_from(attacker, "/auth/request-otp", json!({"email": email})).await }
+        };
+        for email in [unknown, known[2], known[3], known[0], unknown, known[2]] {
+            assert_eq!(ask(email).await.status, 200, "{email}");
+        }
+        // THEN each of them cost it one send: at its limit, every address gets the same 429,
+        // the fresh one included
+        let mut replies = Vec::new();
+        for email in [known[1], known[2], known[3], unknown] {
+            replies.push((email, ask(email).await));
+        }
+        for (email, reply) in &replies {
+            assert_eq!(reply.status, 429, "{email}: {}", reply.json);
+            assert_eq!(reply.error(), "rate_limited");
+            assert_eq!(reply.json["limit"], "client_ip_per_hour");
+            let mut body = reply.json.clone();
+            body["email"] = json!("-");
+            let mut first = replies[0].1.json.clone();
+            first["email"] = json!("-");
+            assert_eq!(body, first, "{email}");
+            assert_eq!(answer_headers(reply), answer_headers(&replies[0].1), "{email}");
+        }
+        // AND the fresh address got nothing, while another client is not held back
+        assert!(app.email.last_code_to(known[1]).is_none());
+        assert_eq!(app.post("/auth/request-otp", json!({"email": known[1]})).await.status, 200);
+        assert!(app.email.last_code_to(known[1]).is_some());
+    }
+}
+
+every_setup! {
+    async fn spellings_of_one_mailbox_share_its_limit(setup: Setup) {
+        // GIVEN the default limit of 5 codes per destination per 10 minutes
+        let app = TestApp::spawn(setup).await;
+        // WHEN thirty spellings of one Gmail mailbox are asked for, from four client addresses
+        let mut spellings = Vec::new();
+        for n in 1..=10 {
+            spellings.push(format!("bomb+{n}@gmail.com"));
+            spellings.push(format!("b.o.m.b+{n}@googlemail.com"));
+            spellings.push(format!("BOMB+x{n}@Gmail.com"));
+        }
+        for (n, email) in spellings.iter().enumerate() {
+            let from: std::net::IpAddr = format!("127.0.1.{}", n % 4 + 1).parse().unwrap();
+            let reply = app.post_from(from, "/auth/request-otp", json!({"email": email})).await;
+            assert_eq!(reply.status, 200, "{email}: {}", reply.json);
+        }
+        // THEN the mailbox got five codes, not thirty
+        assert_eq!(app.email.count(), 5);
+    }
+}
+
+every_setup! {
+    async fn an_address_that_is_not_plain_is_refused(setup: Setup) {
+        let app = TestApp::spawn(setup).await;
+        for email in [
+            "\u{212a}ate@example.com",
+            "\"victim\"@example.com",
+            "\"victim@example.com\"@evil.com",
+            "\"vic tim\"@example.com",
+            " <victim@example.com>",
+            " <victim+1@example.com>",
+        ] {
+            // WHEN it is asked for a code, or checked
+            let sent = app.post("/auth/request-otp", json!({"email": email})).await;
+            let checked = app
+                .post("/auth/verify-otp", json!({"email": email, "otp_code": "123456"}))
+                .await;
+            // THEN both are a 422 naming the field, and nothing is sent
+            for reply in [&sent, &checked] {
+                assert_eq!(reply.status, 422, "{email}: {}", reply.json);
+                assert_eq!(reply.bad_fields(), ["email"], "{email}");
+            }
+        }
+        assert_eq!(app.email.count(), 0);
+    }
+}
+
 /// Ten wrong codes for `email` within the hour: locked.
 async fn lock_out(app: &TestApp, email: &str) {
     for _ in 0..4 {

@@ -401,7 +401,12 @@ impl TestApp {
         let claims = decode(parts[1]);
         let policy = &self.engine.tokens().unwrap().policy().clone();
         assert_eq!(claims["iss"], policy.issuer.as_str());
-        assert_eq!(claims["aud"], policy.audience.as_str());
+        // Each route family's tokens carry their own audience.
+        let audience = match claims.get("email") {
+            Some(_) => &policy.audience,
+            None => &policy.backend_audience,
+        };
+        assert_eq!(claims["aud"], audience.as_str());
         assert_eq!(claims["iat"], self.clock.now());
         assert_eq!(claims["exp"], self.clock.now() + policy.ttl_secs);
         claims

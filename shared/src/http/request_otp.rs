@@ -182,6 +182,10 @@ pub async fn handle(
     match engine.is_known_user(&request.send.key.user_id).await {
         Ok(true) => {}
         Ok(false) => {
+            // Charged as a send would be, so that the caller's limit says nothing either.
+            if let Err(error) = engine.charge_public_request(client).await {
+                return refused(error, email);
+            }
             let user = crate::mask::email(&email);
             return match gate.unknown_user {
                 UnknownUser::Conceal => {
@@ -197,11 +201,24 @@ pub async fn handle(
         Err(_) => return unavailable("store_unavailable", STORE_UNAVAILABLE),
     }
     request.send.client = client;
-    let error = match engine.send(request.send).await {
-        Ok(_) => return sent(),
-        Err(error) if about_the_address(&error) => return sent(),
-        Err(error) => error,
+    match engine.send(request.send).await {
+        Ok(_) => sent(),
+        Err(error) => refused(error, email),
+    }
+}
+
+/// A refusal as the public route answers it: one about the address as a send, the rest as
+/// what the caller itself caused.
+fn refused(error: SendError, email: String) -> RequestOtpReply {
+    let sent = || {
+        RequestOtpReply::Sent(AuthOk {
+            message: "OTP sent to your email",
+            email: email.clone(),
+        })
     };
+    if about_the_address(&error) {
+        return sent();
+    }
     match SendReply::<AuthOk>::failed(error, Subject::Email(email.clone())) {
         SendReply::InvalidDestination(body) => RequestOtpReply::InvalidDestination(body),
         SendReply::RateLimited(body) => RequestOtpReply::RateLimited(body),

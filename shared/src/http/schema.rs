@@ -29,11 +29,15 @@ fn optional(field: ObjectBuilder) -> Object {
 }
 
 pub fn user_id() -> Object {
-    text("Your identifier for the person; codes are scoped to it (exact match).")
-        .min_length(Some(1))
-        .max_length(Some(USER_ID_MAX_CHARS))
-        .examples([json!("user-123")])
-        .build()
+    text(
+        "Your identifier for the person; codes are scoped to it (exact match). Control, format \
+         and invisible characters (Unicode Cc, Cf, Zl, Zp, Co, spaces other than U+0020) are \
+         refused with a 422.",
+    )
+    .min_length(Some(1))
+    .max_length(Some(USER_ID_MAX_CHARS))
+    .examples([json!("user-123")])
+    .build()
 }
 
 pub fn method() -> Object {

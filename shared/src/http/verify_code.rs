@@ -154,6 +154,7 @@ pub async fn handle(
     match outcome {
         Ok(VerifyOutcome::Verified { channel, sent_to }) => {
             let verification_token = engine.verification_token(Subject {
+                space: request.key.space,
                 sub: &user_id,
                 purpose: request.key.purpose.as_str(),
                 channel: channel.as_str(),

@@ -109,6 +109,7 @@ pub async fn handle(
     match engine.verify(&guess).await {
         Ok(VerifyOutcome::Verified { channel, .. }) => {
             let verification_token = engine.verification_token(Subject {
+                space: guess.key.space,
                 sub: guess.key.user_id.as_str(),
                 purpose: guess.key.purpose.as_str(),
                 channel: channel.as_str(),

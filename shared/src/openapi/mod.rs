@@ -132,8 +132,9 @@ keep separate records: a code sent through one is never accepted by the other. A
 success returns the channel and masked destination the code was sent to.
 
 **Verification tokens.** A success on `/verify-code` or `/auth/verify-otp` also returns \
-`verification_token`: a compact JWS (`alg` EdDSA, `kid` in the header) with `iss`, `aud`, `sub` \
-(the user id, or the lower-cased address), `purpose`, `channel`, `iat`, `exp` and a unique `jti`; \
+`verification_token`: a compact JWS (`alg` EdDSA, `kid` in the header) with `iss`, `aud` (one \
+per route family, so neither kind passes for the other), `sub` (the user id, or the lower-cased \
+address), `purpose`, `channel`, `iat`, `exp` and a unique `jti`; \
 only `/auth/verify-otp` tokens have `email` and `email_verified`. \
 Check it with the keys at `/.well-known/jwks.json`, and remember each `jti` until `exp` so a \
 token is accepted once.

@@ -13,10 +13,12 @@ pub const TOKEN_SIGNING_KEY: &str = "OTP_TOKEN_SIGNING_KEY";
 pub const TOKEN_SIGNING_KEY_SECRET_ARN: &str = "OTP_TOKEN_SIGNING_KEY_SECRET_ARN";
 pub const TOKEN_ISSUER: &str = "OTP_TOKEN_ISSUER";
 pub const TOKEN_AUDIENCE: &str = "OTP_TOKEN_AUDIENCE";
+pub const BACKEND_TOKEN_AUDIENCE: &str = "OTP_BACKEND_TOKEN_AUDIENCE";
 pub const TOKEN_TTL_SECONDS: Setting = Setting::new("OTP_TOKEN_TTL_SECONDS", 300, 30..=3600);
 /// `iss` and `aud` when not configured.
 pub const DEFAULT_TOKEN_ISSUER: &str = "otp-service";
 pub const DEFAULT_TOKEN_AUDIENCE: &str = "otp-service-clients";
+pub const DEFAULT_BACKEND_TOKEN_AUDIENCE: &str = "otp-service-backend";
 
 pub const USER_DIRECTORY: &str = "OTP_USER_DIRECTORY";
 pub const UNKNOWN_USER: &str = "OTP_UNKNOWN_USER";
@@ -148,11 +150,25 @@ pub(super) fn token(env: &Env<'_>) -> Result<TokenSettings, ConfigError> {
         }
         Ok(value)
     };
+    let audience = text(TOKEN_AUDIENCE, DEFAULT_TOKEN_AUDIENCE)?;
+    let backend_audience = text(BACKEND_TOKEN_AUDIENCE, DEFAULT_BACKEND_TOKEN_AUDIENCE)?;
+    // The audience is what tells a verifier which route family vouched for the token.
+    if audience == backend_audience {
+        return Err(ConfigError::Invalid {
+            var: BACKEND_TOKEN_AUDIENCE,
+            reason: format!(
+                "must differ from {TOKEN_AUDIENCE} ({audience:?}): a /verify-code token (any \
+                 user id a backend names) must never pass for an /auth/verify-otp one (a proven \
+                 address)"
+            ),
+        });
+    }
     Ok(TokenSettings {
         keys,
         policy: TokenPolicy {
             issuer: text(TOKEN_ISSUER, DEFAULT_TOKEN_ISSUER)?,
-            audience: text(TOKEN_AUDIENCE, DEFAULT_TOKEN_AUDIENCE)?,
+            audience,
+            backend_audience,
             ttl_secs: TOKEN_TTL_SECONDS.read(env)?,
         },
     })
@@ -303,6 +319,16 @@ mod tests {
         assert!(matches!(t.keys, TokenKeys::Unset));
         assert_eq!(t.policy.issuer, DEFAULT_TOKEN_ISSUER);
         assert_eq!(t.policy.audience, DEFAULT_TOKEN_AUDIENCE);
+        assert_eq!(t.policy.backend_audience, DEFAULT_BACKEND_TOKEN_AUDIENCE);
+        // The two families' audiences may be chosen, but never the same.
+        let map = env(&[("OTP_BACKEND_TOKEN_AUDIENCE", DEFAULT_TOKEN_AUDIENCE)]);
+        let same = token(&Env(&|k| map.get(k).cloned()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            same.starts_with("OTP_BACKEND_TOKEN_AUDIENCE must differ"),
+            "{same}"
+        );
         assert_eq!(t.policy.ttl_secs, 300);
         let map = env(&[
             ("OTP_TOKEN_SIGNING_KEY_SECRET_ARN", "arn:s"),

@@ -210,7 +210,16 @@ pub const VARIABLES: &[Variable] = &[
         super::DEFAULT_TOKEN_AUDIENCE,
         "at most 256 characters",
         "TokenAudience",
-        "The tokens' `aud`; your backend checks it.",
+        "The `aud` of `/auth/verify-otp` tokens (the browser flow); your backend checks it.",
+    ),
+    text(
+        TOKENS,
+        super::BACKEND_TOKEN_AUDIENCE,
+        super::DEFAULT_BACKEND_TOKEN_AUDIENCE,
+        "at most 256 characters, not `OTP_TOKEN_AUDIENCE`",
+        "BackendTokenAudience",
+        "The `aud` of `/verify-code` tokens, so that one never passes for an `/auth/verify-otp` \
+         token (whose `aud` is `OTP_TOKEN_AUDIENCE`).",
     ),
     number(
         TOKENS,

@@ -686,6 +686,28 @@ impl OtpStore for DynamoStore {
         }
     }
 
+    async fn charge_alone(&self, charge: &Charge, _now: u64) -> Result<bool, StoreError> {
+        // One conditional update of the counter item. An SDK retry of an update whose answer was
+        // lost may count it twice: the caller's limit then errs toward refusing, by one.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, Self::counter_pk(charge))
+            .update_expression(CHARGE_UPDATE)
+            .condition_expression(CHARGE_CONDITION)
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":resets_at", number(charge.resets_at))
+            .expression_attribute_values(":cap", number(u64::from(charge.cap)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if refused_item(&error).is_some() => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
     fn describe(&self) -> String {
         format!("DynamoDB table {}", self.table)
     }

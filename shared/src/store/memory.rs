@@ -142,6 +142,28 @@ impl OtpStore for MemoryStore {
         Ok(PutOutcome::Stored)
     }
 
+    async fn charge_alone(&self, charge: &Charge, now: u64) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let counter = state
+            .counters
+            .entry(charge.counter.clone())
+            .or_insert(Counter {
+                sends: 0,
+                resets_at: charge.resets_at,
+            });
+        if counter.resets_at <= now {
+            *counter = Counter {
+                sends: 0,
+                resets_at: charge.resets_at,
+            };
+        }
+        if counter.sends >= charge.cap {
+            return Ok(false);
+        }
+        counter.sends += 1;
+        Ok(true)
+    }
+
     async fn withdraw_if_holds(
         &self,
         key: &RecordKey,

@@ -214,6 +214,12 @@ pub trait OtpStore: Send + Sync {
         refunds: &[Charge],
     ) -> Result<bool, StoreError>;
 
+    /// Adds one to the counter of `charge` alone, unless it already holds its cap; whether it
+    /// did. The public send route charges its caller's own limit this way when the send itself
+    /// was refused for something about the address, so that every request costs the caller the
+    /// same whatever the address (see `Engine::send`).
+    async fn charge_alone(&self, charge: &Charge, now: u64) -> Result<bool, StoreError>;
+
     /// What the store is, for the start-up line.
     fn describe(&self) -> String;
 

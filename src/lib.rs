@@ -8,17 +8,22 @@ mod redoc;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::routing::{get, MethodRouter};
 use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use otp_core::http::observe::RequestLog;
 use otp_core::http::{method_not_allowed, not_found, observed, routes, Routes};
 use otp_core::limits::ClientIp;
 use otp_core::Engine;
 use tokio::net::TcpListener;
+use tower::{Service as _, ServiceExt as _};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// A GET-only page; other methods get the service's JSON 405.
@@ -93,19 +98,68 @@ async fn peer_as_client(mut request: Request) -> Request {
     request
 }
 
+/// How long a connection may take to send a request's headers, and may sit idle between
+/// requests, before it is closed: a client that opens connections and never finishes a request
+/// cannot hold them (or the server's file descriptors) open.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(engine).layer(axum::middleware::map_request(peer_as_client));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, engine, shutdown, HEADER_READ_TIMEOUT).await
+}
+
+/// [`serve`] with another header read and idle timeout (tests use a short one). HTTP/1.1 over
+/// hyper directly: `axum::serve` sets no timer, so it has no header timeout.
+pub async fn serve_with(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    header_read_timeout: Duration,
+) -> std::io::Result<()> {
+    let mut make_service = app(engine)
+        .layer(axum::middleware::map_request(peer_as_client))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // A refused or reset connection, or too many open files: the next accept may
+                // work, and the server must not stop for one client.
+                Err(error) => {
+                    tracing::debug!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = match make_service.call(peer).await {
+            Ok(service) => service,
+            Err(never) => match never {},
+        };
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            service.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 pub async fn bind(port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {

@@ -97,9 +97,19 @@ class Server:
         for line in self.process.stdout:
             self.lines.append(line)
 
+    def codes(self):
+        return [m.group(1) for line in list(self.lines) for m in [CODE.search(line)] if m]
+
     def last_code(self):
-        codes = [m.group(1) for line in self.lines for m in [CODE.search(line)] if m]
+        codes = self.codes()
         return codes[-1] if codes else None
+
+    def wait_for_code(self, seen, timeout=10):
+        """Until the console shows more than `seen` codes: a send's line may reach this reader
+        after the answer reached curl."""
+        deadline = time.time() + timeout
+        while len(self.codes()) <= seen and time.time() < deadline:
+            time.sleep(0.05)
 
     def stop(self):
         self.process.terminate()
@@ -158,7 +168,10 @@ def run_examples(binary):
                             failures.append(f"{where}: no code printed before it")
                             continue
                         command = command.replace("123456", code)
+                    seen = len(server.codes())
                     result = shell.run(command)
+                    if '"OTP sent' in result.stdout:
+                        server.wait_for_code(seen)
                     if result.returncode != 0:
                         failures.append(f"{where}: exit {result.returncode}: {result.stderr[-500:]}")
                         continue

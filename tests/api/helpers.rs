@@ -104,9 +104,16 @@ pub struct TestAppBuilder {
     settings: Settings,
     email_channel: bool,
     phone_sender: Option<Arc<dyn otp_core::sender::Sender>>,
+    header_read_timeout: std::time::Duration,
 }
 
 impl TestAppBuilder {
+    /// The local server's header read and idle timeout (30 s in the binary).
+    pub fn header_read_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
     pub fn policy(mut self, policy: Policy) -> Self {
         self.settings.policy = policy;
         self
@@ -174,11 +181,12 @@ impl TestAppBuilder {
         let (listener, addr) = otp_service::bind(0).await.expect("bind a free port");
         let (stop, stopped) = oneshot::channel::<()>();
         let server_engine = engine.clone();
+        let header_read_timeout = self.header_read_timeout;
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            otp_service::serve(listener, server_engine, shutdown)
+            otp_service::serve_with(listener, server_engine, shutdown, header_read_timeout)
                 .await
                 .expect("server runs");
         });
@@ -215,6 +223,7 @@ impl TestApp {
             settings: test_settings(),
             email_channel: true,
             phone_sender: None,
+            header_read_timeout: otp_service::HEADER_READ_TIMEOUT,
         }
     }
 

@@ -228,3 +228,57 @@ async fn extra_fields_are_ignored_and_null_optionals_take_defaults() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.json);
 }
+
+#[tokio::test]
+async fn connections_that_never_finish_a_request_are_closed() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // GIVEN the local server with a header read timeout of half a second (30 s in the binary)
+    assert_eq!(otp_service::HEADER_READ_TIMEOUT, Duration::from_secs(30));
+    let app = TestApp::builder()
+        .header_read_timeout(Duration::from_millis(500))
+        .spawn(Setup::Tcp)
+        .await;
+    // WHEN 200 clients open connections and send half a request's headers, and one more
+    // finishes a request and then sits idle on its keep-alive connection
+    let mut half_open = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"POST /send-code HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: app")
+            .await
+            .unwrap();
+        half_open.push(stream);
+    }
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = idle.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..read]
+    );
+    // THEN the server closes every one of them after the timeout...
+    let closed = |mut stream: tokio::net::TcpStream| async move {
+        let mut byte = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await {
+                Err(_) => return false,
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                // A 408 or other answer before the close is fine; keep reading to the end.
+                Ok(Ok(_)) => continue,
+            }
+        }
+    };
+    let results = futures_util::future::join_all(half_open.into_iter().map(closed)).await;
+    assert_eq!(results.iter().filter(|closed| **closed).count(), 200);
+    assert!(
+        closed(idle).await,
+        "the idle keep-alive connection was left open"
+    );
+    // AND the server still answers new requests
+    assert_eq!(app.get("/.well-known/jwks.json").await.status, 200);
+}

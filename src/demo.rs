@@ -2,11 +2,8 @@
 //! and its signature checked against `/.well-known/jwks.json`), plain HTML and JavaScript served
 //! from this binary, with a Content-Security-Policy that allows nothing from elsewhere.
 
-use axum::http::{header, HeaderName, HeaderValue};
-use axum::response::IntoResponse;
-use axum::routing::{get, MethodRouter};
+use axum::routing::MethodRouter;
 use axum::Router;
-use otp_core::http::method_not_allowed;
 
 pub const PATH: &str = "/demo";
 
@@ -17,18 +14,7 @@ fn asset<S: Clone + Send + Sync + 'static>(
     content_type: &'static str,
     body: &'static str,
 ) -> MethodRouter<S> {
-    get(move || async move {
-        let headers: [(HeaderName, HeaderValue); 3] = [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ];
-        (headers, body).into_response()
-    })
-    .fallback(|| async { method_not_allowed("GET, HEAD") })
+    crate::static_asset(content_type, CSP, body.as_bytes())
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {

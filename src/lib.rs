@@ -26,6 +26,27 @@ use tokio::net::TcpListener;
 use tower::{Service as _, ServiceExt as _};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+/// A file compiled into the binary, served under its own Content-Security-Policy and never
+/// cached stale (`/demo`, `/redoc`); other methods get the service's JSON 405.
+pub(crate) fn static_asset<S: Clone + Send + Sync + 'static>(
+    content_type: &'static str,
+    csp: &'static str,
+    body: &'static [u8],
+) -> MethodRouter<S> {
+    get(move || async move {
+        let headers = [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(csp),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ];
+        (headers, body).into_response()
+    })
+    .fallback(|| async { method_not_allowed("GET, HEAD") })
+}
+
 /// A GET-only page; other methods get the service's JSON 405.
 fn page<S: Clone + Send + Sync + 'static>(
     content_type: &'static str,

@@ -1,11 +1,8 @@
 //! `/redoc`: ReDoc for the served `/openapi.json`, its bundle compiled into the binary (vendored
 //! in `src/redoc/`, see its README), so the page works with no internet access.
 
-use axum::http::{header, HeaderName, HeaderValue};
-use axum::response::IntoResponse;
-use axum::routing::{get, MethodRouter};
+use axum::routing::MethodRouter;
 use axum::Router;
-use otp_core::http::method_not_allowed;
 
 pub const PATH: &str = "/redoc";
 
@@ -39,18 +36,7 @@ fn asset<S: Clone + Send + Sync + 'static>(
     content_type: &'static str,
     body: &'static [u8],
 ) -> MethodRouter<S> {
-    get(move || async move {
-        let headers: [(HeaderName, HeaderValue); 3] = [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ];
-        (headers, body).into_response()
-    })
-    .fallback(|| async { method_not_allowed("GET, HEAD") })
+    crate::static_asset(content_type, CSP, body)
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {

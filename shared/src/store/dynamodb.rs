@@ -206,9 +206,7 @@ impl DynamoStore {
             .key(PK, Self::counter_pk(charge))
             .update_expression(CHARGE_UPDATE)
             .condition_expression(CHARGE_CONDITION)
-            .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":resets_at", number(charge.resets_at))
-            .expression_attribute_values(":cap", number(u64::from(charge.cap)))
+            .set_expression_attribute_values(Some(charge_values(charge)))
             .build()
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -603,6 +601,15 @@ fn put_refusal(
 }
 
 /// The item a refused condition returned, if the refusal was a condition at all.
+/// The values of [`CHARGE_UPDATE`] and [`CHARGE_CONDITION`] for `charge`.
+fn charge_values(charge: &Charge) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (":one".to_owned(), number(1)),
+        (":resets_at".to_owned(), number(charge.resets_at)),
+        (":cap".to_owned(), number(u64::from(charge.cap))),
+    ])
+}
+
 fn refused_item(
     error: &SdkError<UpdateItemError>,
 ) -> Option<Option<&HashMap<String, AttributeValue>>> {
@@ -696,9 +703,7 @@ impl OtpStore for DynamoStore {
             .key(PK, Self::counter_pk(charge))
             .update_expression(CHARGE_UPDATE)
             .condition_expression(CHARGE_CONDITION)
-            .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":resets_at", number(charge.resets_at))
-            .expression_attribute_values(":cap", number(u64::from(charge.cap)))
+            .set_expression_attribute_values(Some(charge_values(charge)))
             .send()
             .await;
         match result {

@@ -50,8 +50,9 @@ unit: $(VENV)/.installed
 	  && scripts/schemathesis.sh memory dynamodb && $(VENV)/bin/python scripts/lambda_e2e.py'
 
 # The shell examples of README.md and docs/api.md, run in order against the server binary.
+# The server binary is the one the tests build (see scripts/schemathesis.sh).
 docs-examples: $(VENV)/.installed
-	$(CARGO) build --quiet --workspace --all-features --bin otp-service
+	$(CARGO) test --quiet --workspace --all-features --no-run
 	$(VENV)/bin/python tests/doc_examples_test.py target/debug/otp-service
 
 # The local server's /demo, /docs and /redoc in headless Chromium, on the binary `unit` built.
@@ -64,7 +65,7 @@ browser-deps:
 	    chromium chromium-driver; fi
 
 browser: $(VENV)/.installed browser-deps
-	$(CARGO) build --quiet --workspace --all-features --bin otp-service
+	$(CARGO) test --quiet --workspace --all-features --no-run
 	$(VENV)/bin/python tests/browser_test.py target/debug/otp-service
 
 # The deployment, checked offline: lint, validate, template properties (the Rules evaluated),

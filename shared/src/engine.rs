@@ -8,7 +8,7 @@ use tracing::Instrument as _;
 use crate::callers::Callers;
 use crate::captcha::CaptchaCheck;
 use crate::clock::Clock;
-use crate::code::{CodeHasher, OneTimeCode};
+use crate::code::{CodeHash, CodeHasher, OneTimeCode};
 use crate::directory::UserDirectory;
 use crate::domain::{Channel, Destination, Passcode, Space, UserId};
 use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
@@ -216,6 +216,7 @@ impl Engine {
         &self,
         key: &RecordKey,
         destination: &Destination,
+        destination_hash: &CodeHash,
         client: Option<ClientIp>,
         now: u64,
     ) -> Vec<Charge> {
@@ -226,8 +227,14 @@ impl Engine {
             Space::Public => "public",
         };
         // Counted per mailbox (an address's `+tag`s and Gmail's dots are one destination); for a
-        // phone number or a plain address this is the record's own destination hash.
-        let counted = hasher.destination_hash(&destination.counted());
+        // phone number or a plain address that is the record's own destination hash, not hashed
+        // a second time.
+        let mailbox = destination.counted();
+        let counted = if &mailbox == destination {
+            destination_hash.clone()
+        } else {
+            hasher.destination_hash(&mailbox)
+        };
         let subjects = Subjects {
             destination: base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(counted.as_bytes()),
@@ -359,7 +366,7 @@ impl Engine {
         let hasher = &self.parts.hasher;
         let now = self.parts.clock.now();
         let destination_hash = hasher.destination_hash(&destination);
-        let charges = self.charges(&key, &destination, client, now);
+        let charges = self.charges(&key, &destination, &destination_hash, client, now);
         let new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),

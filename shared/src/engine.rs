@@ -19,7 +19,8 @@ use crate::sender::{DeliveryError, Message, Senders};
 use crate::settings::Policy;
 use crate::settings::UnknownUser;
 use crate::store::{
-    GuessAttempt, GuessOutcome, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError,
+    GuessAttempt, GuessOutcome, Network, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey,
+    StoreError,
 };
 use crate::telemetry::error_chain;
 use crate::templates::SmsAutofill;
@@ -49,6 +50,8 @@ pub struct VerifyRequest {
     pub key: RecordKey,
     pub passcode: Passcode,
     pub destination: Option<Destination>,
+    /// The end user's address, when known: wrong guesses are counted per client network.
+    pub client: Option<ClientIp>,
     /// The authenticated caller's name, for the log lines (`None` on the public routes).
     pub caller: Option<String>,
 }
@@ -239,9 +242,18 @@ impl Engine {
             destination: base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(counted.as_bytes()),
             user: format!("{space}:{}", hasher.pseudonym(&key.user_id)),
-            client: client.map(|ip| hasher.client_pseudonym(&ip.counted_as())),
+            client: client.map(|ip| self.network(Some(ip)).as_str().to_owned()),
+            space: key.space,
         };
         self.parts.limits.charges(&subjects, destination, now)
+    }
+
+    /// The client network a send or a guess is counted under: a keyed pseudonym of its address
+    /// (an IPv4 address, an IPv6 /64), or one shared tally when the address is unknown.
+    fn network(&self, client: Option<ClientIp>) -> Network {
+        client.map_or_else(Network::unknown, |ip| {
+            Network::pseudonymous(self.parts.hasher.client_pseudonym(&ip.counted_as()))
+        })
     }
 
     /// On the public route every request costs its caller one send of its own limit, whatever
@@ -367,6 +379,7 @@ impl Engine {
         let now = self.parts.clock.now();
         let destination_hash = hasher.destination_hash(&destination);
         let charges = self.charges(&key, &destination, &destination_hash, client, now);
+        let network = self.network(client);
         let new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),
@@ -378,9 +391,10 @@ impl Engine {
                 expires_at: now + policy.ttl_secs,
                 attempts: 0,
                 last_guess: None,
-                failures: None,
+                lockout: None,
             },
             markers: hasher.code_markers(&key, &code),
+            network,
         };
         let started = Instant::now();
         let stored = self
@@ -493,6 +507,7 @@ impl Engine {
             key,
             passcode,
             destination,
+            client,
             caller,
         } = request;
         let caller = caller.as_deref().unwrap_or("-");
@@ -502,9 +517,11 @@ impl Engine {
         let hasher = &self.parts.hasher;
         let guesses = hasher.guess_hashes(key, passcode);
         let destination = destination.as_ref().map(|d| hasher.destination_hash(d));
+        let network = self.network(*client);
         let attempt = GuessAttempt {
             guesses: &guesses,
             destination: destination.as_ref(),
+            network: &network,
         };
         let now = self.parts.clock.now();
         let policy = &self.parts.policy;
@@ -542,7 +559,7 @@ impl Engine {
                     attempts_remaining: policy
                         .max_attempts
                         .saturating_sub(after.attempts)
-                        .min(after.failures_left(now, policy)),
+                        .min(after.failures_left(policy)),
                 },
             },
             GuessOutcome::Refused(None) => VerifyOutcome::NotFound,
@@ -581,7 +598,7 @@ fn refusal(
     if let Some(retry_after) = before.locked_for(now, policy) {
         return VerifyOutcome::Locked { retry_after };
     }
-    if before.failures.is_none() || before.is_consumed() {
+    if before.lockout.is_none() || before.is_consumed() {
         return VerifyOutcome::NotFound;
     }
     if before.is_expired(now) {

@@ -80,6 +80,7 @@ fn guess(user: &str, passcode: &Passcode) -> VerifyRequest {
         key: key(user),
         passcode: passcode.clone(),
         destination: None,
+        client: None,
         caller: None,
     }
 }

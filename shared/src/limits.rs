@@ -14,7 +14,7 @@
 
 use std::net::IpAddr;
 
-use crate::domain::{Destination, PhoneE164};
+use crate::domain::{Destination, PhoneE164, Space};
 pub use crate::settings::SendLimits;
 
 const MINUTE: u64 = 60;
@@ -26,6 +26,8 @@ const DAY: u64 = 86_400;
 pub enum LimitName {
     Destination10Minutes,
     DestinationDay,
+    /// The public route's sends to one destination from every client network together.
+    DestinationCeilingDay,
     UserHour,
     ClientIpHour,
     SmsCountryDay,
@@ -38,6 +40,7 @@ impl LimitName {
         match self {
             LimitName::Destination10Minutes => "destination_per_10_minutes",
             LimitName::DestinationDay => "destination_per_day",
+            LimitName::DestinationCeilingDay => "destination_ceiling_per_day",
             LimitName::UserHour => "user_per_hour",
             LimitName::ClientIpHour => "client_ip_per_hour",
             LimitName::SmsCountryDay => "sms_country_per_day",
@@ -48,7 +51,9 @@ impl LimitName {
     /// What hit the limit, for the sentence a user reads.
     pub fn described(self) -> &'static str {
         match self {
-            LimitName::Destination10Minutes | LimitName::DestinationDay => {
+            LimitName::Destination10Minutes
+            | LimitName::DestinationDay
+            | LimitName::DestinationCeilingDay => {
                 "Too many codes were sent to this phone number or address"
             }
             LimitName::UserHour => "Too many codes were requested for this user",
@@ -79,6 +84,9 @@ pub struct Subjects {
     pub destination: String,
     pub user: String,
     pub client: Option<String>,
+    /// Which route family asks: each keeps its own destination counters, so public traffic
+    /// cannot use up what a backend's sends to the same address are allowed.
+    pub space: Space,
 }
 
 /// The end user's address, as API Gateway or the socket saw it (or as a backend reports it).
@@ -159,8 +167,22 @@ impl SendLimits {
 
     /// Every counter this send must fit under, most specific first (that is the one a refusal
     /// names when several are full).
+    ///
+    /// The destination counters depend on the route family. A backend's sends (`/send-code`)
+    /// are counted per destination. Public sends (`/auth/request-otp`) are counted per
+    /// destination *and client network*, under the same caps, plus a higher daily ceiling for
+    /// the destination from all networks together: an attacker's network running out of sends
+    /// to an address leaves the owner's network its own, and a distributed attack still stops
+    /// at the ceiling.
     pub fn charges(&self, subjects: &Subjects, destination: &Destination, now: u64) -> Vec<Charge> {
-        let dest = format!("dest#{}", subjects.destination);
+        let (dest, ceiling) = match subjects.space {
+            Space::Backend => (format!("dest#b:{}", subjects.destination), None),
+            Space::Public => {
+                let network = subjects.client.as_deref().unwrap_or("-");
+                let all = format!("dest#p:{}", subjects.destination);
+                (format!("{all}@{network}"), Some(all))
+            }
+        };
         let user = format!("user#{}", subjects.user);
         let mut charges: Vec<Charge> = [
             charge(
@@ -177,6 +199,15 @@ impl SendLimits {
                 DAY,
                 now,
             ),
+            ceiling.and_then(|all| {
+                charge(
+                    LimitName::DestinationCeilingDay,
+                    &all,
+                    self.destination_ceiling_per_day,
+                    DAY,
+                    now,
+                )
+            }),
             charge(LimitName::UserHour, &user, self.user_per_hour, HOUR, now),
             subjects
                 .client
@@ -237,6 +268,7 @@ mod tests {
             destination: "D".to_owned(),
             user: "U".to_owned(),
             client: client.map(str::to_owned),
+            space: Space::Backend,
         }
     }
 
@@ -261,7 +293,7 @@ mod tests {
                 "sms_daily_budget"
             ]
         );
-        assert_eq!(sms[0].counter, "dest#D#600#1800000000");
+        assert_eq!(sms[0].counter, "dest#b:D#600#1800000000");
         assert_eq!(sms[0].resets_at, 1_800_000_600);
         assert_eq!(sms[1].resets_at, 1_800_057_600, "midnight UTC");
         assert_eq!(sms[4].counter, "sms-cc#1#86400#1799971200");
@@ -279,6 +311,46 @@ mod tests {
                 LimitName::UserHour
             ]
         );
+    }
+
+    #[test]
+    fn public_sends_are_counted_per_network_under_a_ceiling_and_apart_from_backend_sends() {
+        let limits = SendLimits::default();
+        let email = Destination::Email(Email::parse("a@example.com").unwrap());
+        let public = |client: Option<&str>| {
+            let subjects = Subjects {
+                space: Space::Public,
+                ..subjects(client)
+            };
+            limits.charges(&subjects, &email, 1_800_000_123)
+        };
+        let from_i = public(Some("I"));
+        let names: Vec<_> = from_i.iter().map(|c| c.limit).collect();
+        assert_eq!(
+            names,
+            [
+                LimitName::Destination10Minutes,
+                LimitName::DestinationDay,
+                LimitName::DestinationCeilingDay,
+                LimitName::UserHour,
+                LimitName::ClientIpHour
+            ]
+        );
+        assert_eq!(from_i[0].counter, "dest#p:D@I#600#1800000000");
+        assert_eq!(from_i[2].counter, "dest#p:D#86400#1799971200");
+        assert_eq!(from_i[2].cap, 30);
+        let from_j = public(Some("J"));
+        assert_ne!(from_i[0].counter, from_j[0].counter, "one per network");
+        assert_eq!(from_i[2].counter, from_j[2].counter, "one ceiling for all");
+        let backend = limits.charges(&subjects(Some("I")), &email, 1_800_000_123);
+        assert!(backend
+            .iter()
+            .all(|b| from_i.iter().all(|p| p.counter != b.counter
+                || b.limit == LimitName::UserHour
+                || b.limit == LimitName::ClientIpHour)));
+        assert!(backend
+            .iter()
+            .all(|c| c.limit != LimitName::DestinationCeilingDay));
     }
 
     #[test]

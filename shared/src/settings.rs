@@ -74,6 +74,7 @@ pub const MAX_ATTEMPTS: Setting = Setting::new("OTP_MAX_ATTEMPTS", 3, 1..=10);
 pub const RESEND_COOLDOWN_SECONDS: Setting =
     Setting::new("OTP_RESEND_COOLDOWN_SECONDS", 30, 0..=3600);
 pub const LOCKOUT_FAILURES: Setting = Setting::new("OTP_LOCKOUT_FAILURES", 10, 3..=100);
+pub const LOCKOUT_CEILING: Setting = Setting::new("OTP_LOCKOUT_CEILING", 100, 3..=100);
 pub const LOCKOUT_WINDOW_SECONDS: Setting =
     Setting::new("OTP_LOCKOUT_WINDOW_SECONDS", 3600, 60..=86_400);
 pub const TWILIO_TIMEOUT_MS: Setting = Setting::new("TWILIO_TIMEOUT_MS", 5000, 500..=10_000);
@@ -131,20 +132,26 @@ pub struct Policy {
     pub ttl_secs: u64,
     pub max_attempts: u32,
     pub cooldown_secs: u64,
-    /// Wrong guesses, across codes, that lock a user (per record space and purpose)...
+    /// Wrong guesses from one client network, across codes, that lock a user (per record space
+    /// and purpose) for that network until the window ends...
     pub lockout_failures: u32,
-    /// ...when they all fall within this many seconds; the lock lasts until the oldest of them
-    /// is this old.
+    /// ...a window being this many seconds (fixed windows, aligned to the epoch).
     pub lockout_window_secs: u64,
+    /// Consecutive wrong guesses from all networks together that lock the user for everyone
+    /// (see [`crate::store::Lockout`]); never below `lockout_failures`.
+    pub lockout_ceiling: u32,
 }
 
 impl Policy {
     /// How long a record must outlive its last write: the code's lifetime, its cooldown and
-    /// the lockout window all need it. The store's TTL deletion may remove it after that.
+    /// the lockout need it. The lockout's counts are kept two windows after the latest guess,
+    /// so that an account past its ceiling still takes only one guess per window (a guess a
+    /// window after the latest keeps them alive); after two quiet windows they are forgotten.
+    /// The store's TTL deletion may remove the record later than that, never earlier.
     pub fn keep_record_secs(&self) -> u64 {
         self.ttl_secs
             .max(self.cooldown_secs)
-            .max(self.lockout_window_secs)
+            .max(2 * self.lockout_window_secs)
     }
 
     /// Weaker-than-recommended choices, each with the standard it weakens, for the start-up
@@ -178,6 +185,7 @@ impl Default for Policy {
             cooldown_secs: RESEND_COOLDOWN_SECONDS.default,
             lockout_failures: LOCKOUT_FAILURES.default as u32,
             lockout_window_secs: LOCKOUT_WINDOW_SECONDS.default,
+            lockout_ceiling: LOCKOUT_CEILING.default as u32,
         }
     }
 }
@@ -342,6 +350,7 @@ impl Settings {
                 cooldown_secs: RESEND_COOLDOWN_SECONDS.read(&env)?,
                 lockout_failures: LOCKOUT_FAILURES.read(&env)? as u32,
                 lockout_window_secs: LOCKOUT_WINDOW_SECONDS.read(&env)?,
+                lockout_ceiling: lockout_ceiling(&env)?,
             },
             // Only the send routes are limited (and the limits name countries by their metadata).
             limits: if cfg!(feature = "sending") {
@@ -413,6 +422,22 @@ impl Settings {
                 .as_ref()
                 .is_some_and(|t| matches!(t.auth_token, Secret::Arn(_)))
     }
+}
+
+/// `OTP_LOCKOUT_CEILING`: the account-wide count must leave room for one network's.
+fn lockout_ceiling(env: &Env<'_>) -> Result<u32, ConfigError> {
+    let ceiling = LOCKOUT_CEILING.read(env)?;
+    let per_network = LOCKOUT_FAILURES.read(env)?;
+    if ceiling < per_network {
+        return Err(ConfigError::Invalid {
+            var: LOCKOUT_CEILING.var,
+            reason: format!(
+                "must be at least OTP_LOCKOUT_FAILURES ({per_network}): it counts every \
+                 network's wrong guesses together, got {ceiling}"
+            ),
+        });
+    }
+    Ok(ceiling as u32)
 }
 
 /// `OTP_CALLER_AUTH`: a function defaults to `api_key`, and so does a local run that is given
@@ -673,8 +698,12 @@ mod tests {
             (6, 300, 3, 30)
         );
         assert_eq!(
-            (s.policy.lockout_failures, s.policy.lockout_window_secs),
-            (10, 3600)
+            (
+                s.policy.lockout_failures,
+                s.policy.lockout_window_secs,
+                s.policy.lockout_ceiling
+            ),
+            (10, 3600, 100)
         );
         assert!(s.policy.weaknesses().is_empty());
         assert!(matches!(s.keys, KeySource::Random));
@@ -691,6 +720,7 @@ mod tests {
             ("OTP_MAX_ATTEMPTS", ["1", "10"], ["0", "11"]),
             ("OTP_RESEND_COOLDOWN_SECONDS", ["0", "3600"], ["-1", "3601"]),
             ("OTP_LOCKOUT_FAILURES", ["3", "100"], ["2", "101"]),
+            ("OTP_LOCKOUT_CEILING", ["10", "100"], ["2", "101"]),
             (
                 "OTP_LOCKOUT_WINDOW_SECONDS",
                 ["60", "86400"],
@@ -708,6 +738,31 @@ mod tests {
     }
 
     #[test]
+    fn the_lockout_ceiling_is_never_below_one_networks_threshold() {
+        let s = local(&[
+            ("OTP_LOCKOUT_FAILURES", "20"),
+            ("OTP_LOCKOUT_CEILING", "20"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.policy.lockout_failures, s.policy.lockout_ceiling),
+            (20, 20)
+        );
+        let error = local(&[
+            ("OTP_LOCKOUT_FAILURES", "20"),
+            ("OTP_LOCKOUT_CEILING", "19"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("OTP_LOCKOUT_CEILING") && error.contains("OTP_LOCKOUT_FAILURES (20)"),
+            "{error}"
+        );
+        // NIST SP 800-63B 5.2.2: never more than 100 consecutive failures.
+        assert!(local(&[("OTP_LOCKOUT_CEILING", "101")]).is_err());
+    }
+
+    #[test]
     fn weak_policies_are_named_with_the_standard_they_weaken() {
         let s = local(&[("OTP_CODE_LENGTH", "4"), ("OTP_TTL_SECONDS", "900")]).unwrap();
         let found = s.policy.weaknesses();
@@ -716,12 +771,12 @@ mod tests {
         assert!(found[1].contains("ASVS 2.7.2"), "{found:?}");
         // A cooldown longer than the code's life is kept as set, and the record lives for it.
         let s = local(&[
-            ("OTP_RESEND_COOLDOWN_SECONDS", "900"),
+            ("OTP_RESEND_COOLDOWN_SECONDS", "1500"),
             ("OTP_LOCKOUT_WINDOW_SECONDS", "600"),
         ])
         .unwrap();
-        assert_eq!(s.policy.cooldown_secs, 900);
-        assert_eq!(s.policy.keep_record_secs(), 900);
+        assert_eq!(s.policy.cooldown_secs, 1500);
+        assert_eq!(s.policy.keep_record_secs(), 1500);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 use serde_json::json;
 
 use otp_core::domain::UserId;
-use otp_core::settings::{DirectorySettings, UnknownUser};
+use std::net::IpAddr;
+
+use otp_core::settings::{DirectorySettings, Policy, UnknownUser};
 
 use crate::helpers::{every_setup, wrong_code, TestApp, PHONE};
 
@@ -186,22 +188,129 @@ every_setup! {
 
 every_setup! {
     async fn spellings_of_one_mailbox_share_its_limit(setup: Setup) {
-        // GIVEN the default limit of 5 codes per destination per 10 minutes
+        // GIVEN the default limits: 5 codes per destination per 10 minutes from one network,
+        // 30 a day from all networks together
         let app = TestApp::spawn(setup).await;
-        // WHEN thirty spellings of one Gmail mailbox are asked for, from four client addresses
         let mut spellings = Vec::new();
         for n in 1..=10 {
             spellings.push(format!("bomb+{n}@gmail.com"));
             spellings.push(format!("b.o.m.b+{n}@googlemail.com"));
             spellings.push(format!("BOMB+x{n}@Gmail.com"));
         }
-        for (n, email) in spellings.iter().enumerate() {
-            let from: std::net::IpAddr = format!("127.0.1.{}", n % 4 + 1).parse().unwrap();
-            let reply = app.post_from(from, "/auth/request-otp", json!({"email": email})).await;
+        let app = &app;
+        let ask = |from: &str, email: &str| {
+            let from: IpAddr = from.parse().unwrap();
+            let body = json!({"email": email});
+            async move { app.post_from(from, "/auth/request-otp", body).await }
+        };
+        // WHEN ten spellings of one Gmail mailbox are asked for from one network
+        for email in &spellings[..10] {
+            let reply = ask("127.0.1.1", email).await;
             assert_eq!(reply.status, 200, "{email}: {}", reply.json);
         }
-        // THEN the mailbox got five codes, not thirty
+        // THEN the mailbox got five codes, not ten
         assert_eq!(app.email.count(), 5);
+        // AND spread over ten more networks, sixty requests still stop at the ceiling of 30,
+        // every one answered alike
+        for (n, email) in spellings.iter().cycle().take(60).enumerate() {
+            let reply = ask(&format!("127.0.2.{}", n % 10 + 1), email).await;
+            assert_eq!(reply.status, 200, "{email}: {}", reply.json);
+        }
+        assert_eq!(app.email.count(), 30);
+    }
+}
+
+every_setup! {
+    async fn an_attackers_network_locks_nothing_for_the_users(setup: Setup) {
+        // GIVEN the review's attack on alice from one network: 4 requests, 10 wrong codes
+        let app = TestApp::spawn(setup).await;
+        let alice = "alice@example.com";
+        let (attacker, home): (IpAddr, IpAddr) =
+            ("127.0.3.1".parse().unwrap(), "127.0.4.1".parse().unwrap());
+        let mut wrong = 0;
+        for _ in 0..4 {
+            let reply = app.post_from(attacker, "/auth/request-otp", json!({"email": alice})).await;
+            assert_eq!(reply.status, 200);
+            let code = app.email.last_code_to(alice).unwrap();
+            for _ in 0..3.min(10 - wrong) {
+                let guess = json!({"email": alice, "otp_code": wrong_code(&code)});
+                let reply = app.post_from(attacker, "/auth/verify-otp", guess).await;
+                assert_eq!(reply.status, 400);
+                wrong += 1;
+            }
+            app.clock.advance(31);
+        }
+        assert_eq!(app.email.count(), 4);
+        // WHEN the attacker asks again, THEN the answer is the same and nothing is sent: their
+        // network is locked out of alice's account
+        let reply = app.post_from(attacker, "/auth/request-otp", json!({"email": alice})).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(app.email.count(), 4);
+        // WHEN alice asks from her own network, THEN she gets a code and it verifies
+        let reply = app.post_from(home, "/auth/request-otp", json!({"email": alice})).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(app.email.count(), 5);
+        let code = app.email.last_code_to(alice).unwrap();
+        let wrong = json!({"email": alice, "otp_code": wrong_code(&code)});
+        assert_eq!(app.post_from(home, "/auth/verify-otp", wrong).await.status, 400);
+        let right = json!({"email": alice, "otp_code": code});
+        let reply = app.post_from(home, "/auth/verify-otp", right).await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+        assert_eq!(app.checked_token(&reply).await["email"], alice);
+        // AND the backend route's own counter for her address was never touched by the public
+        // traffic: five more codes from the backend are sent
+        for n in 0..5 {
+            let body = json!({"user_id": format!("alice-{n}"), "method": "email", "email": alice});
+            let reply = app.post("/send-code", body).await;
+            assert_eq!(reply.status, 200, "{}", reply.json);
+        }
+        assert_eq!(app.email.count(), 10);
+    }
+}
+
+every_setup! {
+    async fn guessing_from_fifty_networks_still_locks_at_one_hundred(setup: Setup) {
+        // GIVEN ten guesses per code and room for the codes a distributed attack asks for
+        let app = TestApp::builder()
+            .policy(Policy {
+                max_attempts: 10,
+                ..Policy::default()
+            })
+            .settings(|s| s.limits.user_per_hour = 20)
+            .spawn(setup)
+            .await;
+        let victim = "victim@example.com";
+        let network = |n: u32| -> IpAddr { format!("127.0.{}.{}", 10 + n / 200, n % 200 + 1).parse().unwrap() };
+        // WHEN fifty networks guess wrong twice each (no network near its own 10), every fifth
+        // asking for a fresh code first
+        let mut code = String::new();
+        for n in 0..50 {
+            if n % 5 == 0 {
+                app.clock.advance(31);
+                let reply = app.post_from(network(n), "/auth/request-otp", json!({"email": victim})).await;
+                assert_eq!(reply.status, 200);
+                code = app.email.last_code_to(victim).unwrap();
+            }
+            for _ in 0..2 {
+                let guess = json!({"email": victim, "otp_code": wrong_code(&code)});
+                assert_eq!(app.post_from(network(n), "/auth/verify-otp", guess).await.status, 400);
+            }
+        }
+        assert_eq!(app.email.count(), 10);
+        // THEN the hundredth locked the account for every network: a new one is answered as
+        // ever and sent nothing
+        app.clock.advance(31);
+        let fresh = network(100);
+        let reply = app.post_from(fresh, "/auth/request-otp", json!({"email": victim})).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(app.email.count(), 10, "locked: nothing sent");
+        // AND a lockout window after the latest guess, the owner gets a code and gets in
+        app.clock.advance(3600);
+        let reply = app.post_from(fresh, "/auth/request-otp", json!({"email": victim})).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(app.email.count(), 11);
+        let right = json!({"email": victim, "otp_code": app.email.last_code_to(victim).unwrap()});
+        assert_eq!(app.post_from(fresh, "/auth/verify-otp", right).await.status, 200);
     }
 }
 

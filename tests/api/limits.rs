@@ -532,6 +532,7 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
         key: key("d"),
         passcode: otp_core::domain::Passcode::parse("123456", 6).unwrap(),
         destination: None,
+        client: None,
         caller: None,
     };
     assert_eq!(

@@ -14,8 +14,8 @@ use otp_core::limits::{Charge, LimitName, SendLimits};
 use otp_core::sender::{DeliveryError, Senders};
 use otp_core::settings::Policy;
 use otp_core::store::{
-    DynamoStore, GuessAttempt, GuessOutcome, MemoryStore, NewCode, OtpRecord, OtpStore, PutOutcome,
-    RecordKey,
+    DynamoStore, GuessAttempt, GuessOutcome, MemoryStore, Network, NewCode, OtpRecord, OtpStore,
+    PutOutcome, RecordKey,
 };
 use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
@@ -85,6 +85,7 @@ fn request(key: &RecordKey, passcode: &Passcode) -> VerifyRequest {
         key: key.clone(),
         passcode: passcode.clone(),
         destination: None,
+        client: None,
         caller: None,
     }
 }
@@ -101,6 +102,10 @@ impl Subject {
     }
 
     fn new_code(&self, key: &RecordKey, code: &str, at: u64) -> NewCode {
+        self.new_code_from(key, code, at, &Network::unknown())
+    }
+
+    fn new_code_from(&self, key: &RecordKey, code: &str, at: u64, network: &Network) -> NewCode {
         let phone = Destination::Sms(PhoneE164::parse(PHONE).unwrap());
         NewCode {
             record: OtpRecord {
@@ -113,10 +118,48 @@ impl Subject {
                 expires_at: at + TTL,
                 attempts: 0,
                 last_guess: None,
-                failures: None,
+                lockout: None,
             },
             markers: self.guesses(key, code),
+            network: network.clone(),
         }
+    }
+
+    /// A send asked for from `network`.
+    async fn put_from(
+        &self,
+        key: &RecordKey,
+        code: &str,
+        at: u64,
+        network: &Network,
+        policy: &Policy,
+    ) -> PutOutcome {
+        let code = self.new_code_from(key, code, at, network);
+        self.store
+            .put_unless_blocked(key, &code, at, policy, &[])
+            .await
+            .unwrap()
+    }
+
+    /// A guess from `network`.
+    async fn guess_from(
+        &self,
+        key: &RecordKey,
+        code: &str,
+        at: u64,
+        network: &Network,
+        policy: &Policy,
+    ) -> GuessOutcome {
+        let guesses = self.guesses(key, code);
+        let attempt = GuessAttempt {
+            guesses: &guesses,
+            destination: None,
+            network,
+        };
+        self.store
+            .record_guess(key, &attempt, at, policy)
+            .await
+            .unwrap()
     }
 
     async fn put_with(&self, key: &RecordKey, code: &str, at: u64, policy: &Policy) -> PutOutcome {
@@ -153,6 +196,7 @@ impl Subject {
         let attempt = GuessAttempt {
             guesses: &guesses,
             destination,
+            network: &Network::unknown(),
         };
         self.store
             .record_guess(key, &attempt, at, policy)
@@ -300,15 +344,21 @@ async fn compensation_withdraws_only_its_own_code(s: Subject) {
         .unwrap());
 }
 
-/// Lockout at 5 wrong guesses in 600 s; ten attempts per code so codes do not run out first.
+/// Lockout at 5 wrong guesses from one network in a 600 s window (`NOW` starts one), and at 10
+/// from all networks together; ten attempts per code so codes do not run out first.
 fn lockout_rules() -> Policy {
     Policy {
         max_attempts: 10,
         cooldown_secs: 0,
         lockout_failures: 5,
         lockout_window_secs: 600,
+        lockout_ceiling: 10,
         ..Policy::default()
     }
+}
+
+fn network(name: &str) -> Network {
+    Network::pseudonymous(name.to_owned())
 }
 
 async fn wrong_guesses_across_resends_lock_the_user(s: Subject) {
@@ -317,7 +367,7 @@ async fn wrong_guesses_across_resends_lock_the_user(s: Subject) {
     s.put_with(&k, "111111", NOW, &p).await;
     for at in 1..=3 {
         let after = recorded(s.guess_with(&k, "999999", NOW + at, None, &p).await);
-        assert_eq!(after.failures_left(NOW + at, &p), 5 - at as u32);
+        assert_eq!(after.failures_left(&p), 5 - at as u32);
     }
     assert!(matches!(
         s.put_with(&k, "222222", NOW + 10, &p).await,
@@ -325,24 +375,20 @@ async fn wrong_guesses_across_resends_lock_the_user(s: Subject) {
     ));
     let after = recorded(s.guess_with(&k, "999999", NOW + 11, None, &p).await);
     assert_eq!(after.attempts, 1, "the new code has its own attempts");
-    assert_eq!(
-        after.failures_left(NOW + 11, &p),
-        1,
-        "the resend kept the count"
-    );
+    assert_eq!(after.failures_left(&p), 1, "the resend kept the count");
     let after = recorded(s.guess_with(&k, "999999", NOW + 12, None, &p).await);
-    // THEN the fifth locks the user until the first failure is 600 s old
-    assert_eq!(after.locked_for(NOW + 12, &p), Some(600 - 11));
+    // THEN the fifth locks the user until the window ends
+    assert_eq!(after.locked_for(NOW + 12, &p), Some(600 - 12));
     // AND while locked even the right code is refused uncounted, and no code can be sent
     let old = refused(s.guess_with(&k, "222222", NOW + 20, None, &p).await).unwrap();
     assert_eq!(old.attempts, 2);
     assert!(matches!(
         s.put_with(&k, "333333", NOW + 20, &p).await,
-        PutOutcome::Locked { retry_after: 581 }
+        PutOutcome::Locked { retry_after: 580 }
     ));
     // AND once the window has passed, codes are sent and verified again
     assert!(matches!(
-        s.put_with(&k, "333333", NOW + 601, &p).await,
+        s.put_with(&k, "333333", NOW + 600, &p).await,
         PutOutcome::Stored
     ));
     assert!(recorded(s.guess_with(&k, "333333", NOW + 601, None, &p).await).is_consumed());
@@ -356,7 +402,16 @@ async fn a_success_clears_the_failures(s: Subject) {
     }
     let after = recorded(s.guess_with(&k, "111111", NOW + 5, None, &p).await);
     assert!(after.is_consumed());
-    assert_eq!(after.failures.as_deref(), Some(&[][..]));
+    let lockout = after.lockout.unwrap();
+    assert_eq!(
+        lockout.account_failures, 0,
+        "the account's count starts over"
+    );
+    assert_eq!(
+        after.failures_left(&p),
+        5,
+        "and the network's allowance is whole"
+    );
     // A new code: four more wrong guesses do not lock, because the count started over.
     s.put_with(&k, "222222", NOW + 6, &p).await;
     for at in 7..=10 {
@@ -371,11 +426,101 @@ async fn failures_outside_the_window_do_not_count(s: Subject) {
     for at in [1, 2, 3, 4] {
         recorded(s.guess_with(&k, "999999", NOW + at, None, &p).await);
     }
-    // The fifth comes 600 s after the first (at a fresh code): only four lie within 600 s.
+    // The fifth comes in the next window (at a fresh code): the network's tally started over.
     s.put_with(&k, "222222", NOW + 600, &p).await;
     let after = recorded(s.guess_with(&k, "999999", NOW + 601, None, &p).await);
     assert!(after.locked_for(NOW + 601, &p).is_none());
-    assert_eq!(after.failures_left(NOW + 601, &p), 1);
+    assert_eq!(after.failures_left(&p), 4);
+    assert_eq!(
+        after.lockout.unwrap().account_failures,
+        5,
+        "the account's count goes on"
+    );
+}
+
+async fn one_network_locks_the_user_out_for_itself_only(s: Subject) {
+    // GIVEN an attacker's network that guessed wrong until it was locked out
+    let (k, p) = (key("login", "u"), lockout_rules());
+    let (attacker, user) = (network("attacker"), network("user"));
+    s.put_from(&k, "111111", NOW, &attacker, &p).await;
+    for at in 1..=5 {
+        recorded(s.guess_from(&k, "999999", NOW + at, &attacker, &p).await);
+    }
+    assert!(matches!(
+        s.put_from(&k, "222222", NOW + 6, &attacker, &p).await,
+        PutOutcome::Locked { retry_after: 594 }
+    ));
+    let old = refused(s.guess_from(&k, "111111", NOW + 6, &attacker, &p).await).unwrap();
+    assert_eq!(old.locked_for(NOW + 6, &p), Some(594));
+    // WHEN the user asks for a code from their own network
+    assert!(matches!(
+        s.put_from(&k, "333333", NOW + 7, &user, &p).await,
+        PutOutcome::Stored
+    ));
+    // THEN they may mistype and still verify
+    let after = recorded(s.guess_from(&k, "999999", NOW + 8, &user, &p).await);
+    assert_eq!(
+        after.failures_left(&p),
+        4,
+        "their network has its own count"
+    );
+    assert!(recorded(s.guess_from(&k, "333333", NOW + 9, &user, &p).await).is_consumed());
+    // AND the user's success does not free the attacker's network
+    assert!(matches!(
+        s.put_from(&k, "444444", NOW + 10, &attacker, &p).await,
+        PutOutcome::Locked { .. }
+    ));
+}
+
+async fn guesses_spread_over_networks_stop_at_the_ceiling(s: Subject) {
+    // GIVEN wrong guesses from five networks, two each: no network at its 5, the account at 10
+    let (k, p) = (
+        key("login", "u"),
+        Policy {
+            max_attempts: 20,
+            ..lockout_rules()
+        },
+    );
+    s.put_with(&k, "111111", NOW, &p).await;
+    for at in 1..=10u64 {
+        let from = network(&format!("n{}", (at - 1) / 2));
+        let lockout = recorded(s.guess_from(&k, "999999", NOW + at, &from, &p).await)
+            .lockout
+            .unwrap();
+        let expected = if at % 2 == 1 { 1 } else { 2 };
+        assert_eq!(lockout.network_failures, expected);
+        assert_eq!(lockout.account_failures, at as i64);
+    }
+    // THEN a network that never guessed is locked out too, and so is every send
+    let fresh = network("fresh");
+    let old = refused(s.guess_from(&k, "111111", NOW + 11, &fresh, &p).await).unwrap();
+    assert_eq!(
+        old.locked_for(NOW + 11, &p),
+        Some(599),
+        "a window after the latest"
+    );
+    assert!(matches!(
+        s.put_from(&k, "222222", NOW + 12, &fresh, &p).await,
+        PutOutcome::Locked { retry_after: 598 }
+    ));
+    // AND a window after the latest, a code is sent and one guess taken; a wrong one locks the
+    // account for another window
+    assert!(matches!(
+        s.put_from(&k, "333333", NOW + 610, &fresh, &p).await,
+        PutOutcome::Stored
+    ));
+    let after = recorded(s.guess_from(&k, "999999", NOW + 611, &fresh, &p).await);
+    assert_eq!(after.locked_for(NOW + 611, &p), Some(600));
+    assert!(matches!(
+        s.put_from(&k, "444444", NOW + 612, &network("n0"), &p)
+            .await,
+        PutOutcome::Locked { retry_after: 599 }
+    ));
+    // AND once that has passed, the right code gets in and starts the count over
+    s.put_from(&k, "555555", NOW + 1211, &fresh, &p).await;
+    let after = recorded(s.guess_from(&k, "555555", NOW + 1212, &fresh, &p).await);
+    assert!(after.is_consumed());
+    assert_eq!(after.lockout.unwrap().account_failures, 0);
 }
 
 async fn a_guess_naming_another_destination_is_refused_uncounted(s: Subject) {
@@ -636,6 +781,8 @@ conformance!(
     wrong_guesses_across_resends_lock_the_user,
     a_success_clears_the_failures,
     failures_outside_the_window_do_not_count,
+    one_network_locks_the_user_out_for_itself_only,
+    guesses_spread_over_networks_stop_at_the_ceiling,
     a_guess_naming_another_destination_is_refused_uncounted,
     a_withdrawn_code_keeps_the_failures,
     concurrent_wrong_guesses_across_resends_never_pass_the_lockout,
@@ -669,8 +816,9 @@ async fn the_table_holds_no_user_id_address_or_code() {
     let table = tables.table_names().last().unwrap().clone();
     let items = client.scan().table_name(&table).send().await.unwrap();
     let text = format!("{:?}", items.items());
-    // The record, and its three send counters (destination per 10 minutes and per day, user).
-    assert_eq!(items.items().len(), 4, "{text}");
+    // The record, and its four send counters (destination from this network per 10 minutes and
+    // per day, the destination's ceiling for all networks, user).
+    assert_eq!(items.items().len(), 5, "{text}");
     assert!(!text.contains("carol"), "{text}");
     assert!(text.contains("public:default#"), "{text}");
     assert!(text.contains("c***@example.com"), "{text}");
@@ -1104,7 +1252,7 @@ async fn an_item_from_before_lockout_takes_no_guess_and_the_next_send_upgrades_i
         .unwrap();
     // WHEN its code is tried, THEN it is refused without a count (the user requests a new one)
     let old = refused(subject.guess(&k, "111111", NOW + 1).await).expect("record read");
-    assert!(old.failures.is_none() && old.attempts == 0);
+    assert!(old.lockout.is_none() && old.attempts == 0);
     assert_eq!(old.expires_at, NOW + TTL, "the old expiry is read");
     // AND its cooldown still holds, after which a send replaces it with a full record
     assert!(matches!(

@@ -240,6 +240,48 @@ every_setup! {
     }
 }
 
+every_setup! {
+    async fn backend_guesses_are_counted_per_reported_client_ip(setup: Setup) {
+        let app = TestApp::spawn(setup).await;
+        let send = |client_ip: &'static str| {
+            let app = &app;
+            async move {
+                let body = json!({"user_id": "u", "method": "sms", "phone": PHONE, "client_ip": client_ip});
+                assert_eq!(app.post("/send-code", body).await.status, 200);
+                app.last_sms_code()
+            }
+        };
+        let guess = |client_ip: &'static str, passcode: String| {
+            let app = &app;
+            async move {
+                let body = json!({"user_id": "u", "passcode": passcode, "client_ip": client_ip});
+                app.post("/verify-code", body).await
+            }
+        };
+        // GIVEN ten wrong codes reported from one end user's address
+        let mut wrong = 0;
+        while wrong < 10 {
+            let code = send("203.0.113.7").await;
+            for _ in 0..3.min(10 - wrong) {
+                let reply = guess("203.0.113.7", wrong_code(&code)).await;
+                assert!(reply.status == 400 || reply.error() == "locked", "{}", reply.json);
+                wrong += 1;
+            }
+            app.clock.advance(30);
+        }
+        // THEN that address is locked out of the account
+        let body = json!({"user_id": "u", "method": "sms", "phone": PHONE, "client_ip": "203.0.113.7"});
+        assert_eq!(app.post("/send-code", body).await.error(), "locked");
+        // AND the same user from another address gets a code and verifies it
+        let code = send("198.51.100.20").await;
+        let reply = guess("198.51.100.20", code).await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+        // AND a malformed client_ip is a 422 naming it
+        let reply = guess("not-an-ip", "123456".to_owned()).await;
+        assert_eq!((reply.status, reply.bad_fields()), (422, vec!["client_ip".to_owned()]));
+    }
+}
+
 #[tokio::test]
 async fn a_number_with_a_trunk_prefix_is_refused_with_its_e164_form_and_checks_compare_that_form() {
     let app = TestApp::spawn(Setup::Router).await;

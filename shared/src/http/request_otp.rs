@@ -133,7 +133,10 @@ fn about_the_address(error: &SendError) -> bool {
         SendError::CoolingDown(_) | SendError::Locked(_) => true,
         SendError::Limited { limit, .. } => matches!(
             limit,
-            LimitName::Destination10Minutes | LimitName::DestinationDay | LimitName::UserHour
+            LimitName::Destination10Minutes
+                | LimitName::DestinationDay
+                | LimitName::DestinationCeilingDay
+                | LimitName::UserHour
         ),
         _ => false,
     }

@@ -124,6 +124,20 @@ pub fn client_ip() -> Object {
     )
 }
 
+/// `/verify-code`'s end-user address: what the lockout counts wrong guesses by.
+pub fn client_ip_of_guess() -> Object {
+    optional(
+        text(
+            "Optional: the end user's IP address (IPv4 or IPv6), as your backend saw it. Wrong \
+             guesses are counted per client network (IPv4 address, IPv6 /64): one network \
+             guessing wrong locks the user out for that network only, while all networks \
+             together stop at `OTP_LOCKOUT_CEILING`. Without it, every guess shares one count.",
+        )
+        .pattern(Some(r"^[0-9A-Fa-f:.]{2,45}$"))
+        .examples([json!("203.0.113.7")]),
+    )
+}
+
 /// `/verify-code`'s optional check of where the code went.
 pub fn expected_phone() -> Object {
     optional(

@@ -42,7 +42,8 @@ pub struct SendCodeRequest {
     pub locale: Field,
 }
 
-fn client_ip(raw: &str) -> Result<ClientIp, FieldError> {
+/// The end user's address as a backend reports it (`client_ip` of the backend routes).
+pub(crate) fn client_ip(raw: &str) -> Result<ClientIp, FieldError> {
     ClientIp::parse(raw).ok_or_else(|| {
         FieldError::new(
             "value_error",

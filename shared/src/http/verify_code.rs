@@ -36,6 +36,8 @@ pub struct VerifyCodeRequest {
     pub phone: Field,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::expected_email, required = false))]
     pub email: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::client_ip_of_guess, required = false))]
+    pub client_ip: Field,
 }
 
 impl Contract for VerifyCodeRequest {
@@ -52,6 +54,7 @@ impl Contract for VerifyCodeRequest {
         let purpose = field!(check, body.purpose, optional, Purpose::parse);
         let phone = field!(check, body.phone, optional, PhoneE164::parse_shape);
         let email = field!(check, body.email, optional, Email::parse);
+        let client = field!(check, body.client_ip, optional, super::send_code::client_ip);
         if body.phone != Field::Absent && body.email != Field::Absent {
             check.issue(
                 "email",
@@ -68,6 +71,7 @@ impl Contract for VerifyCodeRequest {
                 key: RecordKey::new(Space::Backend, purpose.unwrap_or_default(), user_id?),
                 passcode: passcode?,
                 destination,
+                client,
                 caller: None,
             })
         })

@@ -6,6 +6,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::body::{Check, Contract, Field, Valid, ValidationIssue};
+use super::client::ClientAddress;
 use super::reply::{PlainError, ReplyBody};
 use super::sending::STORE_UNAVAILABLE;
 use crate::domain::{Destination, Email, Passcode, Purpose, Space, UserId};
@@ -62,6 +63,8 @@ impl Contract for VerifyOtpRequest {
                     passcode: passcode?,
                     // The id is the address, so the code must have gone to exactly it.
                     destination: Some(Destination::Email(email.clone())),
+                    // The transport's, set by the handler.
+                    client: None,
                     caller: None,
                 },
                 email,
@@ -103,9 +106,12 @@ crate::outcomes! {
 
 pub async fn handle(
     State(engine): State<Arc<Engine>>,
+    ClientAddress(client): ClientAddress,
     Valid(request): Valid<VerifyOtpRequest>,
 ) -> VerifyOtpReply {
-    let EmailGuess { email, guess } = request;
+    let EmailGuess { email, mut guess } = request;
+    // Wrong guesses are counted per client network: one attacker's network locks only itself.
+    guess.client = client;
     match engine.verify(&guess).await {
         Ok(VerifyOutcome::Verified { channel, .. }) => {
             let verification_token = engine.verification_token(Subject {

@@ -8,6 +8,8 @@ pub const DESTINATION_PER_10_MINUTES: Setting =
     Setting::new("OTP_DESTINATION_SENDS_PER_10_MINUTES", 5, 0..=1000);
 pub const DESTINATION_PER_DAY: Setting =
     Setting::new("OTP_DESTINATION_SENDS_PER_DAY", 10, 0..=10_000);
+pub const DESTINATION_CEILING_PER_DAY: Setting =
+    Setting::new("OTP_DESTINATION_CEILING_PER_DAY", 30, 0..=100_000);
 pub const USER_PER_HOUR: Setting = Setting::new("OTP_USER_SENDS_PER_HOUR", 10, 0..=10_000);
 pub const CLIENT_IP_PER_HOUR: Setting =
     Setting::new("OTP_CLIENT_IP_SENDS_PER_HOUR", 30, 0..=1_000_000);
@@ -22,6 +24,8 @@ pub const SMS_NUMBER_TYPES: &str = "OTP_SMS_NUMBER_TYPES";
 pub struct SendLimits {
     pub destination_per_10_minutes: u32,
     pub destination_per_day: u32,
+    /// The public route's sends to one destination from all client networks together.
+    pub destination_ceiling_per_day: u32,
     pub user_per_hour: u32,
     pub client_ip_per_hour: u32,
     pub sms_country_per_day: u32,
@@ -37,6 +41,7 @@ impl Default for SendLimits {
         Self {
             destination_per_10_minutes: DESTINATION_PER_10_MINUTES.default as u32,
             destination_per_day: DESTINATION_PER_DAY.default as u32,
+            destination_ceiling_per_day: DESTINATION_CEILING_PER_DAY.default as u32,
             user_per_hour: USER_PER_HOUR.default as u32,
             client_ip_per_hour: CLIENT_IP_PER_HOUR.default as u32,
             sms_country_per_day: SMS_COUNTRY_PER_DAY.default as u32,
@@ -52,6 +57,7 @@ impl SendLimits {
         Ok(Self {
             destination_per_10_minutes: DESTINATION_PER_10_MINUTES.read(env)? as u32,
             destination_per_day: DESTINATION_PER_DAY.read(env)? as u32,
+            destination_ceiling_per_day: DESTINATION_CEILING_PER_DAY.read(env)? as u32,
             user_per_hour: USER_PER_HOUR.read(env)? as u32,
             client_ip_per_hour: CLIENT_IP_PER_HOUR.read(env)? as u32,
             sms_country_per_day: SMS_COUNTRY_PER_DAY.read(env)? as u32,

@@ -4,12 +4,12 @@
 //! the environment against it, so a misspelt `OTP_MAX_ATTEMPS` is named instead of ignored.
 
 use super::limits::{
-    CLIENT_IP_PER_HOUR, DESTINATION_PER_10_MINUTES, DESTINATION_PER_DAY, SMS_COUNTRY_PER_DAY,
-    SMS_DAILY_BUDGET, USER_PER_HOUR,
+    CLIENT_IP_PER_HOUR, DESTINATION_CEILING_PER_DAY, DESTINATION_PER_10_MINUTES,
+    DESTINATION_PER_DAY, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, USER_PER_HOUR,
 };
 use super::public::{CAPTCHA_TIMEOUT_MS, TOKEN_TTL_SECONDS};
 use super::{
-    Setting, CODE_LENGTH, LOCKOUT_FAILURES, LOCKOUT_WINDOW_SECONDS, MAX_ATTEMPTS,
+    Setting, CODE_LENGTH, LOCKOUT_CEILING, LOCKOUT_FAILURES, LOCKOUT_WINDOW_SECONDS, MAX_ATTEMPTS,
     RESEND_COOLDOWN_SECONDS, TTL_SECONDS, TWILIO_TIMEOUT_MS,
 };
 
@@ -102,13 +102,23 @@ pub const VARIABLES: &[Variable] = &[
         CODES,
         &LOCKOUT_FAILURES,
         "LockoutFailures",
-        "Wrong codes, across resends, that lock a user out of sending and verifying...",
+        "Wrong codes from one client network (IPv4 address, IPv6 /64), across resends, that \
+         lock a user out of sending and verifying from that network until the window ends; \
+         other networks are not affected.",
     ),
     number(
         CODES,
         &LOCKOUT_WINDOW_SECONDS,
         "LockoutWindowSeconds",
-        "...when they fall within this many seconds; a success resets the count.",
+        "The lockout's window in seconds (fixed windows, aligned to the epoch).",
+    ),
+    number(
+        CODES,
+        &LOCKOUT_CEILING,
+        "LockoutCeiling",
+        "Consecutive wrong codes from all networks together that lock a user out for everyone, \
+         for a window after the latest (NIST SP 800-63B allows at most 100); a right code \
+         resets it. At least `OTP_LOCKOUT_FAILURES`.",
     ),
     text(
         CODES,
@@ -300,7 +310,15 @@ pub const VARIABLES: &[Variable] = &[
         LIMITS,
         &DESTINATION_PER_DAY,
         "DestinationSendsPerDay",
-        "Codes to one phone or address per UTC day (0: no limit).",
+        "Codes to one phone or address per UTC day (0: no limit). Like the 10-minute limit, \
+         counted apart for the backend route and, on `/auth/request-otp`, per client network.",
+    ),
+    number(
+        LIMITS,
+        &DESTINATION_CEILING_PER_DAY,
+        "DestinationCeilingPerDay",
+        "Codes to one address per UTC day on `/auth/request-otp` from all client networks \
+         together (0: no limit).",
     ),
     number(
         LIMITS,

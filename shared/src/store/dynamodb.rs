@@ -6,20 +6,24 @@
 //! `scope#pseudonym`, the scope being the purpose, or `public:purpose` for the public routes),
 //! `code_hash` (B), `channel` (S), `dest_hash` (B, keyed hash of the destination), `sent_to` (S,
 //! the destination masked), `sent_cc` (N, an SMS number's country calling code, 0 for email),
-//! `sent_at` (N), `code_expires_at` (N), `attempts` (N), `guesses` (L
-//! of B: the latest guess under each code key), `right_guess` (M: the code under each code key
-//! → 0), `failures_<n>` (L of N: the user's latest `n` wrong-guess times, newest first, 0 for
-//! none, `n` being the lockout threshold), `expires_at` (N, the TTL attribute: when nothing in
-//! the item matters any more), `last_request` (S, the id of the last write). No phone number or
-//! address is stored, not even in the key.
+//! `sent_at` (N), `code_expires_at` (N), `attempts` (N), `guesses` (L of B: the latest guess
+//! under each code key), `right_guess` and `right_net` (M: the code under each code key → -1,
+//! and → minus the lockout threshold), `acct_fails` (N: consecutive wrong guesses since the last
+//! right one, from every network), `acct_last` (N: when the latest guess was made),
+//! `net_<network>_<window start>` (N: one client network's tally in one lockout window, the
+//! network being a keyed pseudonym of its address), `expires_at` (N, the TTL attribute: when
+//! nothing in the item matters any more), `last_request` (S, the id of the last write). No phone
+//! number, address or IP address is stored, not even in the key.
 //!
-//! Lockout in one request: DynamoDB cannot branch inside an update, but `if_not_exists` picks a
-//! value by whether a path exists. A guess looks itself up in `right_guess`: each slot of the
-//! failure list becomes `if_not_exists(right_guess.<guess>, <the slot before it>)`, so a wrong
-//! guess shifts its time in at the front and a right one (whose entry exists, and is 0) clears
-//! the list. The conditions read the oldest slot that counts. Items written before lockout
-//! existed have no failure list: they take no guess (the user requests a new code), and the next
-//! send upgrades them. Changing the threshold starts new lists the same way.
+//! Lockout in one request (see [`super::Lockout`]): DynamoDB cannot branch inside an update, but
+//! `if_not_exists` picks a value by whether a path exists. A guess looks itself up in the maps a
+//! send wrote: `acct_fails = if_not_exists(right_guess.<guess>, acct_fails) + 1` is `-1 + 1 = 0`
+//! for the right code and one more for any other, and `net_… = if_not_exists(net_…, 0) +
+//! if_not_exists(right_net.<guess>, 1)` adds one for a wrong guess and takes the threshold off
+//! for the right one. The network's tally of the previous window is removed in the same update.
+//! The conditions read this network's tally and the account's count. Items written before this
+//! lockout existed have no `acct_fails`: they take no guess (the user requests a new code), and
+//! the next send upgrades them.
 //!
 //! Send limits in the same request: a send with limits is one `TransactWriteItems` holding the
 //! record's update and one conditional `ADD` per counter. Counters are items of their own (`pk`
@@ -52,7 +56,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    GuessAttempt, GuessOutcome, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError,
+    window_start, GuessAttempt, GuessOutcome, Lockout, Network, NewCode, OtpRecord, OtpStore,
+    PutOutcome, RecordKey, StoreError,
 };
 use crate::code::{CodeHash, CodeHasher, Guesses};
 use crate::domain::Channel;
@@ -73,17 +78,24 @@ const ATTEMPTS: &str = "attempts";
 const GUESSES: &str = "guesses";
 const LEGACY_LAST_GUESS: &str = "last_guess";
 const LAST_REQUEST: &str = "last_request";
+const ACCOUNT_FAILURES: &str = "acct_fails";
+const ACCOUNT_LAST: &str = "acct_last";
+const NETWORK_MARKERS: &str = "right_net";
 
-/// A new code replaces the old one and keeps the user's failures (creating the list if there is
-/// none). Refused while the old code is live inside its cooldown (present, unused, sent less
-/// than `cooldown` ago; expiry does not end a cooldown) or while the user is locked out.
+/// A new code replaces the old one and keeps the user's failures (starting the count if there
+/// is none). Refused while the old code is live inside its cooldown (present, unused, sent less
+/// than `cooldown` ago; expiry does not end a cooldown) or while the asking network is locked
+/// out.
 const PUT_UPDATE: &str = "SET code_hash = :code_hash, channel = :channel, dest_hash = :dest, \
      sent_to = :sent_to, sent_cc = :sent_cc, sent_at = :now, code_expires_at = :code_expires_at, \
      expires_at = :keep, attempts = :zero, last_request = :request, right_guess = :markers, \
-     #failures = if_not_exists(#failures, :no_failures) REMOVE guesses, last_guess";
+     right_net = :net_markers, acct_fails = if_not_exists(acct_fails, :zero), \
+     acct_last = if_not_exists(acct_last, :zero) REMOVE guesses, last_guess";
 const PUT_CONDITION: &str = "(attribute_not_exists(code_hash) OR sent_at <= :cooldown_start \
      OR contains(guesses, code_hash) OR last_guess = code_hash OR last_request = :request) \
-     AND ({not_locked} OR last_request = :request)";
+     AND ((attribute_not_exists(#net) OR #net < :net_cap) \
+     AND (attribute_not_exists(acct_fails) OR acct_fails < :ceiling \
+     OR acct_last <= :window_start) OR last_request = :request)";
 
 /// One more send in a counter's window, unless it is full. The window's end is the item's TTL.
 const CHARGE_UPDATE: &str = "ADD sends :one SET expires_at = :resets_at";
@@ -99,56 +111,50 @@ const WITHDRAW_UPDATE: &str = "REMOVE code_hash, channel, dest_hash, sent_to, se
      code_expires_at, attempts, guesses, right_guess";
 const WITHDRAW_CONDITION: &str = "code_hash = :code_hash";
 
-/// Reserve the attempt, record the guess and shift the failures together (see the module
-/// comment). Refused when there is no current code, it is expired, out of attempts or used, the
-/// user is locked out, or (when the caller names one) the code went elsewhere.
+/// Reserve the attempt, record the guess and count it for the account and the network together
+/// (see the module comment). Refused when there is no current code, it is expired, out of
+/// attempts or used, the asking network or the whole account is locked out, or (when the
+/// caller names one) the code went elsewhere.
 const GUESS_UPDATE: &str = "SET attempts = attempts + :one, guesses = :guesses, \
-     last_request = :request, expires_at = :keep, {shift}";
-const GUESS_CONDITION: &str = "attribute_exists(#failures) AND attribute_exists(code_hash) \
-     AND code_expires_at > :now AND attempts < :max AND NOT contains(guesses, code_hash) \
-     AND (attribute_not_exists(last_request) OR last_request <> :request) AND {not_locked}";
+     last_request = :request, expires_at = :keep, \
+     acct_fails = if_not_exists(#r.#g, acct_fails) + :one, acct_last = :now, \
+     #net = if_not_exists(#net, :zero) + if_not_exists(#rn.#g, :one) REMOVE #net_before";
+const GUESS_CONDITION: &str = "attribute_exists(acct_fails) AND attribute_exists(right_net) \
+     AND attribute_exists(code_hash) AND code_expires_at > :now AND attempts < :max \
+     AND NOT contains(guesses, code_hash) \
+     AND (attribute_not_exists(last_request) OR last_request <> :request) \
+     AND (attribute_not_exists(#net) OR #net < :net_cap) \
+     AND (acct_fails < :ceiling OR acct_last <= :window_start)";
 
-/// Not locked: fewer than `n` failures, or the oldest of the latest `n` is outside the window.
-fn not_locked(failures: u32) -> String {
-    let oldest = failures.saturating_sub(1);
-    format!("(attribute_not_exists(#failures[{oldest}]) OR #failures[{oldest}] <= :window_start)")
+/// The attribute holding `network`'s tally in the lockout window starting at `window`.
+fn network_attribute(network: &Network, window: u64) -> String {
+    format!("net_{}_{window}", network.as_str())
 }
 
-/// `#f[n-1]=if_not_exists(#r.#g,#f[n-2]), ..., #f[0]=if_not_exists(#r.#g,:now)`, where `#f` is
-/// the failure list, `#r` the right-guess map and `#g` this guess. Highest slot first, so it
-/// reads the same whether the slots are evaluated together (DynamoDB) or one by one. Terse on
-/// purpose: at the highest threshold (100 slots) it must stay under DynamoDB's 4 KB limit.
-fn shift(failures: u32) -> String {
-    let mut slots: Vec<String> = (1..failures)
-        .rev()
-        .map(|i| format!("#f[{i}]=if_not_exists(#r.#g,#f[{}])", i - 1))
-        .collect();
-    slots.push("#f[0]=if_not_exists(#r.#g,:now)".to_owned());
-    slots.join(",")
-}
-
-/// The threshold-dependent parts of the requests; the threshold is fixed for a process, so
-/// they are built on first use, not per request (at 100 the update alone is ~3.5 KB of text).
-#[derive(Clone)]
-struct Expressions {
-    failures: u32,
-    failures_attribute: String,
-    put_condition: String,
-    guess_update: String,
-    guess_condition: String,
-}
-
-impl Expressions {
-    fn new(failures: u32) -> Self {
-        let not_locked = not_locked(failures);
-        Self {
-            failures,
-            failures_attribute: format!("failures_{failures}"),
-            put_condition: PUT_CONDITION.replace("{not_locked}", &not_locked),
-            guess_update: GUESS_UPDATE.replace("{shift}", &shift(failures)),
-            guess_condition: GUESS_CONDITION.replace("{not_locked}", &not_locked),
-        }
-    }
+/// The lockout's part of a request, for `network` at `now`: the names and values both the
+/// send's and the guess's conditions use.
+fn lockout_parts(
+    network: &Network,
+    now: u64,
+    policy: &Policy,
+) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
+    let window = window_start(now, policy);
+    let names = HashMap::from([("#net".to_owned(), network_attribute(network, window))]);
+    let values = HashMap::from([
+        (
+            ":net_cap".to_owned(),
+            number(u64::from(policy.lockout_failures)),
+        ),
+        (
+            ":ceiling".to_owned(),
+            number(u64::from(policy.lockout_ceiling)),
+        ),
+        (
+            ":window_start".to_owned(),
+            number(now.saturating_sub(policy.lockout_window_secs)),
+        ),
+    ]);
+    (names, values)
 }
 
 pub struct DynamoStore {
@@ -156,7 +162,6 @@ pub struct DynamoStore {
     table: String,
     /// Turns user ids into keyed pseudonyms for `pk`.
     hasher: CodeHasher,
-    expressions: std::sync::OnceLock<Expressions>,
 }
 
 impl DynamoStore {
@@ -165,20 +170,6 @@ impl DynamoStore {
             client,
             table: table.into(),
             hasher,
-            expressions: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The expressions for `policy`'s threshold: the cached ones, unless a caller changes the
-    /// threshold (tests do), in which case they are built for that call.
-    fn expressions(&self, policy: &Policy) -> std::borrow::Cow<'_, Expressions> {
-        let cached = self
-            .expressions
-            .get_or_init(|| Expressions::new(policy.lockout_failures));
-        if cached.failures == policy.lockout_failures {
-            std::borrow::Cow::Borrowed(cached)
-        } else {
-            std::borrow::Cow::Owned(Expressions::new(policy.lockout_failures))
         }
     }
 
@@ -232,46 +223,43 @@ impl DynamoStore {
         request: &AttributeValue,
     ) -> Expr {
         let record = &code.record;
-        let expressions = self.expressions(policy);
-        let no_failures = AttributeValue::L(vec![number(0); policy.lockout_failures as usize]);
+        let (names, mut values) = lockout_parts(&code.network, now, policy);
+        let net_marker = -i64::from(policy.lockout_failures);
+        values.extend([
+            (":code_hash".to_owned(), blob(&record.code_hash)),
+            (
+                ":channel".to_owned(),
+                AttributeValue::S(record.channel.as_str().to_owned()),
+            ),
+            (":dest".to_owned(), blob(&record.destination_hash)),
+            (
+                ":sent_to".to_owned(),
+                AttributeValue::S(record.sent_to.clone()),
+            ),
+            // 0 for email: an update cannot set a null, and no calling code is 0.
+            (
+                ":sent_cc".to_owned(),
+                number(u64::from(record.sent_country.unwrap_or(0))),
+            ),
+            (":now".to_owned(), number(now)),
+            (":code_expires_at".to_owned(), number(record.expires_at)),
+            (":keep".to_owned(), number(now + policy.keep_record_secs())),
+            (":zero".to_owned(), number(0)),
+            (":request".to_owned(), request.clone()),
+            (":markers".to_owned(), markers(&code.markers, -1)),
+            (
+                ":net_markers".to_owned(),
+                markers(&code.markers, net_marker),
+            ),
+            (
+                ":cooldown_start".to_owned(),
+                number(now.saturating_sub(policy.cooldown_secs)),
+            ),
+        ]);
         Expr {
-            condition: expressions.put_condition.clone(),
-            names: HashMap::from([(
-                "#failures".to_owned(),
-                expressions.failures_attribute.clone(),
-            )]),
-            values: HashMap::from([
-                (":code_hash".to_owned(), blob(&record.code_hash)),
-                (
-                    ":channel".to_owned(),
-                    AttributeValue::S(record.channel.as_str().to_owned()),
-                ),
-                (":dest".to_owned(), blob(&record.destination_hash)),
-                (
-                    ":sent_to".to_owned(),
-                    AttributeValue::S(record.sent_to.clone()),
-                ),
-                // 0 for email: an update cannot set a null, and no calling code is 0.
-                (
-                    ":sent_cc".to_owned(),
-                    number(u64::from(record.sent_country.unwrap_or(0))),
-                ),
-                (":now".to_owned(), number(now)),
-                (":code_expires_at".to_owned(), number(record.expires_at)),
-                (":keep".to_owned(), number(now + policy.keep_record_secs())),
-                (":zero".to_owned(), number(0)),
-                (":request".to_owned(), request.clone()),
-                (":markers".to_owned(), markers(&code.markers)),
-                (":no_failures".to_owned(), no_failures),
-                (
-                    ":cooldown_start".to_owned(),
-                    number(now.saturating_sub(policy.cooldown_secs)),
-                ),
-                (
-                    ":window_start".to_owned(),
-                    number(now.saturating_sub(policy.lockout_window_secs)),
-                ),
-            ]),
+            condition: PUT_CONDITION.to_owned(),
+            names,
+            values,
         }
     }
 
@@ -299,7 +287,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(PutOutcome::Stored),
             Err(error) => match refused_item(&error) {
-                Some(Some(old)) => self.put_refusal(old, now, policy),
+                Some(Some(old)) => self.put_refusal(old, &code.network, now, policy),
                 Some(None) => Err(StoreError::Corrupt(
                     "conditional put refused without the old item".to_owned(),
                 )),
@@ -357,7 +345,7 @@ impl DynamoStore {
                 |reason: &CancellationReason| reason.code() == Some("ConditionalCheckFailed");
             if let Some(first) = reasons.first().filter(|r| refused(r)) {
                 return match first.item() {
-                    Some(old) => self.put_refusal(old, now, policy),
+                    Some(old) => self.put_refusal(old, &code.network, now, policy),
                     None => Err(StoreError::Corrupt(
                         "a send was refused without the old item".to_owned(),
                     )),
@@ -381,15 +369,11 @@ impl DynamoStore {
     fn put_refusal(
         &self,
         old: &HashMap<String, AttributeValue>,
+        network: &Network,
         now: u64,
         policy: &Policy,
     ) -> Result<PutOutcome, StoreError> {
-        put_refusal(
-            old,
-            &self.expressions(policy).failures_attribute,
-            now,
-            policy,
-        )
+        put_refusal(old, &Asking::new(network, now, policy), now, policy)
     }
 }
 
@@ -505,12 +489,13 @@ impl ItemExt for HashMap<String, AttributeValue> {
     }
 }
 
-fn markers(markers: &Guesses) -> AttributeValue {
+/// The code under each code key, each mapped to `value`.
+fn markers(markers: &Guesses, value: i64) -> AttributeValue {
     AttributeValue::M(
         markers
             .hashes()
             .iter()
-            .map(|hash| (encoded(hash), number(0)))
+            .map(|hash| (encoded(hash), AttributeValue::N(value.to_string())))
             .collect(),
     )
 }
@@ -520,32 +505,52 @@ fn encoded(hash: &CodeHash) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash.as_bytes())
 }
 
-/// The failure list an item holds for this threshold: `None` when it has none (written before
-/// lockout existed, or under another threshold).
-fn failures(
-    item: &HashMap<String, AttributeValue>,
-    attribute: &str,
-) -> Result<Option<Vec<u64>>, StoreError> {
-    match item.get(attribute) {
-        None => Ok(None),
-        Some(AttributeValue::L(slots)) => slots
-            .iter()
-            .map(|slot| match slot {
-                AttributeValue::N(n) => n.parse::<u64>().ok(),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(|times| Some(times.into_iter().filter(|&t| t > 0).collect()))
-            .ok_or_else(|| StoreError::Corrupt(format!("{attribute} holds a non-number"))),
-        Some(_) => Err(StoreError::Corrupt(format!("{attribute} is not L"))),
+/// Which network's view of the lockout to read from an item, and in which window.
+struct Asking {
+    attribute: String,
+}
+
+impl Asking {
+    fn new(network: &Network, now: u64, policy: &Policy) -> Self {
+        Self {
+            attribute: network_attribute(network, window_start(now, policy)),
+        }
     }
+}
+
+/// A signed whole number (a tally goes below zero after a right guess).
+fn signed(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("{name} is not a whole number"))),
+        Some(_) => Err(StoreError::Corrupt(format!("{name} is not N"))),
+    }
+}
+
+/// The lockout counts an item holds for the asking network: `None` when it has none (written
+/// before this lockout existed).
+fn lockout(
+    item: &HashMap<String, AttributeValue>,
+    asking: &Asking,
+) -> Result<Option<Lockout>, StoreError> {
+    let Some(account_failures) = signed(item, ACCOUNT_FAILURES)? else {
+        return Ok(None);
+    };
+    Ok(Some(Lockout {
+        account_failures,
+        latest_guess_at: item.number(ACCOUNT_LAST)?,
+        network_failures: signed(item, &asking.attribute)?.unwrap_or(0),
+    }))
 }
 
 /// The record an item holds, or `None` when it holds no code (never sent, or withdrawn after a
 /// failed delivery).
 fn record(
     item: &HashMap<String, AttributeValue>,
-    failures_attribute: &str,
+    asking: &Asking,
 ) -> Result<Option<OtpRecord>, StoreError> {
     let Some(code_hash) = item.hash(CODE_HASH)? else {
         return Ok(None);
@@ -578,23 +583,27 @@ fn record(
         attempts: u32::try_from(item.number(ATTEMPTS)?)
             .map_err(|_| StoreError::Corrupt("attempts out of range".to_owned()))?,
         last_guess: item.guesses()?,
-        failures: failures(item, failures_attribute)?,
+        // Items from before this lockout have no count: they take no guess.
+        lockout: if item.contains_key(NETWORK_MARKERS) {
+            lockout(item, asking)?
+        } else {
+            None
+        },
     }))
 }
 
 /// Why a conditional put was refused, read from the old item.
 fn put_refusal(
     old: &HashMap<String, AttributeValue>,
-    attribute: &str,
+    asking: &Asking,
     now: u64,
     policy: &Policy,
 ) -> Result<PutOutcome, StoreError> {
-    let failures = failures(old, attribute)?.unwrap_or_default();
-    if let Some(retry_after) = super::locked_for(&failures, now, policy) {
+    if let Some(retry_after) = lockout(old, asking)?.and_then(|l| l.locked_for(now, policy)) {
         return Ok(PutOutcome::Locked { retry_after });
     }
     // At least 1: the old code was inside its cooldown when DynamoDB checked.
-    let retry_after = record(old, attribute)?
+    let retry_after = record(old, asking)?
         .and_then(|old| old.cooldown_left(now, policy.cooldown_secs))
         .unwrap_or(1);
     Ok(PutOutcome::CoolingDown { retry_after })
@@ -725,20 +734,22 @@ impl OtpStore for DynamoStore {
         policy: &Policy,
     ) -> Result<GuessOutcome, StoreError> {
         let request = request_id();
-        let expressions = self.expressions(policy);
-        let attribute = &expressions.failures_attribute;
-        let mut condition = expressions.guess_condition.clone();
-        let mut values = HashMap::from([
+        let asking = Asking::new(guess.network, now, policy);
+        let mut condition = GUESS_CONDITION.to_owned();
+        let (mut names, mut values) = lockout_parts(guess.network, now, policy);
+        let before = window_start(now, policy).saturating_sub(policy.lockout_window_secs);
+        names.insert(
+            "#net_before".to_owned(),
+            network_attribute(guess.network, before),
+        );
+        values.extend([
             (":one".to_owned(), number(1)),
+            (":zero".to_owned(), number(0)),
             (":guesses".to_owned(), guess_list(guess.guesses)),
             (":request".to_owned(), request.clone()),
             (":now".to_owned(), number(now)),
             (":keep".to_owned(), number(now + policy.keep_record_secs())),
             (":max".to_owned(), number(u64::from(policy.max_attempts))),
-            (
-                ":window_start".to_owned(),
-                number(now.saturating_sub(policy.lockout_window_secs)),
-            ),
         ]);
         if let Some(destination) = guess.destination {
             condition.push_str(" AND dest_hash = :dest");
@@ -751,24 +762,26 @@ impl OtpStore for DynamoStore {
             .hashes()
             .last()
             .ok_or_else(|| StoreError::Corrupt("a guess without hashes".to_owned()))?;
+        names.extend([
+            ("#r".to_owned(), "right_guess".to_owned()),
+            ("#rn".to_owned(), NETWORK_MARKERS.to_owned()),
+            ("#g".to_owned(), encoded(lookup)),
+        ]);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, self.pk(key))
-            .update_expression(&expressions.guess_update)
+            .update_expression(GUESS_UPDATE)
             .condition_expression(condition)
-            .expression_attribute_names("#failures", attribute)
-            .expression_attribute_names("#f", attribute)
-            .expression_attribute_names("#r", "right_guess")
-            .expression_attribute_names("#g", encoded(lookup))
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         let guessed = |item| {
-            record(item, attribute)?
+            record(item, &asking)?
                 .map(GuessOutcome::Recorded)
                 .ok_or_else(|| StoreError::Corrupt("a guessed item has no code".to_owned()))
         };
@@ -781,7 +794,7 @@ impl OtpStore for DynamoStore {
             Err(error) => match refused_item(&error) {
                 // Our own earlier attempt was applied and its answer lost: that item is our result.
                 Some(Some(old)) if written_by(old, &request) => guessed(old),
-                Some(Some(old)) => Ok(GuessOutcome::Refused(record(old, attribute)?)),
+                Some(Some(old)) => Ok(GuessOutcome::Refused(record(old, &asking)?)),
                 Some(None) => Ok(GuessOutcome::Refused(None)),
                 None => Err(unavailable(error)),
             },
@@ -794,28 +807,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_largest_lockout_fits_in_a_dynamodb_expression() {
-        // DynamoDB refuses expressions over 4 KB; 100 is the highest threshold allowed.
-        let largest = Expressions::new(100);
-        assert!(
-            largest.guess_update.len() < 4000,
-            "{} bytes",
-            largest.guess_update.len()
+    fn each_network_is_counted_in_an_attribute_of_its_own_per_window() {
+        let policy = Policy {
+            lockout_window_secs: 600,
+            ..Policy::default()
+        };
+        let a = Network::pseudonymous("AAAA".to_owned());
+        let at = |now| Asking::new(&a, now, &policy).attribute;
+        assert_eq!(at(1_800_000_123), "net_AAAA_1800000000");
+        assert_eq!(at(1_800_000_599), at(1_800_000_123), "one window");
+        assert_eq!(at(1_800_000_600), "net_AAAA_1800000600", "the next");
+        assert_eq!(
+            Asking::new(&Network::unknown(), 1_800_000_123, &policy).attribute,
+            "net_-_1800000000"
         );
-        assert!(largest
-            .guess_condition
-            .contains("#failures[99] <= :window_start"));
-        assert!(largest
-            .put_condition
-            .contains("#failures[99] <= :window_start"));
     }
 
     #[test]
-    fn the_shift_reads_each_slot_before_it_is_overwritten() {
-        assert_eq!(
-            shift(3),
-            "#f[2]=if_not_exists(#r.#g,#f[1]),#f[1]=if_not_exists(#r.#g,#f[0]),\
-             #f[0]=if_not_exists(#r.#g,:now)"
-        );
+    fn every_placeholder_of_the_lockout_is_given_a_value() {
+        // DynamoDB refuses a request naming a placeholder it was not given (or given one it
+        // does not use); the send's condition and the guess's use the same lockout parts.
+        let (names, values) = lockout_parts(&Network::unknown(), 0, &Policy::default());
+        for expression in [PUT_CONDITION, GUESS_CONDITION] {
+            for name in names.keys() {
+                assert!(expression.contains(name.as_str()), "{name} in {expression}");
+            }
+            for value in values.keys() {
+                assert!(
+                    expression.contains(value.as_str()),
+                    "{value} in {expression}"
+                );
+            }
+        }
     }
 }

@@ -8,7 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    GuessAttempt, GuessOutcome, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey, StoreError,
+    window_start, GuessAttempt, GuessOutcome, Lockout, Network, NewCode, OtpRecord, OtpStore,
+    PutOutcome, RecordKey, StoreError,
 };
 use crate::code::CodeHash;
 use crate::limits::Charge;
@@ -22,15 +23,32 @@ const SWEEP_EVERY_WRITES: u64 = 1024;
 #[derive(Debug, Clone, Default)]
 struct Slot {
     code: Option<OtpRecord>,
-    failures: Vec<u64>,
+    /// Consecutive wrong guesses since the last right one, and when the latest guess was made.
+    account_failures: i64,
+    latest_guess_at: u64,
+    /// Each network's tally, in the window it was made in.
+    networks: HashMap<Network, (u64, i64)>,
     /// Like the DynamoDB item's TTL: after this nothing in the slot matters.
     keep_until: u64,
 }
 
 impl Slot {
-    fn record(&self) -> Option<OtpRecord> {
+    /// The lockout counts as `network` sees them at `now`.
+    fn lockout(&self, network: &Network, now: u64, policy: &Policy) -> Lockout {
+        let window = window_start(now, policy);
+        Lockout {
+            account_failures: self.account_failures,
+            latest_guess_at: self.latest_guess_at,
+            network_failures: match self.networks.get(network) {
+                Some(&(at, tally)) if at == window => tally,
+                _ => 0,
+            },
+        }
+    }
+
+    fn record(&self, network: &Network, now: u64, policy: &Policy) -> Option<OtpRecord> {
         self.code.clone().map(|mut record| {
-            record.failures = Some(self.failures.clone());
+            record.lockout = Some(self.lockout(network, now, policy));
             record
         })
     }
@@ -70,9 +88,13 @@ impl MemoryStore {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// The stored record, expired or not, as DynamoDB would return it before TTL deletion.
+    /// The stored code, expired or not, as DynamoDB would return it before TTL deletion (its
+    /// `lockout` left out: that depends on who asks).
     pub fn get(&self, key: &RecordKey) -> Option<OtpRecord> {
-        self.lock().slots.get(key).and_then(Slot::record)
+        self.lock()
+            .slots
+            .get(key)
+            .and_then(|slot| slot.code.clone())
     }
 
     /// Records held (counters not included).
@@ -101,7 +123,10 @@ impl OtpStore for MemoryStore {
         if slot.keep_until <= now {
             *slot = Slot::default();
         }
-        if let Some(retry_after) = super::locked_for(&slot.failures, now, policy) {
+        if let Some(retry_after) = slot
+            .lockout(&code.network, now, policy)
+            .locked_for(now, policy)
+        {
             return Ok(PutOutcome::Locked { retry_after });
         }
         if let Some(retry_after) = slot
@@ -129,7 +154,7 @@ impl OtpStore for MemoryStore {
                 .sends += 1;
         }
         slot.code = Some(OtpRecord {
-            failures: None,
+            lockout: None,
             ..code.record.clone()
         });
         slot.keep_until = now + policy.keep_record_secs();
@@ -137,6 +162,10 @@ impl OtpStore for MemoryStore {
             == SWEEP_EVERY_WRITES - 1
         {
             slots.retain(|_, slot| slot.keep_until > now);
+            let window = window_start(now, policy);
+            for slot in slots.values_mut() {
+                slot.networks.retain(|_, (at, _)| *at == window);
+            }
             counters.retain(|_, counter| counter.resets_at > now);
         }
         Ok(PutOutcome::Stored)
@@ -205,7 +234,7 @@ impl OtpStore for MemoryStore {
         let Some(slot) = state.slots.get_mut(key).filter(|s| s.keep_until > now) else {
             return Ok(GuessOutcome::Refused(None));
         };
-        let Some(before) = slot.record() else {
+        let Some(before) = slot.record(guess.network, now, policy) else {
             return Ok(GuessOutcome::Refused(None));
         };
         if !before.accepts_guess(now, policy, guess.destination) {
@@ -214,13 +243,21 @@ impl OtpStore for MemoryStore {
         let mut after = before;
         after.attempts += 1;
         after.last_guess = Some(guess.guesses.clone());
-        slot.failures = after.failures_after_guess(now, policy);
+        let lockout =
+            slot.lockout(guess.network, now, policy)
+                .after_guess(after.is_consumed(), now, policy);
+        slot.account_failures = lockout.account_failures;
+        slot.latest_guess_at = lockout.latest_guess_at;
+        slot.networks.insert(
+            guess.network.clone(),
+            (window_start(now, policy), lockout.network_failures),
+        );
         slot.keep_until = now + policy.keep_record_secs();
         if let Some(code) = &mut slot.code {
             code.attempts = after.attempts;
             code.last_guess = after.last_guess.clone();
         }
-        after.failures = Some(slot.failures.clone());
+        after.lockout = Some(lockout);
         Ok(GuessOutcome::Recorded(after))
     }
 }

@@ -39,10 +39,104 @@ pub struct OtpRecord {
     /// The latest guess, hashed under each code key. It matches `code_hash` exactly when the
     /// code has been used.
     pub last_guess: Option<Guesses>,
-    /// Times of the user's wrong guesses since their last success, newest first, at most
-    /// `lockout_failures` of them. A resend keeps them; a right guess clears them. `None` for a
-    /// record written before lockout existed: it cannot take a guess (request a new code).
-    pub failures: Option<Vec<u64>>,
+    /// The user's wrong guesses as the lockout sees them from the network asking (see
+    /// [`Lockout`]). A resend keeps them; a right guess starts the account's count over. `None`
+    /// for a record written before this lockout existed: it cannot take a guess (request a new
+    /// code).
+    pub lockout: Option<Lockout>,
+}
+
+/// The two counts a lockout is decided by, read for one client network:
+///
+/// - **this network's** wrong guesses at the account in the current lockout window (windows
+///   are fixed, aligned to the epoch): `lockout_failures` of them lock the account *for this
+///   network* until the window ends. A right guess from the network takes `lockout_failures`
+///   off its tally, so the network starts over.
+/// - **every network's** consecutive wrong guesses since the account's last right guess:
+///   `lockout_ceiling` of them (at most 100, NIST SP 800-63B 5.2.2) lock the account for
+///   everyone until a window has passed since the latest; each wrong guess after that locks it
+///   for another window.
+///
+/// So an attacker on one network locks nothing for a user on another, and guessing spread over
+/// many networks still stops at the ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lockout {
+    /// Consecutive wrong guesses at the account since its last right guess, from any network.
+    pub account_failures: i64,
+    /// When the latest guess was made, right or wrong (0: never).
+    pub latest_guess_at: u64,
+    /// This network's tally in the current window (negative after a right guess from it).
+    pub network_failures: i64,
+}
+
+impl Lockout {
+    /// Seconds until the network asking may guess (or be sent a code) again; `None` when it
+    /// may now.
+    pub fn locked_for(&self, now: u64, policy: &Policy) -> Option<u64> {
+        let network = (self.network_failures >= i64::from(policy.lockout_failures))
+            .then(|| window_start(now, policy) + policy.lockout_window_secs - now);
+        let account_until = self
+            .latest_guess_at
+            .saturating_add(policy.lockout_window_secs);
+        let account = (self.account_failures >= i64::from(policy.lockout_ceiling)
+            && now < account_until)
+            .then(|| account_until - now);
+        network.max(account)
+    }
+
+    /// Wrong guesses left before the lockout: the fewer of this network's and the account's.
+    pub fn failures_left(&self, policy: &Policy) -> u32 {
+        let left = |cap: u32, used: i64| {
+            u32::try_from((i64::from(cap) - used).clamp(0, i64::from(cap))).unwrap_or(0)
+        };
+        left(policy.lockout_failures, self.network_failures)
+            .min(left(policy.lockout_ceiling, self.account_failures))
+    }
+
+    /// The counts after one more guess from this network: a right guess starts the account
+    /// over and gives the network a fresh allowance.
+    pub fn after_guess(&self, right: bool, now: u64, policy: &Policy) -> Self {
+        if right {
+            Self {
+                account_failures: 0,
+                latest_guess_at: now,
+                network_failures: self.network_failures - i64::from(policy.lockout_failures),
+            }
+        } else {
+            Self {
+                account_failures: self.account_failures + 1,
+                latest_guess_at: now,
+                network_failures: self.network_failures + 1,
+            }
+        }
+    }
+}
+
+/// The start of the lockout window `now` falls in.
+pub fn window_start(now: u64, policy: &Policy) -> u64 {
+    let window = policy.lockout_window_secs.max(1);
+    now - now % window
+}
+
+/// A client network as the lockout and the destination limits count it: a keyed pseudonym of
+/// its address (see [`crate::limits::ClientIp::counted_as`]), or [`Network::unknown`] when the
+/// caller reported none (all such requests share one tally, the behaviour of a lockout per
+/// account).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Network(String);
+
+impl Network {
+    pub fn pseudonymous(pseudonym: String) -> Self {
+        Self(pseudonym)
+    }
+
+    pub fn unknown() -> Self {
+        Self("-".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl OtpRecord {
@@ -67,24 +161,15 @@ impl OtpRecord {
         (now < ready_at).then(|| ready_at - now)
     }
 
-    /// Seconds until the user is no longer locked out; `None` when not locked. Locked while
-    /// `lockout_failures` wrong guesses all lie within the window: until the oldest of the
-    /// latest `lockout_failures` is `lockout_window_secs` old.
+    /// Seconds until the network that asked is no longer locked out; `None` when not locked.
     pub fn locked_for(&self, now: u64, policy: &Policy) -> Option<u64> {
-        locked_for(self.failures.as_deref()?, now, policy)
+        self.lockout?.locked_for(now, policy)
     }
 
-    /// Wrong guesses left before the lockout, counting only those inside the window.
-    pub fn failures_left(&self, now: u64, policy: &Policy) -> u32 {
-        let recent = self.failures.as_ref().map_or(0, |times| {
-            times
-                .iter()
-                .filter(|&&t| t.saturating_add(policy.lockout_window_secs) > now)
-                .count()
-        });
-        policy
-            .lockout_failures
-            .saturating_sub(u32::try_from(recent).unwrap_or(u32::MAX))
+    /// Wrong guesses left before the lockout, for the network that asked.
+    pub fn failures_left(&self, policy: &Policy) -> u32 {
+        self.lockout
+            .map_or(policy.lockout_failures, |l| l.failures_left(policy))
     }
 
     /// Whether the code went to the destination with this hash.
@@ -95,41 +180,22 @@ impl OtpRecord {
     /// Whether one more guess may be taken: a current record, unexpired, unused, attempts left,
     /// the user not locked out, and (when the caller names one) sent to that destination.
     pub fn accepts_guess(&self, now: u64, policy: &Policy, destination: Option<&CodeHash>) -> bool {
-        self.failures.is_some()
+        self.lockout.is_some()
             && !self.is_expired(now)
             && !self.is_consumed()
             && self.attempts < policy.max_attempts
             && self.locked_for(now, policy).is_none()
             && destination.is_none_or(|d| self.was_sent_to(d))
     }
-
-    /// The failure list after a guess was recorded: cleared by a right guess, else `now` in
-    /// front, trimmed to what the lockout looks at.
-    pub fn failures_after_guess(&self, now: u64, policy: &Policy) -> Vec<u64> {
-        if self.is_consumed() {
-            return Vec::new();
-        }
-        let mut times = vec![now];
-        times.extend(self.failures.iter().flatten().copied());
-        times.truncate(policy.lockout_failures as usize);
-        times
-    }
-}
-
-/// Seconds of lockout left for these failure times (newest first); `None` when not locked.
-pub(crate) fn locked_for(failures: &[u64], now: u64, policy: &Policy) -> Option<u64> {
-    let oldest_counted = (policy.lockout_failures as usize).saturating_sub(1);
-    let until = failures
-        .get(oldest_counted)?
-        .saturating_add(policy.lockout_window_secs);
-    (now < until).then(|| until - now)
 }
 
 /// A new code to store, with what the store needs to recognise a right guess by lookup.
 #[derive(Debug)]
 pub struct NewCode {
-    /// `failures` is ignored: a send keeps the user's failures as they are.
+    /// `lockout` is ignored: a send keeps the user's failures as they are.
     pub record: OtpRecord,
+    /// The network asking for the code: a network locked out of the account is not sent one.
+    pub network: Network,
     /// The code under every code key ([`crate::code::CodeHasher::code_markers`]).
     pub markers: Guesses,
 }
@@ -167,6 +233,8 @@ pub struct GuessAttempt<'a> {
     pub guesses: &'a Guesses,
     /// When set, the guess is only taken if the code went to this destination.
     pub destination: Option<&'a CodeHash>,
+    /// The network the guess comes from, whose tally it is counted in.
+    pub network: &'a Network,
 }
 
 #[derive(Debug)]

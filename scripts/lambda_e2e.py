@@ -11,6 +11,8 @@ import json
 import os
 import time
 import pathlib
+import secrets
+import string
 import struct
 import subprocess
 import sys
@@ -399,8 +401,47 @@ def check_root_certificates(table, binaries=None):
                 answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
             check(f"{name} reaches DynamoDB{' and SES' if name == 'send-code' else ''} over TLS",
                   answers == expected, (answers, log.read_text()[-2000:]))
+        check_secrets_in_one_request(env, front, email, verify)
     finally:
         front.close()
+
+
+def check_secrets_in_one_request(env, front, email, verify):
+    """As the template deploys the functions: every secret in Secrets Manager, in the formats
+    the template generates (64 alphanumerics; the API keys as {"name", "key"} JSON), API keys on,
+    Twilio configured. Each function reads all of its secrets in ONE request at init, over one
+    connection, and reads none it does not need."""
+    manager = otp_aws.client("secretsmanager", ENDPOINT)
+    alphabet = string.ascii_letters + string.digits
+
+    def secret(name, value):
+        return manager.create_secret(Name=f"otp-e2e-{name}-{os.getpid()}", SecretString=value)["ARN"]
+
+    generated = lambda: "".join(secrets.choice(alphabet) for _ in range(64))  # noqa: E731
+    deployed = {k: v for k, v in env.items()
+                if k not in ("OTP_HASH_KEY", "OTP_TOKEN_SIGNING_KEY", "OTP_API_KEYS", "TWILIO_AUTH_TOKEN")}
+    deployed.update(
+        OTP_HASH_KEY_SECRET_ARN=secret("hash-key", generated()),
+        OTP_TOKEN_SIGNING_KEY_SECRET_ARN=secret("token-key", generated()),
+        OTP_API_KEYS_SECRET_ARN=secret("api-keys", json.dumps({"name": "local", "key": DEV_KEY})),
+        TWILIO_AUTH_TOKEN_SECRET_ARN=secret("twilio", json.dumps({"auth_token": "e2e-token"})),
+    )
+    email = email.replace(b"user-roots-tls", b"user-deployed")
+    for name, sent, expected in [("send-code", [email], [200]), ("verify-code", [verify], [404])]:
+        binary = ROOT / "target" / "debug" / name
+        log = ROOT / "target" / f"lambda-deployed-{name}.log"
+        before = len(front.connections)
+        with open(log, "wb") as output, \
+                lambda_runtime.Invocation(binary, sent, deployed, output) as invocation:
+            answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+        check(f"{name} as deployed (secrets from Secrets Manager) answers {expected}",
+              answers == expected, (answers, log.read_text()[-2000:]))
+        connections = front.connections[before:]
+        reads = [op for connection in connections for op in connection if op.startswith("secretsmanager.")]
+        check(f"{name} reads its secrets in one BatchGetSecretValue",
+              reads == ["secretsmanager.BatchGetSecretValue"], reads)
+        over = [c for c in connections if any(op.startswith("secretsmanager.") for op in c)]
+        check(f"{name} reads them over one connection", len(over) == 1, connections)
 
 
 if __name__ == "__main__":

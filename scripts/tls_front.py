@@ -5,6 +5,7 @@ roots)."""
 import datetime
 import ipaddress
 import pathlib
+import re
 import socket
 import ssl
 import threading
@@ -54,12 +55,14 @@ def make_certificates(directory):
     return directory / "bundle.pem"
 
 
-def _pump(source, sink):
+def _pump(source, sink, seen=None):
     try:
         while True:
             data = source.recv(65536)
             if not data:
                 break
+            if seen is not None:
+                seen(data)
             sink.sendall(data)
     except OSError:
         pass
@@ -72,10 +75,14 @@ def _pump(source, sink):
 
 
 class TlsFront:
-    """Accepts TLS on a free loopback port and forwards the plain bytes to `target_port`."""
+    """Accepts TLS on a free loopback port and forwards the plain bytes to `target_port`.
+    `connections` holds, per TLS connection accepted, the AWS operations sent over it (each
+    request's `X-Amz-Target`, or its method and path when it has none), so tests can count both."""
 
     def __init__(self, directory, target_port):
         self.target_port = target_port
+        self.connections = []
+        self._lock = threading.Lock()
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(pathlib.Path(directory) / "server.pem", pathlib.Path(directory) / "server.key")
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -97,8 +104,25 @@ class TlsFront:
         except OSError:
             client.close()
             return
-        threading.Thread(target=_pump, args=(tls, upstream), daemon=True).start()
+        with self._lock:
+            operations = []
+            self.connections.append(operations)
+        threading.Thread(target=_pump, args=(tls, upstream, lambda data: self._note(operations, data)),
+                         daemon=True).start()
         _pump(upstream, tls)
+
+    def _note(self, operations, data):
+        """Records the requests whose head is in `data` (the SDK writes a head in one piece)."""
+        for head in re.finditer(rb"(?m)^(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP/1\.1\r\n((?:[^\r\n]+\r\n)*)\r\n", data):
+            target = re.search(rb"(?mi)^x-amz-target: *(\S+)", head.group(3))
+            name = target.group(1) if target else head.group(1) + b" " + head.group(2)
+            with self._lock:
+                operations.append(name.decode("ascii", "replace"))
+
+    def operations(self):
+        """Every operation seen, in order, across connections."""
+        with self._lock:
+            return [op for connection in self.connections for op in connection]
 
     def close(self):
         self.listener.close()

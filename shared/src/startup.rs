@@ -2,6 +2,7 @@
 //! functions and the tests call; tests change settings (and may hand in test doubles through
 //! [`Overrides`]), they never wire the engine by hand.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -51,16 +52,27 @@ pub struct Overrides {
 }
 
 /// The AWS SDK configuration, loaded the first time a part needs it: a purely local run never
-/// loads it, and no part has to know whether another one did. The secrets client is shared, so
-/// reading the key and the Twilio token costs one connection, not two.
+/// loads it, and no part has to know whether another one did. The secrets this unit needs are
+/// known from the settings before any is read: the first part to ask reads them all in one
+/// request (see [`secrets::read_all`]), and the others find theirs there.
 #[derive(Default)]
 struct Aws {
     config: OnceCell<SdkConfig>,
     secrets: OnceCell<aws_sdk_secretsmanager::Client>,
     dynamodb: OnceCell<aws_sdk_dynamodb::Client>,
+    /// The ids of the secrets this unit reads, and what reading them gave.
+    wanted: Vec<String>,
+    read: OnceCell<HashMap<String, Result<SecretValue, SecretError>>>,
 }
 
 impl Aws {
+    fn new(wanted: Vec<String>) -> Self {
+        Self {
+            wanted,
+            ..Self::default()
+        }
+    }
+
     async fn config(&self) -> &SdkConfig {
         self.config.get_or_init(crate::aws::load).await
     }
@@ -70,7 +82,15 @@ impl Aws {
             .secrets
             .get_or_init(|| async { aws_sdk_secretsmanager::Client::new(self.config().await) })
             .await;
-        secrets::read(client, arn).await
+        let read = self
+            .read
+            .get_or_init(|| secrets::read_all(client, &self.wanted))
+            .await;
+        match read.get(arn) {
+            Some(value) => value.clone(),
+            // Not foreseen by `secret_ids` (a bug there costs a request, not a failure).
+            None => secrets::read(client, arn).await,
+        }
     }
 
     /// One DynamoDB client for the store and the user directory: one connection pool, so the
@@ -93,7 +113,7 @@ pub async fn build_with(
     overrides: Overrides,
 ) -> Result<Engine, InitError> {
     install_metrics(&settings.metrics)?;
-    let aws = Aws::default();
+    let aws = Aws::new(secret_ids(&settings, routes));
     // A unit that serves no send route links and builds no delivery code. The key, the API
     // keys, the senders, the token key and the CAPTCHA may each read a secret: all reads go out
     // together.
@@ -177,6 +197,37 @@ pub async fn build_with(
         tracing::warn!("weaker than recommended: {weakness}");
     }
     Ok(engine)
+}
+
+/// The secrets a unit serving `routes` reads at init with these settings, and no other: the
+/// HMAC key ring, the API keys, and, where the routes use them, the token seed (verify), the
+/// Twilio token and the CAPTCHA secret (send).
+fn secret_ids(settings: &Settings, routes: Routes) -> Vec<String> {
+    use crate::settings::{CaptchaSecret, Secret, TokenKeys};
+    let mut ids = Vec::new();
+    if let KeySource::Secret { arn, .. } = &settings.keys {
+        ids.push(arn.clone());
+    }
+    if let CallerAuth::ApiKeysSecret(arn) = &settings.callers {
+        ids.push(arn.clone());
+    }
+    if routes.verifies() {
+        if let TokenKeys::Secret(arn) = &settings.token.keys {
+            ids.push(arn.clone());
+        }
+    }
+    if routes.sends() {
+        // Twilio's token only when Twilio is the configured phone provider.
+        if let Some(Secret::Arn(arn)) = settings.delivery.sms.as_ref().map(|t| &t.auth_token) {
+            ids.push(arn.clone());
+        }
+        if let Some(CaptchaSecret::Arn(arn)) = settings.public.captcha.as_ref().map(|c| &c.secret) {
+            ids.push(arn.clone());
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// The EMF recorder, process-wide: installed by the first build that asks for it.
@@ -281,6 +332,51 @@ mod tests {
             engine.senders().describe(),
             "sms: console (dev), whatsapp: console (dev), voice: console (dev), email: console (dev)"
         );
+    }
+
+    #[test]
+    fn a_unit_reads_the_secrets_its_routes_need_and_no_others() {
+        let settings = Settings::from_lookup(Runtime::Lambda, &|var| {
+            let arn =
+                |name: &str| Some(format!("arn:aws:secretsmanager:us-east-1:1:secret:{name}"));
+            match var {
+                "OTP_HASH_KEY_SECRET_ARN" => arn("hash"),
+                "OTP_TABLE_NAME" => Some("otp-codes".to_owned()),
+                "OTP_API_KEYS_SECRET_ARN" => arn("api"),
+                "OTP_TOKEN_SIGNING_KEY_SECRET_ARN" => arn("token"),
+                "TWILIO_ACCOUNT_SID" => Some(format!("AC{}", "0".repeat(32))),
+                "TWILIO_AUTH_TOKEN_SECRET_ARN" => arn("twilio"),
+                "TWILIO_PHONE_NUMBER" => Some("+15005550006".to_owned()),
+                _ => None,
+            }
+        })
+        .unwrap();
+        let names = |routes| -> Vec<String> {
+            secret_ids(&settings, routes)
+                .iter()
+                .map(|arn| arn.rsplit(':').next().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names(Routes::Verifying), ["api", "hash", "token"]);
+        // The Twilio token only where it is sent from (a build without the send routes does not
+        // even read Twilio's settings).
+        let sending = names(Routes::Sending);
+        assert!(
+            sending.starts_with(&["api".to_owned(), "hash".to_owned()]),
+            "{sending:?}"
+        );
+        assert!(!sending.contains(&"token".to_owned()));
+        assert_eq!(
+            sending.contains(&"twilio".to_owned()),
+            cfg!(feature = "sending"),
+            "{sending:?}"
+        );
+        // Under IAM auth there are no API keys to read.
+        let mut iam = settings.clone();
+        iam.callers = CallerAuth::Iam;
+        assert!(!secret_ids(&iam, Routes::Verifying)
+            .iter()
+            .any(|arn| arn.ends_with(":api")));
     }
 
     #[tokio::test]

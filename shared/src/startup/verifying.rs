@@ -22,8 +22,10 @@ pub(super) async fn token_signer(settings: &Settings, aws: &Aws) -> Result<Token
         }
     };
     match &settings.token.keys {
-        TokenKeys::Ring(ring) => Ok(TokenSigner::parse(ring.expose_secret(), policy)
-            .map_err(invalid(TOKEN_SIGNING_KEY))?),
+        TokenKeys::Ring(ring) => {
+            Ok(TokenSigner::parse(ring.expose_secret(), policy)
+                .map_err(invalid(TOKEN_SIGNING_KEY))?)
+        }
         TokenKeys::Secret(arn) => {
             let ring = aws.read_secret(arn).await?.field(arn, &["key", "keys"])?;
             Ok(TokenSigner::parse(ring.expose_secret(), policy)
@@ -40,7 +42,8 @@ pub(super) async fn token_signer(settings: &Settings, aws: &Aws) -> Result<Token
             }
             Runtime::Lambda => Err(InitError::Config(ConfigError::Missing {
                 var: TOKEN_SIGNING_KEY_SECRET_ARN,
-                hint: "the key that signs verification tokens: a Secrets Manager secret of 32+                        bytes, hex or base64 (template.yaml generates one)",
+                hint: "the key that signs verification tokens: a Secrets Manager secret of 32+ \
+                       bytes, hex or base64 (template.yaml generates one)",
             })),
         },
     }

@@ -158,13 +158,16 @@ def main():
         ("send-code sms", RELEASE / "send-code", events / "send-code-sms.json", 200, sms),
         ("verify-code as deployed", RELEASE / "verify-code", events / "verify-code.json", 404, deployed),
         ("send-code as deployed", RELEASE / "send-code", events / "send-code-email.json", 200, deployed),
+        # The same work in Python 3 + boto3, the HMAC key from Secrets Manager (bench/python_peer.py).
+        ("python+boto3 verify peer", (sys.executable, ROOT / "bench" / "python_peer.py"),
+         events / "verify-code.json", 404, deployed),
     ]
     # Before/after in one run: LAMBDA_BENCH_COMPARE="verify-code=/tmp/old-verify,send-code=/tmp/old-send"
     # adds those binaries, each with the events of its namesake's rows, as "<row> (compare)".
     for entry in filter(None, os.environ.get("LAMBDA_BENCH_COMPARE", "").split(",")):
         name, path = entry.split("=", 1)
         for row, binary, event_file, expected, extra in list(subjects):
-            if binary.name == name:
+            if isinstance(binary, pathlib.Path) and binary.name == name:
                 subjects.append((f"{row} (compare)", pathlib.Path(path), event_file, expected, extra))
     print(f"{'binary':32} {'MB':>5} {'size':>8} {'init':>9} {'first response':>15} {'CPU':>8} "
           f"{'x hello':>8} {'peak RSS':>9}")
@@ -172,6 +175,7 @@ def main():
     for memory in MEMORY_SIZES:
         share = CpuShare(memory)
         hello_cpu = None
+        firsts_by_row = {}
         try:
             for name, binary, event_file, expected, extra in subjects:
                 event = event_file.read_bytes()
@@ -194,9 +198,17 @@ def main():
                     rsss.append(rss)
                 cpu = statistics.median(cpus)
                 hello_cpu = hello_cpu or cpu
-                print(f"{name:32} {memory:5} {binary.stat().st_size / 1e6:6.2f}MB "
+                first = statistics.median(firsts)
+                firsts_by_row[name] = first
+                size = f"{binary.stat().st_size / 1e6:6.2f}MB" if isinstance(binary, pathlib.Path) else "       -"
+                print(f"{name:32} {memory:5} {size} "
                       f"{statistics.median(inits):7.1f}ms {statistics.median(firsts):13.1f}ms "
                       f"{cpu:6.1f}ms {cpu / hello_cpu:7.1f}x {max(rsss) / 1024:7.1f}MB", flush=True)
+            peer = firsts_by_row.get("python+boto3 verify peer")
+            for row in ("verify-code as deployed", "verify-code as deployed (compare)"):
+                if peer and row in firsts_by_row:
+                    print(f"  {row}: first response {firsts_by_row[row] / peer:.3f}x the Python peer's "
+                          f"at {memory} MB (goal <= 0.02x)")
         finally:
             share.remove()
     front.close()

@@ -82,7 +82,9 @@ class Invocation:
         # Functions log to stdout, as on Lambda. After the last response, the function's next
         # poll gets a bare 503 and lambda_runtime panics on the missing request id: expected,
         # it is killed.
-        self.process = subprocess.Popen([str(binary)], env=run_env, stdout=output,
+        # A path, or a whole command line (the bench's Python peer).
+        argv = [str(a) for a in binary] if isinstance(binary, (list, tuple)) else [str(binary)]
+        self.process = subprocess.Popen(argv, env=run_env, stdout=output,
                                         stderr=output, preexec_fn=preexec_fn)
 
     def wait(self, timeout=60):

@@ -220,7 +220,7 @@ impl Engine {
         key: &RecordKey,
         destination: &Destination,
         destination_hash: &CodeHash,
-        client: Option<ClientIp>,
+        network: Option<&Network>,
         now: u64,
     ) -> Vec<Charge> {
         use base64::Engine as _;
@@ -242,7 +242,7 @@ impl Engine {
             destination: base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(counted.as_bytes()),
             user: format!("{space}:{}", hasher.pseudonym(&key.user_id)),
-            client: client.map(|ip| self.network(Some(ip)).as_str().to_owned()),
+            client: network.map(|n| n.as_str().to_owned()),
             space: key.space,
         };
         self.parts.limits.charges(&subjects, destination, now)
@@ -378,8 +378,10 @@ impl Engine {
         let hasher = &self.parts.hasher;
         let now = self.parts.clock.now();
         let destination_hash = hasher.destination_hash(&destination);
-        let charges = self.charges(&key, &destination, &destination_hash, client, now);
+        // One pseudonym of the client's network for its counters and for the lockout.
         let network = self.network(client);
+        let counted = client.is_some().then_some(&network);
+        let charges = self.charges(&key, &destination, &destination_hash, counted, now);
         let new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),

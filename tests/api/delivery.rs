@@ -446,6 +446,40 @@ async fn secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> String 
 }
 
 #[tokio::test]
+async fn secrets_are_read_in_one_batch_by_arn_or_name_and_a_missing_one_is_named() {
+    use secrecy::ExposeSecret as _;
+    let sdk = aws().await;
+    // GIVEN a secret named by its ARN, one by its name, and an ARN of none
+    let by_arn = secret(&sdk, "batch-by-arn", "first-value").await;
+    secret(
+        &sdk,
+        "batch-by-name",
+        &json!({"key": "second-value"}).to_string(),
+    )
+    .await;
+    let by_name = format!("batch-by-name-{}", std::process::id());
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:absent-AbCdEf".to_owned();
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    // WHEN they are read together
+    let ids = [by_arn.clone(), by_name.clone(), missing.clone()];
+    let read = otp_core::secrets::read_all(&client, &ids).await;
+    // THEN each id has its own answer: the values, and an error naming the missing one
+    let value = |id: &String| {
+        let secret = read[id].as_ref().unwrap_or_else(|e| panic!("{e}"));
+        secret
+            .field(id, &["key"])
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    };
+    assert_eq!(value(&by_arn), "first-value");
+    assert_eq!(value(&by_name), "second-value");
+    let error = read[&missing].as_ref().err().expect("no such secret");
+    assert_eq!(error.arn, missing);
+    assert!(error.reason.contains("ResourceNotFound"), "{error}");
+}
+
+#[tokio::test]
 async fn twilio_token_read_from_secrets_manager_works() {
     let sdk = aws().await;
     for (name, stored) in [

@@ -150,16 +150,7 @@ impl Subject {
         network: &Network,
         policy: &Policy,
     ) -> GuessOutcome {
-        let guesses = self.guesses(key, code);
-        let attempt = GuessAttempt {
-            guesses: &guesses,
-            destination: None,
-            network,
-        };
-        self.store
-            .record_guess(key, &attempt, at, policy)
-            .await
-            .unwrap()
+        self.guess_at(key, code, at, None, network, policy).await
     }
 
     async fn put_with(&self, key: &RecordKey, code: &str, at: u64, policy: &Policy) -> PutOutcome {
@@ -192,11 +183,24 @@ impl Subject {
         destination: Option<&CodeHash>,
         policy: &Policy,
     ) -> GuessOutcome {
+        self.guess_at(key, code, at, destination, &Network::unknown(), policy)
+            .await
+    }
+
+    async fn guess_at(
+        &self,
+        key: &RecordKey,
+        code: &str,
+        at: u64,
+        destination: Option<&CodeHash>,
+        network: &Network,
+        policy: &Policy,
+    ) -> GuessOutcome {
         let guesses = self.guesses(key, code);
         let attempt = GuessAttempt {
             guesses: &guesses,
             destination,
-            network: &Network::unknown(),
+            network,
         };
         self.store
             .record_guess(key, &attempt, at, policy)

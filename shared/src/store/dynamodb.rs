@@ -138,8 +138,7 @@ fn lockout_parts(
     now: u64,
     policy: &Policy,
 ) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
-    let window = window_start(now, policy);
-    let names = HashMap::from([("#net".to_owned(), network_attribute(network, window))]);
+    let names = HashMap::from([("#net".to_owned(), asking(network, now, policy))]);
     let values = HashMap::from([
         (
             ":net_cap".to_owned(),
@@ -373,7 +372,7 @@ impl DynamoStore {
         now: u64,
         policy: &Policy,
     ) -> Result<PutOutcome, StoreError> {
-        put_refusal(old, &Asking::new(network, now, policy), now, policy)
+        put_refusal(old, &asking(network, now, policy), now, policy)
     }
 }
 
@@ -505,17 +504,9 @@ fn encoded(hash: &CodeHash) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash.as_bytes())
 }
 
-/// Which network's view of the lockout to read from an item, and in which window.
-struct Asking {
-    attribute: String,
-}
-
-impl Asking {
-    fn new(network: &Network, now: u64, policy: &Policy) -> Self {
-        Self {
-            attribute: network_attribute(network, window_start(now, policy)),
-        }
-    }
+/// The attribute holding the tally of the network asking at `now`.
+fn asking(network: &Network, now: u64, policy: &Policy) -> String {
+    network_attribute(network, window_start(now, policy))
 }
 
 /// A signed whole number (a tally goes below zero after a right guess).
@@ -534,7 +525,7 @@ fn signed(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Option<i
 /// before this lockout existed).
 fn lockout(
     item: &HashMap<String, AttributeValue>,
-    asking: &Asking,
+    asking: &str,
 ) -> Result<Option<Lockout>, StoreError> {
     let Some(account_failures) = signed(item, ACCOUNT_FAILURES)? else {
         return Ok(None);
@@ -542,7 +533,7 @@ fn lockout(
     Ok(Some(Lockout {
         account_failures,
         latest_guess_at: item.number(ACCOUNT_LAST)?,
-        network_failures: signed(item, &asking.attribute)?.unwrap_or(0),
+        network_failures: signed(item, asking)?.unwrap_or(0),
     }))
 }
 
@@ -550,7 +541,7 @@ fn lockout(
 /// failed delivery).
 fn record(
     item: &HashMap<String, AttributeValue>,
-    asking: &Asking,
+    asking: &str,
 ) -> Result<Option<OtpRecord>, StoreError> {
     let Some(code_hash) = item.hash(CODE_HASH)? else {
         return Ok(None);
@@ -595,7 +586,7 @@ fn record(
 /// Why a conditional put was refused, read from the old item.
 fn put_refusal(
     old: &HashMap<String, AttributeValue>,
-    asking: &Asking,
+    asking: &str,
     now: u64,
     policy: &Policy,
 ) -> Result<PutOutcome, StoreError> {
@@ -734,7 +725,7 @@ impl OtpStore for DynamoStore {
         policy: &Policy,
     ) -> Result<GuessOutcome, StoreError> {
         let request = request_id();
-        let asking = Asking::new(guess.network, now, policy);
+        let asking = asking(guess.network, now, policy);
         let mut condition = GUESS_CONDITION.to_owned();
         let (mut names, mut values) = lockout_parts(guess.network, now, policy);
         let before = window_start(now, policy).saturating_sub(policy.lockout_window_secs);
@@ -813,12 +804,12 @@ mod tests {
             ..Policy::default()
         };
         let a = Network::pseudonymous("AAAA".to_owned());
-        let at = |now| Asking::new(&a, now, &policy).attribute;
+        let at = |now| asking(&a, now, &policy);
         assert_eq!(at(1_800_000_123), "net_AAAA_1800000000");
         assert_eq!(at(1_800_000_599), at(1_800_000_123), "one window");
         assert_eq!(at(1_800_000_600), "net_AAAA_1800000600", "the next");
         assert_eq!(
-            Asking::new(&Network::unknown(), 1_800_000_123, &policy).attribute,
+            asking(&Network::unknown(), 1_800_000_123, &policy),
             "net_-_1800000000"
         );
     }

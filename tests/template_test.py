@@ -182,13 +182,14 @@ class TemplateTest(unittest.TestCase):
         # GetItem on the user directory when there is one; the hash key, the API keys, the CAPTCHA
         # secret and the Twilio token to read; SES to send as one identity; AWS End User
         # Messaging to send from one origination identity.
-        self.assertEqual(actions, ["dynamodb:GetItem", "dynamodb:UpdateItem",
+        self.assertEqual(actions, ["dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+                                   "dynamodb:GetItem", "dynamodb:UpdateItem",
                                    "secretsmanager:BatchGetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
                                    "ses:SendEmail", "sms-voice:SendTextMessage"])
         for statement in found:
-            if "dynamodb:UpdateItem" in listed(statement["Action"]):
+            if {"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} & set(listed(statement["Action"])):
                 self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
             if "dynamodb:GetItem" in listed(statement["Action"]):
                 self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["UserDirectoryTable", "Arn"]})
@@ -210,8 +211,39 @@ class TemplateTest(unittest.TestCase):
         secrets = sorted(s["Resource"]["Ref"] for s in found if s["Action"] == "secretsmanager:GetSecretValue")
         self.assertEqual(secrets, ["ApiKeysSecret", "HashKeySecret", "TokenSigningKeySecret"])
 
+    def test_the_fraud_guard_counts_the_table_stream(self):
+        # The table streams both images; a third function reads it with partial batch responses,
+        # halving failing batches, a retry limit and a failure destination.
+        table = RESOURCES["OtpTable"]["Properties"]
+        self.assertEqual(table["StreamSpecification"], {"StreamViewType": "NEW_AND_OLD_IMAGES"})
+        function = RESOURCES["FraudGuardFunction"]
+        self.assertEqual(function["Metadata"]["BuildProperties"]["Binary"], "fraud-guard")
+        self.assertEqual(function["Properties"]["CodeUri"], "functions/fraud-guard")
+        (event,) = function["Properties"]["Events"].values()
+        self.assertEqual(event["Type"], "DynamoDB")
+        props = event["Properties"]
+        self.assertEqual(props["Stream"], {"Fn::GetAtt": ["OtpTable", "StreamArn"]})
+        self.assertEqual(props["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertTrue(props["BisectBatchOnFunctionError"])
+        self.assertLessEqual(props["MaximumBatchingWindowInSeconds"], 5)
+        self.assertGreater(props["BatchSize"], 1)
+        self.assertEqual(props["DestinationConfig"]["OnFailure"]["Destination"],
+                         {"Fn::GetAtt": ["FraudGuardFailures", "Arn"]})
+        actions = sorted(a for s in statements("FraudGuardFunction") for a in listed(s["Action"]))
+        self.assertEqual(actions, ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+                                   "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                   "sqs:SendMessage"])
+        self.assertNotIn("Secret", json.dumps(function), "it reads no secret")
+        # Its settings reach every function (the send checks, the counting counts).
+        variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+        for variable, parameter in [("OTP_FRAUD_GUARD", "FraudGuard"),
+                                    ("OTP_FRAUD_GUARD_SAFE_LIST", "FraudGuardSafeList"),
+                                    ("OTP_FRAUD_GUARD_HOLD_SECONDS", "FraudGuardHoldSeconds")]:
+            self.assertEqual(variables[variable], {"Ref": parameter})
+        self.assertEqual(TEMPLATE["Parameters"]["FraudGuard"]["Default"], "block")
+
     def test_no_wildcards_for_data_actions(self):
-        for function in ["SendCodeFunction", "VerifyCodeFunction"]:
+        for function in ["SendCodeFunction", "VerifyCodeFunction", "FraudGuardFunction"]:
             for statement in statements(function):
                 for action in listed(statement["Action"]):
                     self.assertNotIn("*", action)
@@ -366,7 +398,7 @@ class TemplateTest(unittest.TestCase):
             self.assertEqual(alarm["Properties"]["AlarmActions"], [{"Ref": "AlarmTopic"}], name)
             for namespace, metric, dims in alarm_metrics(alarm):
                 if namespace != OWN:
-                    self.assertIn(namespace, ["AWS/ApiGateway", "AWS/Lambda"], name)
+                    self.assertIn(namespace, ["AWS/ApiGateway", "AWS/Lambda", "AWS/SQS"], name)
                     continue
                 own += 1
                 self.assertIn(metric, CATALOGUE, f"{name} reads {metric}, which the code never emits")

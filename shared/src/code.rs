@@ -159,6 +159,18 @@ impl CodeHasher {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
     }
 
+    /// A keyed, stable stand-in for a phone number's 1,000-number block (the number without its
+    /// last three digits), for the fraud guard's tallies: with a masked number's last four
+    /// digits, the block itself would give the number back.
+    pub fn block_pseudonym(&self, digits: &str) -> String {
+        use base64::Engine as _;
+        let mut mac = self.pseudonym_key.clone();
+        mac.update(b"BLOCK\0");
+        mac.update(digits.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    }
+
     /// A keyed, stable stand-in for a user id in storage keys, so that no address or phone
     /// number (the `/auth/*` routes use the address as the id) sits in the table. Made with the
     /// pseudonym key, which code-key rotation leaves alone. The `PK` prefix cannot start a

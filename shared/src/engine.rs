@@ -1,5 +1,6 @@
 //! Send and verify: the rules of the service, independent of HTTP, Lambda and storage.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use crate::clock::Clock;
 use crate::code::{CodeHash, CodeHasher, OneTimeCode};
 use crate::directory::UserDirectory;
 use crate::domain::{Channel, Destination, Passcode, Space, UserId};
+use crate::fraud::{self, counting::Counting, FraudLedger, FraudMode, FraudSettings, Prefix, Tick};
 use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
 use crate::locale::Locale;
 use crate::mask;
@@ -36,6 +38,9 @@ pub struct SendRequest {
     pub caller: Option<String>,
     /// The language of the message (`locale` in the request; English when absent).
     pub locale: Locale,
+    /// The backend vouches for this user (`trusted` on `/send-code`): the fraud guard does
+    /// not refuse the send.
+    pub trusted: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -62,6 +67,9 @@ pub enum SendError {
     CoolingDown(u64),
     #[error("the user is locked out for {0} more seconds")]
     Locked(u64),
+    /// The fraud guard's breaker for the number's range is open.
+    #[error("sends to this number's range are paused: suspected SMS pumping")]
+    FraudSuspected,
     #[error("the send limit {} is full for {retry_after} more seconds", .limit.as_str())]
     Limited { limit: LimitName, retry_after: u64 },
     /// The number may not get an SMS at all (its country or kind); `detail` says what to do.
@@ -126,6 +134,70 @@ pub struct EngineParts {
     pub tokens: Option<Arc<TokenSigner>>,
     /// What the public send route checks before it sends.
     pub gate: PublicGate,
+    /// The fraud guard's send-side part.
+    pub fraud: FraudGuard,
+}
+
+/// What the fraud guard does on the request path: which sends carry a check on the breakers,
+/// and (on the local server) counting each send and verification in process.
+#[derive(Default)]
+pub struct FraudGuard {
+    pub settings: FraudSettings,
+    /// Where the breakers are kept, to push out the hold of one that keeps refusing.
+    pub ledger: Option<Arc<dyn FraudLedger>>,
+    /// Counting in process (the local server); `None` where the table's stream feeds it.
+    pub counting: Option<Arc<Counting>>,
+    /// When this instance last pushed out each breaker's hold.
+    extended: std::sync::Mutex<HashMap<Prefix, u64>>,
+}
+
+impl FraudGuard {
+    pub fn new(
+        settings: FraudSettings,
+        ledger: Option<Arc<dyn FraudLedger>>,
+        counting: Option<Arc<Counting>>,
+    ) -> Self {
+        Self {
+            settings,
+            ledger,
+            counting,
+            extended: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Counts ticks in process, where this unit does; a failure is logged and costs the request
+    /// nothing.
+    async fn count(&self, tick: Option<Tick>, now: u64) {
+        let (Some(counting), Some(tick)) = (&self.counting, tick) else {
+            return;
+        };
+        if let Err(error) = counting.observe(&[tick], now).await {
+            tracing::error!(error = %error_chain(&error), "fraud guard: could not count");
+        }
+    }
+
+    /// A refused attempt keeps its breaker open: the hold starts again, at most once per
+    /// [`fraud::EXTEND_EVERY_SECS`] per breaker and instance, so an attack costs few writes.
+    async fn extend(&self, prefix: &Prefix, now: u64) {
+        let Some(ledger) = &self.ledger else { return };
+        {
+            let mut extended = self
+                .extended
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            if extended
+                .get(prefix)
+                .is_some_and(|&at| now < at + fraud::EXTEND_EVERY_SECS)
+            {
+                return;
+            }
+            extended.retain(|_, at| now < *at + fraud::EXTEND_EVERY_SECS);
+            extended.insert(prefix.clone(), now);
+        }
+        if let Err(error) = ledger.extend(prefix, now + self.settings.hold_secs).await {
+            tracing::warn!(error = %error_chain(&error), "fraud guard: could not extend a hold");
+        }
+    }
 }
 
 /// The public send route's checks before a send: a CAPTCHA, and whether the address has an
@@ -248,6 +320,38 @@ impl Engine {
         self.parts.limits.charges(&subjects, destination, now)
     }
 
+    /// The block a phone send is counted in, and the breakers it is checked against: none for
+    /// email, with the guard not blocking, for a trusted user or for a safe-listed number.
+    fn fraud_checks(
+        &self,
+        destination: &Destination,
+        destination_hash: &CodeHash,
+        trusted: bool,
+    ) -> (Option<fraud::Block>, Vec<fraud::Check>) {
+        let settings = &self.parts.fraud.settings;
+        let Some(phone) = destination.phone_number() else {
+            return (None, Vec::new());
+        };
+        if settings.mode == FraudMode::Off {
+            return (None, Vec::new());
+        }
+        let Some(digits) = fraud::block_digits(phone.as_str()) else {
+            return (None, Vec::new());
+        };
+        let country = phone.calling_code();
+        let block = fraud::Block {
+            id: self.parts.hasher.block_pseudonym(digits),
+            hint: fraud::block_hint(phone.as_str(), country),
+        };
+        let exempt = trusted || settings.safe_list.covers(phone.as_str());
+        let checks = if settings.mode == FraudMode::Block && !exempt {
+            fraud::checks(&block, country, destination_hash.as_bytes()[0])
+        } else {
+            Vec::new()
+        };
+        (Some(block), checks)
+    }
+
     /// The client network a send or a guess is counted under: a keyed pseudonym of its address
     /// (an IPv4 address, an IPv6 /64), or one shared tally when the address is unknown.
     fn network(&self, client: Option<ClientIp>) -> Network {
@@ -342,6 +446,7 @@ impl Engine {
             caller,
             client,
             locale,
+            trusted,
         } = request;
         // Fields on each line as well as on the request span: the local server makes that span
         // only at `debug` (see `http::observe`), and its lines must still say who they are about.
@@ -382,6 +487,7 @@ impl Engine {
         let network = self.network(client);
         let counted = client.is_some().then_some(&network);
         let charges = self.charges(&key, &destination, &destination_hash, counted, now);
+        let (sent_block, checks) = self.fraud_checks(&destination, &destination_hash, trusted);
         let new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),
@@ -389,6 +495,7 @@ impl Engine {
                 destination_hash,
                 sent_to: to.clone(),
                 sent_country: destination.calling_code(),
+                sent_block,
                 sent_at: now,
                 expires_at: now + policy.ttl_secs,
                 attempts: 0,
@@ -397,6 +504,7 @@ impl Engine {
             },
             markers: hasher.code_markers(&key, &code),
             network,
+            checks,
         };
         let started = Instant::now();
         let stored = self
@@ -419,6 +527,19 @@ impl Engine {
                 tracing::warn!(%caller, %user, purpose, retry_after, "send refused: locked out");
                 Some(SendError::Locked(retry_after))
             }
+            PutOutcome::FraudSuspected { prefix } => {
+                tracing::warn!(
+                    %caller, %user, purpose, channel = channel.as_str(), %to,
+                    prefix = prefix.kind(), "send refused: fraud guard breaker open"
+                );
+                meter::fraud_guard(
+                    "blocked",
+                    FraudMode::Block.as_str(),
+                    new_code.record.sent_country,
+                );
+                self.parts.fraud.extend(&prefix, now).await;
+                Some(SendError::FraudSuspected)
+            }
             PutOutcome::Limited { limit, retry_after } => {
                 tracing::warn!(
                     %caller, %user, purpose, channel = channel.as_str(), limit = limit.as_str(),
@@ -432,7 +553,12 @@ impl Engine {
                 .charge_public_caller(&key, &charges, refusal, now)
                 .await);
         }
-        let code_hash = new_code.record.code_hash;
+        let code_hash = new_code.record.code_hash.clone();
+        let counted_send = |kind| fraud_tick(kind, &new_code.record);
+        self.parts
+            .fraud
+            .count(counted_send(fraud::TickKind::Sent), now)
+            .await;
 
         let message = Message {
             destination,
@@ -488,6 +614,10 @@ impl Engine {
                     }))
                     .await;
                 meter::store_call("withdraw", withdrawn.is_ok(), started.elapsed());
+                if let Ok(true) = withdrawn {
+                    let tick = counted_send(fraud::TickKind::Withdrawn);
+                    self.parts.fraud.count(tick, now).await;
+                }
                 if let Err(store_error) = withdrawn {
                     // The undelivered code stays until it expires; nobody knows it, so it grants
                     // nothing, but the user must wait out the cooldown. Loud, because rare.
@@ -550,6 +680,8 @@ impl Engine {
         let outcome = match recorded {
             GuessOutcome::Recorded(after) if after.is_consumed() => {
                 verified_country = after.sent_country;
+                let tick = fraud_tick(fraud::TickKind::Verified, &after);
+                self.parts.fraud.count(tick, now).await;
                 VerifyOutcome::Verified {
                     channel: after.channel,
                     sent_to: after.sent_to,
@@ -638,6 +770,7 @@ pub fn send_outcome(result: &Result<Sent, SendError>) -> &'static str {
         Err(SendError::CoolingDown(_)) => "cooldown",
         Err(SendError::Locked(_)) => "locked",
         Err(SendError::Limited { .. }) => "rate_limited",
+        Err(SendError::FraudSuspected) => "fraud_suspected",
         Err(SendError::NumberRefused { .. }) => "number_refused",
         Err(SendError::DeliveryUncertain { .. }) => "delivery_uncertain",
         Err(SendError::ChannelUnavailable(_)) => "channel_unavailable",
@@ -645,6 +778,18 @@ pub fn send_outcome(result: &Result<Sent, SendError>) -> &'static str {
         Err(SendError::Delivery(_)) => "delivery_failed",
         Err(SendError::Store(_)) => "store_error",
     }
+}
+
+/// What the fraud guard counts of a record: a tick for a code sent to a phone number.
+fn fraud_tick(kind: fraud::TickKind, record: &OtpRecord) -> Option<Tick> {
+    let block = record.sent_block.clone()?;
+    Some(Tick {
+        kind,
+        block: Some(block),
+        country: record.sent_country,
+        sent_at: record.sent_at,
+        event: None,
+    })
 }
 
 /// A delivery call's result as the `Result` dimension names it.

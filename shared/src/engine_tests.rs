@@ -42,6 +42,7 @@ fn fixture_with(store: Arc<dyn OtpStore>, memory: Arc<MemoryStore>, email: bool)
         limits: SendLimits::default(),
         tokens: None,
         gate: Default::default(),
+        fraud: Default::default(),
         autofill: Default::default(),
     });
     Fixture {
@@ -72,6 +73,7 @@ fn sms(user: &str) -> SendRequest {
         client: None,
         caller: None,
         locale: Default::default(),
+        trusted: false,
     }
 }
 
@@ -174,6 +176,7 @@ async fn unavailable_channel_writes_nothing() {
         client: None,
         caller: None,
         locale: Default::default(),
+        trusted: false,
     };
     let error = f.engine.send(request).await.unwrap_err();
     assert!(matches!(

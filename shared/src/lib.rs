@@ -11,6 +11,7 @@ pub mod code;
 pub mod directory;
 pub mod domain;
 pub mod engine;
+pub mod fraud;
 pub mod http;
 pub mod keys;
 #[cfg(feature = "lambda")]

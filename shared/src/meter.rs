@@ -40,6 +40,8 @@ pub const STORE_CALLS: &str = "StoreCalls";
 pub const STORE_LATENCY: &str = "StoreLatency";
 pub const RESPONSES: &str = "Responses";
 pub const COLD_STARTS: &str = "ColdStarts";
+pub const FRAUD_GUARD: &str = "FraudGuard";
+pub const FRAUD_GUARD_BREAKERS_OPENED: &str = "FraudGuardBreakersOpened";
 
 /// Every metric, with its unit and dimensions. Conversion is `Verifications{Outcome=verified}`
 /// over `Sends{Outcome=sent}` (per country: `SmsVerifiedByCountry` over `SmsSendsByCountry`
@@ -113,6 +115,21 @@ pub const CATALOGUE: &[MetricSpec] = &[
         about: "HTTP responses by route (or `other`) and status class (2xx, 4xx, 5xx)",
     },
     MetricSpec {
+        name: FRAUD_GUARD,
+        unit: "Count",
+        dimensions: &["Decision", "Mode", "CallingCode"],
+        about: "fraud guard decisions by decision (opened: a breaker opened; blocked: a send \
+                refused; would_block: a send an open breaker would have refused, in monitor \
+                mode), mode (block, monitor) and the number's country calling code",
+    },
+    MetricSpec {
+        name: FRAUD_GUARD_BREAKERS_OPENED,
+        unit: "Count",
+        dimensions: &["Mode"],
+        about: "fraud guard breakers opened (a 1,000-number block or a country), by mode: what \
+                the breaker-opened alarm watches",
+    },
+    MetricSpec {
         name: COLD_STARTS,
         unit: "Count",
         dimensions: &["Function"],
@@ -152,6 +169,20 @@ pub fn verification(outcome: &'static str, verified_sms_country: Option<u16>) {
     metrics::counter!(VERIFICATIONS, "Outcome" => outcome).increment(1);
     if let Some(code) = verified_sms_country {
         metrics::counter!(SMS_VERIFIED_BY_COUNTRY, "CallingCode" => code.to_string()).increment(1);
+    }
+}
+
+/// A fraud guard decision (`opened`, `blocked`, `would_block`) in `mode`, for a number of
+/// country `calling_code`.
+pub fn fraud_guard(decision: &'static str, mode: &'static str, calling_code: Option<u16>) {
+    if !installed() {
+        return;
+    }
+    let code = calling_code.map_or_else(|| "-".to_owned(), |c| c.to_string());
+    metrics::counter!(FRAUD_GUARD, "Decision" => decision, "Mode" => mode, "CallingCode" => code)
+        .increment(1);
+    if decision == "opened" {
+        metrics::counter!(FRAUD_GUARD_BREAKERS_OPENED, "Mode" => mode).increment(1);
     }
 }
 

@@ -16,6 +16,7 @@ use crate::templates::SmsAutofill;
 
 mod autofill;
 mod channels;
+mod fraud;
 mod limits;
 mod public;
 pub mod reference;
@@ -26,6 +27,7 @@ pub use channels::{
     AWS_SMS_ORIGINATION_IDENTITY, AWS_SMS_PROTECT_CONFIGURATION_ID, SMS_PROVIDER,
     TWILIO_VOICE_FROM, TWILIO_WHATSAPP_CONTENT_SID, TWILIO_WHATSAPP_FROM,
 };
+pub use fraud::{FRAUD_GUARD, FRAUD_GUARD_HOLD_SECONDS, FRAUD_GUARD_SAFE_LIST};
 pub use limits::{
     SendLimits, CLIENT_IP_PER_HOUR, DESTINATION_PER_10_MINUTES, DESTINATION_PER_DAY,
     SMS_ALLOWED_COUNTRIES, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, SMS_NUMBER_TYPES, USER_PER_HOUR,
@@ -280,6 +282,8 @@ pub struct Settings {
     pub runtime: Runtime,
     pub policy: Policy,
     pub limits: SendLimits,
+    /// The fraud guard: its mode, safe list and hold.
+    pub fraud: crate::fraud::FraudSettings,
     pub callers: CallerAuth,
     pub brand: Option<String>,
     pub keys: KeySource,
@@ -358,6 +362,7 @@ impl Settings {
             } else {
                 SendLimits::default()
             },
+            fraud: fraud::fraud(&env)?,
             callers: caller_auth(runtime, &env)?,
             brand: brand(&env)?,
             keys: keys(runtime, &env)?,

@@ -12,14 +12,15 @@ use tokio::sync::OnceCell;
 use crate::callers::{ApiKeys, Callers};
 use crate::clock::{Clock, SystemClock};
 use crate::code::CodeHasher;
-use crate::engine::{Engine, EngineParts, PublicGate};
+use crate::engine::{Engine, EngineParts, FraudGuard, PublicGate};
+use crate::fraud::{counting::Counting, FraudLedger, FraudMode};
 use crate::http::Routes;
 use crate::keys::{HashKey, KeyRing};
 use crate::secrets::{self, SecretError, SecretValue};
 use crate::sender::{Sender, Senders};
 use crate::settings::{
-    key_ring, CallerAuth, ConfigError, KeySource, MetricsSettings, Settings, StoreSettings,
-    HASH_KEY_SECRET_ARN,
+    key_ring, CallerAuth, ConfigError, KeySource, MetricsSettings, Runtime, Settings,
+    StoreSettings, HASH_KEY_SECRET_ARN,
 };
 use crate::store::{DynamoStore, MemoryStore, OtpStore};
 
@@ -146,14 +147,25 @@ pub async fn build_with(
     );
     let (hasher, callers, senders) = (CodeHasher::new(&ring?), callers?, senders?);
     let (tokens, gate) = (tokens?.map(Arc::new), gate?);
-    let store: Arc<dyn OtpStore> = match &settings.store {
-        StoreSettings::Memory => Arc::new(MemoryStore::new()),
-        StoreSettings::DynamoDb { table } => Arc::new(DynamoStore::new(
-            aws.dynamodb().await,
-            table.clone(),
-            hasher.clone(),
-        )),
+    let (store, ledger): (Arc<dyn OtpStore>, Arc<dyn FraudLedger>) = match &settings.store {
+        StoreSettings::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            (store.clone(), store)
+        }
+        StoreSettings::DynamoDb { table } => {
+            let store = Arc::new(DynamoStore::new(
+                aws.dynamodb().await,
+                table.clone(),
+                hasher.clone(),
+            ));
+            (store.clone(), store)
+        }
     };
+    // A deployed unit leaves the counting to the fraud-guard function, fed by the table's
+    // stream; the local server counts in process.
+    let counting = (settings.runtime == Runtime::Local && settings.fraud.mode != FraudMode::Off)
+        .then(|| Arc::new(Counting::new(ledger.clone(), settings.fraud.clone())));
+    let fraud = FraudGuard::new(settings.fraud.clone(), Some(ledger), counting);
     let engine = Engine::new(EngineParts {
         store,
         senders,
@@ -166,6 +178,7 @@ pub async fn build_with(
         limits: settings.limits.clone(),
         tokens,
         gate,
+        fraud,
     });
     tracing::info!(
         store = %settings.store,
@@ -173,6 +186,7 @@ pub async fn build_with(
         caller_auth = %engine.callers().describe(),
         policy = ?settings.policy,
         limits = ?settings.limits,
+        fraud_guard = settings.fraud.mode.as_str(),
         "engine ready"
     );
     if matches!(engine.callers(), Callers::Open) {

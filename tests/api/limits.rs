@@ -403,6 +403,7 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
         },
         tokens: None,
         gate: Default::default(),
+        fraud: Default::default(),
         autofill: Default::default(),
     });
     let send = |user: &str, phone: &str, ip: &str| SendRequest {
@@ -415,6 +416,7 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
         client: ClientIp::parse(ip),
         caller: None,
         locale: Default::default(),
+        trusted: false,
     };
     // The outcome of a send, as this test names it.
     let outcome = |result: Result<_, SendError>| match result {
@@ -484,6 +486,7 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
         },
         tokens: None,
         gate: Default::default(),
+        fraud: Default::default(),
         autofill: Default::default(),
     });
     let key = |user: &str| {
@@ -499,6 +502,7 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
         client: None,
         caller: None,
         locale: Default::default(),
+        trusted: false,
     };
     // GIVEN two conflicts in a row, WHEN a send is made, THEN the third attempt applies it
     conflicts.conflict_next(2);

@@ -8,6 +8,7 @@ mod channels;
 mod concurrency;
 mod delivery;
 mod emf_spec;
+mod fraud_guard;
 mod helpers;
 mod lambda_events;
 mod limits;

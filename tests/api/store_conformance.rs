@@ -114,6 +114,7 @@ impl Subject {
                 destination_hash: self.hasher.destination_hash(&phone),
                 sent_to: phone.masked(),
                 sent_country: Some(1),
+                sent_block: None,
                 sent_at: at,
                 expires_at: at + TTL,
                 attempts: 0,
@@ -122,6 +123,7 @@ impl Subject {
             },
             markers: self.guesses(key, code),
             network: network.clone(),
+            checks: Vec::new(),
         }
     }
 
@@ -813,6 +815,7 @@ async fn the_table_holds_no_user_id_address_or_code() {
         client: None,
         caller: None,
         locale: Default::default(),
+        trusted: false,
     };
     engine.send(request).await.unwrap();
     let client = moto_peer::client().await;
@@ -860,6 +863,7 @@ pub(crate) fn engine_with(
         limits: SendLimits::default(),
         tokens: None,
         gate: Default::default(),
+        fraud: Default::default(),
         autofill: Default::default(),
     });
     (engine, sms)
@@ -880,6 +884,7 @@ fn sms_request(user: &str) -> SendRequest {
         client: None,
         caller: None,
         locale: Default::default(),
+        trusted: false,
     }
 }
 

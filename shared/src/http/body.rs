@@ -51,6 +51,27 @@ impl<'de> Deserialize<'de> for Field {
     }
 }
 
+/// A boolean body field as sent: like [`Field`], any JSON value deserialises, and the domain
+/// parse names a wrong type.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// Missing or `null`.
+    #[default]
+    Absent,
+    Given(bool),
+    NotBool,
+}
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(deserializer)? {
+            Value::Null => Flag::Absent,
+            Value::Bool(value) => Flag::Given(value),
+            _ => Flag::NotBool,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationIssue {
@@ -143,6 +164,22 @@ impl Check {
                 None
             }
             Field::Text(text) => parse(text).map_err(|e| self.issue(name, e)).ok(),
+        }
+    }
+
+    /// A boolean field's value (`false` when absent), or `None` with an issue when it is not a
+    /// boolean.
+    pub fn flag(&mut self, name: &str, flag: Flag) -> Option<bool> {
+        match flag {
+            Flag::Absent => Some(false),
+            Flag::Given(value) => Some(value),
+            Flag::NotBool => {
+                self.issue(
+                    name,
+                    FieldError::new("bool_type", "Input should be a valid boolean"),
+                );
+                None
+            }
         }
     }
 

@@ -79,6 +79,7 @@ impl Contract for RequestOtpRequest {
                 client: None,
                 caller: None,
                 locale: locale.unwrap_or_default(),
+                trusted: false,
             };
             Some(EmailSend {
                 email,
@@ -228,9 +229,10 @@ fn refused(error: SendError, email: String) -> RequestOtpReply {
         SendReply::DeliveryFailed(body) | SendReply::DeliveryUncertain(body) => {
             RequestOtpReply::DeliveryFailed(body)
         }
-        SendReply::Unavailable(body) | SendReply::BudgetExhausted(body) => {
-            RequestOtpReply::Unavailable(body)
-        }
+        // The fraud guard refuses only phone sends, and this route sends email.
+        SendReply::Unavailable(body)
+        | SendReply::BudgetExhausted(body)
+        | SendReply::FraudSuspected(body) => RequestOtpReply::Unavailable(body),
         // Answered as a send above.
         SendReply::Sent(_) | SendReply::CoolingDown(_) | SendReply::Locked(_) => sent(),
     }

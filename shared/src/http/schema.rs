@@ -124,6 +124,21 @@ pub fn client_ip() -> Object {
     )
 }
 
+/// `/send-code`'s `trusted`: the fraud guard does not refuse this send.
+pub fn trusted() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+        .description(Some(
+            "Optional, default false: your backend already knows this user (a signed-in \
+             account, a verified number), so the fraud guard does not refuse the send even when \
+             the number's range is paused for suspected SMS pumping. Sends are still counted \
+             and every other limit applies.",
+        ))
+        .default(Some(json!(false)))
+        .examples([json!(true)])
+        .build()
+}
+
 /// `/verify-code`'s end-user address: what the lockout counts wrong guesses by.
 pub fn client_ip_of_guess() -> Object {
     optional(

@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, Sending};
-use super::body::{Check, Contract, Field, Valid, ValidationIssue};
+use super::body::{Check, Contract, Field, Flag, Valid, ValidationIssue};
 use super::reply::ReplyBody;
 use super::sending::{SendReply, Subject};
 use crate::domain::{Channel, Destination, Email, FieldError, PhoneE164, Purpose, Space, UserId};
@@ -40,6 +40,8 @@ pub struct SendCodeRequest {
     pub client_ip: Field,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::locale, required = false))]
     pub locale: Field,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::http::schema::trusted, required = false))]
+    pub trusted: Flag,
 }
 
 /// The end user's address as a backend reports it (`client_ip` of the backend routes).
@@ -74,6 +76,7 @@ impl Contract for SendCodeRequest {
         let purpose = field!(check, body.purpose, optional, Purpose::parse);
         let client = field!(check, body.client_ip, optional, client_ip);
         let locale = field!(check, body.locale, optional, Locale::parse);
+        let trusted = check.flag("trusted", body.trusted);
         // The address the method needs must be there (and valid, which was checked above).
         let (needed, given) = match method {
             Some(Channel::Email) => ("email", &body.email),
@@ -101,6 +104,7 @@ impl Contract for SendCodeRequest {
                 client,
                 caller: None,
                 locale: locale.unwrap_or_default(),
+                trusted: trusted?,
             })
         })
     }

@@ -10,6 +10,10 @@ use crate::sender::DeliveryError;
 pub const STORE_UNAVAILABLE: &str =
     "The service is temporarily unavailable. Please try again shortly.";
 
+/// The `detail` of a `fraud_suspected` answer.
+pub const FRAUD_SUSPECTED: &str = "Text messages to this number's range are paused because of \
+     suspected fraud. Please use email instead, or try again later.";
+
 /// The `detail` of a `locked` answer on the backend routes (send and verify alike).
 pub fn locked_detail(seconds: u64) -> String {
     format!(
@@ -53,6 +57,9 @@ crate::outcomes! {
         InvalidDestination(SendFailure) = 422,
             "`invalid_destination`: the number may not get SMS (its country or kind: premium \
              rate, shared cost, ...) or the provider refused the number or address";
+        FraudSuspected(SendFailure) = 403,
+            "`fraud_suspected`: sends to the number's range are paused because of suspected SMS \
+             pumping (the fraud guard); use email or try again later";
         CoolingDown(SendFailure) = 429, "`cooldown`: a code was sent too recently", retry_after;
         Locked(SendFailure) = 429,
             "`locked`: too many wrong guesses for this user; wait for `retry_after`", retry_after;
@@ -123,6 +130,9 @@ impl<T: ReplyBody> SendReply<T> {
                     Some(retry_after),
                 )
             }),
+            SendError::FraudSuspected => {
+                Self::FraudSuspected(body("fraud_suspected", FRAUD_SUSPECTED.to_owned(), None))
+            }
             SendError::NumberRefused { detail } => {
                 Self::InvalidDestination(body("invalid_destination", detail, None))
             }

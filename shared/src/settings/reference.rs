@@ -8,6 +8,7 @@ use super::limits::{
     DESTINATION_PER_DAY, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, USER_PER_HOUR,
 };
 use super::public::{CAPTCHA_TIMEOUT_MS, TOKEN_TTL_SECONDS};
+use super::FRAUD_GUARD_HOLD_SECONDS;
 use super::{
     Setting, CODE_LENGTH, LOCKOUT_CEILING, LOCKOUT_FAILURES, LOCKOUT_WINDOW_SECONDS, MAX_ATTEMPTS,
     RESEND_COOLDOWN_SECONDS, TTL_SECONDS, TWILIO_TIMEOUT_MS,
@@ -72,6 +73,7 @@ const CALLERS: &str = "Backend callers";
 const TOKENS: &str = "Verification tokens";
 const PUBLIC: &str = "Browser routes";
 const LIMITS: &str = "Send limits";
+const FRAUD: &str = "Fraud guard";
 const PHONE: &str = "SMS, WhatsApp and calls";
 const EMAIL: &str = "Email";
 const OPERATIONS: &str = "Operations";
@@ -361,6 +363,33 @@ pub const VARIABLES: &[Variable] = &[
         "SmsDailyBudget",
         "All SMS-class sends per UTC day; then they answer 503 `sms_budget_exhausted` (email \
          keeps working; 0: no limit).",
+    ),
+    text(
+        FRAUD,
+        super::FRAUD_GUARD,
+        "block",
+        "`block`, `monitor`, `off`",
+        "FraudGuard",
+        "The fraud guard, which stops SMS pumping by conversion: number ranges (a 1,000-number \
+         block, a country) whose recent SMS-class sends are fast and unverified are refused for \
+         a while with 403 `fraud_suspected`. `monitor` refuses nothing but logs and meters every \
+         send it would have refused; `off` counts nothing.",
+    ),
+    text(
+        FRAUD,
+        super::FRAUD_GUARD_SAFE_LIST,
+        "none",
+        "E.164 numbers and prefixes separated by commas (`+15555550100,+4477001`)",
+        "FraudGuardSafeList",
+        "Numbers and number prefixes the fraud guard never refuses (your test numbers, a \
+         partner's range).",
+    ),
+    number(
+        FRAUD,
+        &FRAUD_GUARD_HOLD_SECONDS,
+        "FraudGuardHoldSeconds",
+        "How long an opened breaker refuses sends to its range; each refused attempt while it \
+         holds starts the hold again (at most every 10 minutes).",
     ),
     text(
         PHONE,

@@ -50,8 +50,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, CancellationReason, ConditionCheck, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -61,6 +61,7 @@ use super::{
 };
 use crate::code::{CodeHash, CodeHasher, Guesses};
 use crate::domain::Channel;
+use crate::fraud::Check;
 use crate::limits::Charge;
 use crate::settings::Policy;
 
@@ -70,6 +71,8 @@ const CHANNEL: &str = "channel";
 const DEST_HASH: &str = "dest_hash";
 const SENT_TO: &str = "sent_to";
 const SENT_COUNTRY: &str = "sent_cc";
+const SENT_BLOCK: &str = "sent_blk";
+const SENT_HINT: &str = "sent_hint";
 const SENT_AT: &str = "sent_at";
 const CODE_EXPIRES_AT: &str = "code_expires_at";
 /// The table's TTL attribute. Items written before lockout existed hold the code's expiry here.
@@ -87,7 +90,8 @@ const NETWORK_MARKERS: &str = "right_net";
 /// than `cooldown` ago; expiry does not end a cooldown) or while the asking network is locked
 /// out.
 const PUT_UPDATE: &str = "SET code_hash = :code_hash, channel = :channel, dest_hash = :dest, \
-     sent_to = :sent_to, sent_cc = :sent_cc, sent_at = :now, code_expires_at = :code_expires_at, \
+     sent_to = :sent_to, sent_cc = :sent_cc, sent_blk = :sent_blk, sent_hint = :sent_hint, \
+     sent_at = :now, code_expires_at = :code_expires_at, \
      expires_at = :keep, attempts = :zero, last_request = :request, right_guess = :markers, \
      right_net = :net_markers, acct_fails = if_not_exists(acct_fails, :zero), \
      acct_last = if_not_exists(acct_last, :zero) REMOVE guesses, last_guess";
@@ -100,6 +104,8 @@ const PUT_CONDITION: &str = "(attribute_not_exists(code_hash) OR sent_at <= :coo
 /// One more send in a counter's window, unless it is full. The window's end is the item's TTL.
 const CHARGE_UPDATE: &str = "ADD sends :one SET expires_at = :resets_at";
 const CHARGE_CONDITION: &str = "attribute_not_exists(sends) OR sends < :cap";
+/// A send passes a breaker's check item that is absent or whose hold has ended.
+const BREAKER_CLOSED: &str = "attribute_not_exists(open_until) OR open_until <= :now";
 /// A send that was never made (our delivery failed for certain) gives its count back.
 const REFUND_UPDATE: &str = "ADD sends :minus_one";
 /// Attempts at a send transaction that DynamoDB cancelled only for a conflict with another one.
@@ -107,8 +113,8 @@ const CONFLICT_ATTEMPTS: u32 = 4;
 
 /// Only the code we wrote: a newer send between our put and this withdrawal must survive. The
 /// failures stay.
-const WITHDRAW_UPDATE: &str = "REMOVE code_hash, channel, dest_hash, sent_to, sent_cc, sent_at, \
-     code_expires_at, attempts, guesses, right_guess";
+const WITHDRAW_UPDATE: &str = "REMOVE code_hash, channel, dest_hash, sent_to, sent_cc, sent_blk, \
+     sent_hint, sent_at, code_expires_at, attempts, guesses, right_guess";
 const WITHDRAW_CONDITION: &str = "code_hash = :code_hash";
 
 /// Reserve the attempt, record the guess and count it for the account and the network together
@@ -172,6 +178,13 @@ impl DynamoStore {
         }
     }
 
+    /// The store as the fraud-guard function uses it: tallies and breakers only. It never makes
+    /// a record's key, so it needs no pseudonym key (it gets a random one nobody can use).
+    pub fn for_counting(client: Client, table: impl Into<String>) -> Self {
+        let unused = crate::keys::KeyRing::single(crate::keys::HashKey::random());
+        Self::new(client, table, CodeHasher::new(&unused))
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }
@@ -200,6 +213,21 @@ impl DynamoStore {
             .build()
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// A condition that the breaker behind `check` is not open: a send to an open breaker's
+    /// range is cancelled with the rest of its transaction.
+    fn breaker_check(&self, check: &Check, now: u64) -> Result<TransactWriteItem, StoreError> {
+        let condition = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(check.item.clone()))
+            .condition_expression(BREAKER_CLOSED)
+            .expression_attribute_values(":now", number(now))
+            .build()
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(TransactWriteItem::builder()
+            .condition_check(condition)
+            .build())
     }
 
     fn refund_item(&self, charge: &Charge) -> Result<TransactWriteItem, StoreError> {
@@ -239,6 +267,25 @@ impl DynamoStore {
             (
                 ":sent_cc".to_owned(),
                 number(u64::from(record.sent_country.unwrap_or(0))),
+            ),
+            // "" for email, as 0 is for the calling code.
+            (
+                ":sent_blk".to_owned(),
+                AttributeValue::S(
+                    record
+                        .sent_block
+                        .as_ref()
+                        .map_or_else(String::new, |b| b.id.clone()),
+                ),
+            ),
+            (
+                ":sent_hint".to_owned(),
+                AttributeValue::S(
+                    record
+                        .sent_block
+                        .as_ref()
+                        .map_or_else(String::new, |b| b.hint.clone()),
+                ),
             ),
             (":now".to_owned(), number(now)),
             (":code_expires_at".to_owned(), number(record.expires_at)),
@@ -323,6 +370,9 @@ impl DynamoStore {
                 .build()
                 .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
             let mut items = vec![TransactWriteItem::builder().update(record).build()];
+            for check in &code.checks {
+                items.push(self.breaker_check(check, now)?);
+            }
             for charge in charges {
                 items.push(self.charge_item(charge)?);
             }
@@ -350,8 +400,14 @@ impl DynamoStore {
                     )),
                 };
             }
+            let checks = code.checks.len();
             if let Some(index) = reasons.iter().skip(1).position(refused) {
-                return Ok(super::limited(&charges[index], now));
+                return Ok(match index.checked_sub(checks) {
+                    None => PutOutcome::FraudSuspected {
+                        prefix: code.checks[index].prefix.clone(),
+                    },
+                    Some(charge) => super::limited(&charges[charge], now),
+                });
             }
             let conflict = reasons
                 .iter()
@@ -569,6 +625,15 @@ fn record(
             Some(AttributeValue::N(n)) => n.parse::<u16>().ok().filter(|&code| code != 0),
             _ => None,
         },
+        sent_block: match (item.get(SENT_BLOCK), item.get(SENT_HINT)) {
+            (Some(AttributeValue::S(id)), Some(AttributeValue::S(hint))) if !id.is_empty() => {
+                Some(crate::fraud::Block {
+                    id: id.clone(),
+                    hint: hint.clone(),
+                })
+            }
+            _ => None,
+        },
         sent_at: item.number(SENT_AT)?,
         expires_at,
         attempts: u32::try_from(item.number(ATTEMPTS)?)
@@ -629,7 +694,7 @@ impl OtpStore for DynamoStore {
         policy: &Policy,
         charges: &[Charge],
     ) -> Result<PutOutcome, StoreError> {
-        if charges.is_empty() {
+        if charges.is_empty() && code.checks.is_empty() {
             self.put_alone(key, code, now, policy).await
         } else {
             self.put_charged(key, code, now, policy, charges).await
@@ -792,6 +857,9 @@ impl OtpStore for DynamoStore {
         }
     }
 }
+
+mod fraud;
+pub use fraud::stream_ticks;
 
 #[cfg(test)]
 mod tests {

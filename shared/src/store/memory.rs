@@ -1,7 +1,7 @@
 //! The embedded store of the local server and of tests. Same semantics as the DynamoDB store:
 //! each operation happens under one lock, which plays the part of a conditional write.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -12,6 +12,7 @@ use super::{
     PutOutcome, RecordKey, StoreError,
 };
 use crate::code::CodeHash;
+use crate::fraud::{Commit, FraudLedger, OpenBreaker, Prefix, Tally, TallyWrite, Versioned};
 use crate::limits::Charge;
 use crate::settings::Policy;
 
@@ -67,6 +68,18 @@ struct Counter {
 struct State {
     slots: HashMap<RecordKey, Slot>,
     counters: HashMap<String, Counter>,
+    fraud: FraudState,
+}
+
+/// The fraud guard's part: tallies (with their version and when they may go), the breakers'
+/// check items (held until), and the list of breakers.
+#[derive(Debug, Default)]
+struct FraudState {
+    tallies: HashMap<Prefix, (Tally, u64, u64)>,
+    /// Stream records counted (the in-process feed has none; kept for the same semantics).
+    counted: HashMap<String, u64>,
+    checks: HashMap<String, u64>,
+    listed: BTreeMap<String, OpenBreaker>,
 }
 
 #[derive(Debug, Default)]
@@ -118,7 +131,11 @@ impl OtpStore for MemoryStore {
         charges: &[Charge],
     ) -> Result<PutOutcome, StoreError> {
         let mut state = self.lock();
-        let State { slots, counters } = &mut *state;
+        let State {
+            slots,
+            counters,
+            fraud,
+        } = &mut *state;
         let slot = slots.entry(key.clone()).or_default();
         if slot.keep_until <= now {
             *slot = Slot::default();
@@ -135,6 +152,17 @@ impl OtpStore for MemoryStore {
             .and_then(|old| old.cooldown_left(now, policy.cooldown_secs))
         {
             return Ok(PutOutcome::CoolingDown { retry_after });
+        }
+        let open = |check: &&crate::fraud::Check| {
+            fraud
+                .checks
+                .get(&check.item)
+                .is_some_and(|&until| until > now)
+        };
+        if let Some(check) = code.checks.iter().find(open) {
+            return Ok(PutOutcome::FraudSuspected {
+                prefix: check.prefix.clone(),
+            });
         }
         let full = |charge: &&Charge| {
             counters
@@ -167,6 +195,10 @@ impl OtpStore for MemoryStore {
                 slot.networks.retain(|_, (at, _)| *at == window);
             }
             counters.retain(|_, counter| counter.resets_at > now);
+            fraud
+                .tallies
+                .retain(|_, (_, _, keep_until)| *keep_until > now);
+            fraud.checks.retain(|_, until| *until > now);
         }
         Ok(PutOutcome::Stored)
     }
@@ -200,7 +232,9 @@ impl OtpStore for MemoryStore {
         refunds: &[Charge],
     ) -> Result<bool, StoreError> {
         let mut state = self.lock();
-        let State { slots, counters } = &mut *state;
+        let State {
+            slots, counters, ..
+        } = &mut *state;
         let Some(slot) = slots.get_mut(key) else {
             return Ok(false);
         };
@@ -259,5 +293,103 @@ impl OtpStore for MemoryStore {
         }
         after.lockout = Some(lockout);
         Ok(GuessOutcome::Recorded(after))
+    }
+}
+
+#[async_trait]
+impl FraudLedger for MemoryStore {
+    async fn load_tallies(&self, prefixes: &[Prefix]) -> Result<Vec<Versioned>, StoreError> {
+        let state = self.lock();
+        Ok(prefixes
+            .iter()
+            .map(|prefix| {
+                state
+                    .fraud
+                    .tallies
+                    .get(prefix)
+                    .map_or_else(Default::default, |(tally, version, _)| {
+                        (tally.clone(), *version)
+                    })
+            })
+            .collect())
+    }
+
+    async fn commit(
+        &self,
+        events: &[String],
+        tallies: &[TallyWrite<'_>],
+        now: u64,
+    ) -> Result<Commit, StoreError> {
+        let mut state = self.lock();
+        let fraud = &mut state.fraud;
+        let seen: Vec<String> = events
+            .iter()
+            .filter(|e| fraud.counted.contains_key(*e))
+            .cloned()
+            .collect();
+        if !seen.is_empty() {
+            return Ok(Commit::Counted(seen));
+        }
+        let version = |prefix: &Prefix| fraud.tallies.get(prefix).map_or(0, |(_, v, _)| *v);
+        if tallies.iter().any(|w| version(w.prefix) != w.version) {
+            return Ok(Commit::Conflict);
+        }
+        for write in tallies {
+            fraud.tallies.insert(
+                write.prefix.clone(),
+                (write.tally.clone(), write.version + 1, write.keep_until),
+            );
+        }
+        fraud.counted.retain(|_, until| *until > now);
+        for event in events {
+            fraud
+                .counted
+                .insert(event.clone(), now + crate::fraud::COUNTED_FOR_SECS);
+        }
+        Ok(Commit::Done)
+    }
+
+    async fn hold(&self, breaker: &OpenBreaker) -> Result<(), StoreError> {
+        let prefix = Prefix::parse(&breaker.prefix)
+            .ok_or_else(|| StoreError::Corrupt(format!("no prefix {:?}", breaker.prefix)))?;
+        let mut state = self.lock();
+        for item in prefix.check_items() {
+            state.fraud.checks.insert(item, breaker.until);
+        }
+        state
+            .fraud
+            .listed
+            .insert(breaker.prefix.clone(), breaker.clone());
+        Ok(())
+    }
+
+    async fn extend(&self, prefix: &Prefix, until: u64) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let Some(listed) = state.fraud.listed.get_mut(&prefix.key()) else {
+            return Ok(());
+        };
+        listed.until = listed.until.max(until);
+        for item in prefix.check_items() {
+            state.fraud.checks.insert(item, until);
+        }
+        Ok(())
+    }
+
+    async fn breakers(&self) -> Result<Vec<OpenBreaker>, StoreError> {
+        Ok(self.lock().fraud.listed.values().cloned().collect())
+    }
+
+    async fn close(&self, prefix: &Prefix) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        for item in prefix.check_items() {
+            state.fraud.checks.remove(&item);
+        }
+        if let Some((tally, version, _)) = state.fraud.tallies.get_mut(prefix) {
+            // It starts over; its stream positions stay, so nothing is counted twice.
+            tally.buckets.clear();
+            tally.held = None;
+            *version += 1;
+        }
+        Ok(state.fraud.listed.remove(&prefix.key()).is_some())
     }
 }

@@ -4,7 +4,7 @@
 mod dynamodb;
 mod memory;
 
-pub use dynamodb::DynamoStore;
+pub use dynamodb::{stream_ticks, DynamoStore};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
@@ -30,6 +30,9 @@ pub struct OtpRecord {
     /// The country calling code of an SMS destination (`44`), for per-country conversion
     /// figures; `None` for email. Not personal data: a country, not a number.
     pub sent_country: Option<u16>,
+    /// The 1,000-number block of an SMS-class destination (a keyed pseudonym and a coarse hint),
+    /// for the fraud guard's counting; `None` for email.
+    pub sent_block: Option<crate::fraud::Block>,
     /// Epoch seconds of the send; the resend cooldown counts from here.
     pub sent_at: u64,
     /// Epoch seconds after which the code is dead, whether or not the store has deleted it yet.
@@ -198,6 +201,9 @@ pub struct NewCode {
     pub network: Network,
     /// The code under every code key ([`crate::code::CodeHasher::code_markers`]).
     pub markers: Guesses,
+    /// The fraud guard's breakers this send is refused by while one is open (none when the
+    /// guard does not check this send).
+    pub checks: Vec<crate::fraud::Check>,
 }
 
 #[derive(Debug)]
@@ -210,6 +216,10 @@ pub enum PutOutcome {
     /// The user is locked out; nothing was written.
     Locked {
         retry_after: u64,
+    },
+    /// The fraud guard's breaker of this prefix is open; nothing was written.
+    FraudSuspected {
+        prefix: crate::fraud::Prefix,
     },
     /// A send limit is full (the first full one of the charges); nothing was written.
     Limited {
@@ -258,9 +268,10 @@ pub trait OtpStore: Send + Sync {
     /// Stores a new code under `key`, replacing any previous code but keeping the user's
     /// failures, and adds one to every counter in `charges`, all or nothing: refused when the
     /// previous code is inside its cooldown (see [`OtpRecord::cooldown_left`]), the user is
-    /// locked out (see [`OtpRecord::locked_for`]) or a counter already holds its cap. A refusal
-    /// reports the seconds left: from the old record, or to the end of the full counter's
-    /// window. The lockout is named first, then the cooldown, then the first full counter.
+    /// locked out (see [`OtpRecord::locked_for`]), a breaker in `code.checks` is open, or a
+    /// counter already holds its cap. A refusal reports the seconds left: from the old record,
+    /// or to the end of the full counter's window. The lockout is named first, then the
+    /// cooldown, then the first open breaker, then the first full counter.
     async fn put_unless_blocked(
         &self,
         key: &RecordKey,

@@ -1,0 +1,104 @@
+//! The fraud-guard function: counts the table's stream (sends and verifications of codes to
+//! phone numbers) into the guard's tallies and opens breakers. It reads records as the store
+//! writes them ([`crate::store::stream_ticks`]) and counts them with the same
+//! [`Counting`] the local server runs in process.
+//!
+//! A batch is answered with `batchItemFailures` (the event source mapping has
+//! `ReportBatchItemFailures`): on a failure the batch is delivered again from its first record,
+//! and records counted before are recognised and left out. A record that cannot be read is
+//! logged and skipped, never retried forever.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+use super::counting::Counting;
+use super::Tick;
+use crate::clock::{Clock, SystemClock};
+use crate::settings::{MetricsSettings, Runtime, Settings, StoreSettings};
+use crate::store::{stream_ticks, DynamoStore};
+use crate::telemetry::error_chain;
+
+pub use lambda_runtime::Error;
+
+fn image(item: &serde_dynamo::Item) -> Option<HashMap<String, AttributeValue>> {
+    (!item.is_empty()).then(|| item.clone().into())
+}
+
+/// The ticks of a batch's records, in stream order; unreadable records are skipped.
+pub fn batch_ticks(records: &[EventRecord]) -> Vec<Tick> {
+    let mut ticks = Vec::new();
+    for record in records {
+        let (old, new) = (
+            image(&record.change.old_image),
+            image(&record.change.new_image),
+        );
+        let removed = record.event_name == "REMOVE";
+        match stream_ticks(old.as_ref(), new.as_ref(), removed, &record.event_id) {
+            Ok(found) => ticks.extend(found),
+            Err(error) => tracing::error!(
+                event_id = %record.event_id,
+                error = %error_chain(&error),
+                "fraud guard: a stream record could not be read; skipped"
+            ),
+        }
+    }
+    ticks
+}
+
+/// One batch: counted, or every record reported failed from the first (a retry counts only
+/// what was not counted yet).
+pub async fn handle(counting: &Counting, clock: &dyn Clock, event: Event) -> DynamoDbEventResponse {
+    let ticks = batch_ticks(&event.records);
+    let mut response = DynamoDbEventResponse::default();
+    match counting.observe(&ticks, clock.now()).await {
+        Ok(counted) => tracing::info!(
+            records = event.records.len(),
+            ticks = ticks.len(),
+            repeated = counted.repeated,
+            opened = counted.opened.len(),
+            "fraud guard: batch counted"
+        ),
+        Err(error) => {
+            tracing::error!(error = %error_chain(&error), "fraud guard: batch not counted; retried");
+            if let Some(first) = event.records.first() {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = first.change.sequence_number.clone();
+                response.batch_item_failures.push(failure);
+            }
+        }
+    }
+    crate::meter::flush();
+    response
+}
+
+/// The whole `main` of the function.
+pub async fn run() -> Result<(), Error> {
+    crate::telemetry::init_lambda_tracing();
+    crate::tls::prefer_single_ca_bundle();
+    let settings = Settings::from_env(Runtime::Lambda).map_err(|e| {
+        tracing::error!(error = %e, "function init failed");
+        Error::from(e.to_string())
+    })?;
+    let StoreSettings::DynamoDb { table } = &settings.store else {
+        return Err(
+            "the fraud-guard function counts into the DynamoDB table (OTP_TABLE_NAME)".into(),
+        );
+    };
+    if let MetricsSettings::Emf { namespace } = &settings.metrics {
+        crate::meter::install_emf(namespace)?;
+    }
+    let client = aws_sdk_dynamodb::Client::new(&crate::aws::load().await);
+    let ledger = Arc::new(DynamoStore::for_counting(client, table.clone()));
+    let counting = Counting::new(ledger, settings.fraud.clone());
+    tracing::info!(table = %table, mode = settings.fraud.mode.as_str(), "function ready");
+    let (counting, clock) = (&counting, &SystemClock);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, Error>(handle(counting, clock, event.payload).await)
+    }))
+    .await
+}

@@ -80,10 +80,11 @@ def main():
     before = len(emails_to("user@example.com"))
 
     port = peers.free_port()
+    hash_key = os.urandom(32).hex()
     env_file = tempfile.NamedTemporaryFile("w", suffix=".env", delete=False)
     env_file.write("\n".join([
         f"OTP_TABLE_NAME={table}",
-        f"OTP_HASH_KEY={os.urandom(32).hex()}",
+        f"OTP_HASH_KEY={hash_key}",
         f"OTP_TOKEN_SIGNING_KEY={os.urandom(32).hex()}",
         "OTP_TOKEN_ISSUER=https://otp.lambda-e2e.example.com",
         "OTP_BACKEND_TOKEN_AUDIENCE=lambda-e2e-backend",
@@ -141,6 +142,7 @@ def main():
                                  {"user_id": "user-123", "method": "sms", "phone": "+14155552671"})
         check("sms without a sender is 503 channel_unavailable (never the console)",
               status == 503 and body["error"] == "channel_unavailable", (status, body))
+        check_fraud_guard(port, env, table, hash_key)
     finally:
         peers.stop(watch)
         os.unlink(env_file.name)
@@ -340,6 +342,109 @@ class FileOpens:
 
     def close(self):
         os.close(self.fd)
+
+
+def stream_event(endpoint, table):
+    """Every record of the table's stream so far, read from moto's DynamoDB Streams API as
+    Lambda's event source mapping reads it, in the event shape Lambda hands the function."""
+    import base64
+    import datetime
+
+    ddb = otp_aws.client("dynamodb", endpoint)
+    streams = otp_aws.client("dynamodbstreams", endpoint)
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+
+    def plain(value):
+        if isinstance(value, bytes):
+            return base64.b64encode(value).decode()
+        if isinstance(value, datetime.datetime):
+            return value.timestamp()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records.extend(page["Records"])
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+    return [dict(plain(r), eventSourceARN=arn) for r in records]
+
+
+def check_fraud_guard(port, watch_env, table, hash_key):
+    """The fraud-guard function under `cargo lambda`, fed the table's real stream records (as
+    moto's DynamoDB Streams API returns them): SMS sends walking one 1,000-number block, made by
+    the send-code binary, open the block's breaker; the same batch delivered again, whole or in
+    part, counts nothing twice; the next send to the block is refused."""
+    twilio = twilio_fake.TwilioFake()
+    env = {
+        "PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "send-code",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": ENDPOINT,
+        "OTP_TABLE_NAME": table, "OTP_HASH_KEY": hash_key,
+        "OTP_API_KEYS": f"local={DEV_KEY}", **twilio.settings(), "RUST_LOG": "warn",
+    }
+    template = (ROOT / "events" / "send-code-sms.json").read_text()
+
+    def sends(numbers):
+        events = [template.replace("+14155552671", f"+14155552{n:03d}")
+                  .replace("user-123", f"walker-{n}").encode() for n in numbers]
+        log = ROOT / "target" / "lambda-fraud-send-code.log"
+        with open(log, "wb") as output, lambda_runtime.Invocation(
+                ROOT / "target" / "debug" / "send-code", events, env, output) as invocation:
+            return [json.loads(r) for r in invocation.wait(120)]
+
+    def count(batch, name):
+        path = ROOT / "target" / f"fraud-guard-{name}.json"
+        path.write_text(json.dumps({"Records": batch}))
+        invoke = subprocess.run(
+            ["cargo", "lambda", "invoke", "fraud-guard", "--invoke-address", "127.0.0.1",
+             "--invoke-port", str(port), "--data-file", str(path)],
+            cwd=ROOT, env=watch_env, capture_output=True, text=True, timeout=900)
+        check(f"fraud-guard counts the {name} batch", invoke.returncode == 0, invoke.stderr[-2000:])
+        return json.loads(invoke.stdout)
+
+    ddb = otp_aws.client("dynamodb", ENDPOINT)
+
+    def tally_sent():
+        items = ddb.scan(TableName=table, FilterExpression="begins_with(pk, :t)",
+                         ExpressionAttributeValues={":t": {"S": "fraud:tally:blk:"}})["Items"]
+        return [sum(b["s"] for b in json.loads(i["tally"]["S"])["b"].values()) for i in items]
+
+    try:
+        answers = sends(range(100, 125))
+        check("25 SMS to one block are sent while nothing is counted yet",
+              [a["statusCode"] for a in answers] == [200] * 25, answers[-1])
+        records = stream_event(ENDPOINT, table)
+        inserts = [r for r in records if r["eventName"] == "INSERT"
+                   and r["dynamodb"]["Keys"]["pk"]["S"].startswith("login#")]
+        check("the stream holds the records the sends wrote", len(inserts) >= 25, len(inserts))
+        half = count(records[: len(records) // 2], "first-half")
+        check("the first half is counted with no failure", half == {"batchItemFailures": []}, half)
+        whole = count(records, "whole")
+        check("the whole batch, half of it delivered before, is counted",
+              whole == {"batchItemFailures": []}, whole)
+        check("each send is counted once", tally_sent() == [25], tally_sent())
+        again = count(records, "redelivered")
+        check("a redelivered batch answers without failure", again == {"batchItemFailures": []}, again)
+        check("and counts nothing twice", tally_sent() == [25], tally_sent())
+        listing = ddb.get_item(TableName=table, Key={"pk": {"S": "fraud:breakers"}}).get("Item", {})
+        opened = [k for k in listing if k.startswith("blk:")]
+        check("the block's breaker is listed", len(opened) == 1, listing)
+        check("with a hint, not the number", listing[opened[0]]["M"]["hint"]["S"] == "+1 41…", listing)
+        refused = sends([200])[0]
+        body = json.loads(refused["body"])
+        check("the next send to the block is 403 fraud_suspected",
+              refused["statusCode"] == 403 and body["error"] == "fraud_suspected", refused)
+        check("only the 25 SMS reached Twilio", len(twilio.messages) == 25, len(twilio.messages))
+    finally:
+        twilio.close()
 
 
 def check_root_certificates(table, binaries=None):

@@ -22,11 +22,12 @@ _TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def table_schema():
-    """The OtpTable properties the service depends on: key, attributes, billing and TTL."""
+    """The OtpTable properties the service depends on: key, attributes, billing, TTL and stream."""
     template = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)
     table = template["Resources"]["OtpTable"]["Properties"]
     return {key: table[key] for key in
-            ("AttributeDefinitions", "KeySchema", "BillingMode", "TimeToLiveSpecification")}
+            ("AttributeDefinitions", "KeySchema", "BillingMode", "TimeToLiveSpecification",
+             "StreamSpecification")}
 
 
 def client(service, endpoint):
@@ -39,7 +40,8 @@ def create_table(endpoint, name):
     ddb = client("dynamodb", endpoint)
     ddb.create_table(TableName=name, BillingMode=schema["BillingMode"],
                      AttributeDefinitions=schema["AttributeDefinitions"],
-                     KeySchema=schema["KeySchema"])
+                     KeySchema=schema["KeySchema"],
+                     StreamSpecification={"StreamEnabled": True, **schema["StreamSpecification"]})
     ttl = schema["TimeToLiveSpecification"]
     ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
         "AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])})

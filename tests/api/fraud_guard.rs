@@ -16,7 +16,7 @@ use otp_core::keys::{HashKey, KeyRing};
 use otp_core::limits::{ClientIp, LimitName};
 use otp_core::sender::Senders;
 use otp_core::settings::{Policy, SendLimits};
-use otp_core::store::{MemoryStore, RecordKey};
+use otp_core::store::{MemoryStore, OtpStore, RecordKey};
 use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
 use rand::rngs::StdRng;
@@ -37,17 +37,34 @@ struct World {
 
 fn world(settings: FraudSettings) -> World {
     let store = Arc::new(MemoryStore::new());
-    let sms = RecordingSender::new();
-    let clock = Arc::new(ManualClock::new(START));
     let hasher = CodeHasher::new(&KeyRing::single(HashKey::random()));
     let counting = Arc::new(Counting::new(store.clone(), settings.clone()));
+    let fraud = FraudGuard::new(settings, Some(store.clone()), Some(counting));
+    let (engine, sms, clock) = engine(store.clone(), hasher.clone(), fraud);
+    World {
+        engine,
+        sms,
+        clock,
+        store,
+        hasher,
+    }
+}
+
+/// An engine on `store` with the defaults' limits and an SMS sender that records.
+fn engine(
+    store: Arc<dyn OtpStore>,
+    hasher: CodeHasher,
+    fraud: FraudGuard,
+) -> (Engine, RecordingSender, Arc<ManualClock>) {
+    let sms = RecordingSender::new();
+    let clock = Arc::new(ManualClock::new(START));
     let engine = Engine::new(EngineParts {
-        store: store.clone(),
+        store,
         senders: Senders {
             sms: Some(Arc::new(sms.clone())),
             ..Default::default()
         },
-        hasher: hasher.clone(),
+        hasher,
         policy: Policy::default(),
         brand: None,
         autofill: Default::default(),
@@ -57,15 +74,9 @@ fn world(settings: FraudSettings) -> World {
         limits: SendLimits::default(),
         tokens: None,
         gate: Default::default(),
-        fraud: FraudGuard::new(settings, Some(store.clone()), Some(counting)),
+        fraud,
     });
-    World {
-        engine,
-        sms,
-        clock,
-        store,
-        hasher,
-    }
+    (engine, sms, clock)
 }
 
 fn guard(mode: FraudMode) -> FraudSettings {
@@ -483,4 +494,119 @@ async fn a_send_refused_by_a_cap_is_not_a_fraud_refusal() {
         ),
         "{outcomes:?}"
     );
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_phone_send_checks_the_breakers_inside_its_one_request() {
+    use otp_core::fraud::{OpenBreaker, Reason};
+    // GIVEN the DynamoDB store (moto) counting its requests, the guard blocking, and the
+    // counting left to the stream (as in Lambda)
+    let hasher = crate::store_conformance::random_hasher();
+    let (store, requests) = crate::moto_peer::counted_store(hasher.clone()).await;
+    let store = Arc::new(store);
+    let fraud = FraudGuard::new(guard(FraudMode::Block), Some(store.clone()), None);
+    let (engine, sms, _clock) = engine(store.clone(), hasher.clone(), fraud);
+    let send = |user: &'static str, phone: &'static str| {
+        let engine = &engine;
+        async move {
+            engine
+                .send(SendRequest {
+                    key: key(user),
+                    destination: Destination::Sms(PhoneE164::parse(phone).unwrap()),
+                    client: None,
+                    caller: None,
+                    locale: Default::default(),
+                    trusted: false,
+                })
+                .await
+        }
+    };
+    // WHEN a number is sent a code with no breaker open
+    requests.take();
+    assert!(send("alice", "+447712345001").await.is_ok());
+    // THEN that is one request, its breakers checked inside it
+    assert_eq!(requests.take(), 1);
+
+    // WHEN the block's breaker is open
+    let block = Prefix::Block(hasher.block_pseudonym("+447712345"));
+    store
+        .hold(&OpenBreaker {
+            prefix: block.key(),
+            hint: "+44 77…".into(),
+            opened_at: START,
+            until: START + 3600,
+            sent: 20,
+            verified: 0,
+            reason: Reason::Velocity,
+        })
+        .await
+        .unwrap();
+    requests.take();
+    let refused = send("bob", "+447712345002").await;
+    // THEN the send is refused with nothing sent; the first refusal also pushes out the hold
+    // (a batch put and the listing's update), a second one within ten minutes does not
+    assert!(
+        matches!(refused, Err(SendError::FraudSuspected)),
+        "{refused:?}"
+    );
+    assert_eq!(requests.take(), 3);
+    requests.take();
+    assert!(matches!(
+        send("carol", "+447712345003").await,
+        Err(SendError::FraudSuspected)
+    ));
+    assert_eq!(requests.take(), 1);
+    assert_eq!(sms.count(), 1, "only alice's code went out");
+    let listed = store.breakers().await.unwrap();
+    assert!(
+        listed[0].until > START + 3600,
+        "the hold was pushed out: {listed:?}"
+    );
+    // AND a number of another block of the same country is sent its code, in one request
+    requests.take();
+    assert!(send("dave", "+447911123004").await.is_ok());
+    assert_eq!(requests.take(), 1);
+    // AND closing the breaker lets the block through again
+    assert!(store.close(&block).await.unwrap());
+    assert!(send("erin", "+447712345005").await.is_ok());
+    assert_eq!(store.breakers().await.unwrap(), []);
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_redelivered_batch_is_counted_once() {
+    use otp_core::fraud::{Block, Tick, TickKind};
+    // GIVEN the counting on DynamoDB (moto) and a batch of stream records: 20 sends to a block
+    let hasher = crate::store_conformance::random_hasher();
+    let (store, _) = crate::moto_peer::counted_store(hasher).await;
+    let store = Arc::new(store);
+    let counting = Counting::new(store.clone(), guard(FraudMode::Block));
+    let block = Block {
+        id: "walked-block".into(),
+        hint: "+33 61…".into(),
+    };
+    let ticks: Vec<Tick> = (0..20)
+        .map(|i| Tick {
+            kind: TickKind::Sent,
+            block: Some(block.clone()),
+            country: Some(33),
+            sent_at: START + i,
+            event: Some(format!("event-{i}")),
+        })
+        .collect();
+    // WHEN its first half is counted, then the whole batch (a bisected retry), then the whole
+    // batch again (a redelivery)
+    let half = counting.observe(&ticks[..10], START + 20).await.unwrap();
+    let whole = counting.observe(&ticks, START + 20).await.unwrap();
+    let again = counting.observe(&ticks, START + 21).await.unwrap();
+    // THEN every send counted once: the breaker opened on the 20th, and nothing more
+    assert_eq!((half.opened.len(), half.repeated), (0, 0));
+    assert_eq!((whole.opened.len(), whole.repeated), (1, 10));
+    assert_eq!(whole.opened[0].sent, 20);
+    assert_eq!((again.opened.len(), again.repeated), (0, 20));
+    let (tally, _) = store
+        .load_tallies(&[Prefix::Block("walked-block".into())])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(tally.buckets.values().map(|c| c.sent).sum::<i64>(), 20);
 }

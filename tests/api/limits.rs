@@ -249,7 +249,9 @@ every_setup! {
 /// country the deployment does not serve, through the real Twilio sender to the fake. Returns
 /// once it has checked that Twilio was called no more often than every cap allows.
 async fn pumping(setup: Setup, sends: u32, at_once: usize) {
-    // GIVEN a deployment serving US, GB and FR, with 40 SMS per calling code and 60 in all a day
+    // GIVEN a deployment serving US, GB and FR, with 40 SMS per calling code and 60 in all a day,
+    // and the fraud guard off: the caps alone must hold (with it on, the guard stops this walk
+    // first; see `the_fraud_guard_stops_the_walk_before_the_caps`)
     let twilio = wiremock::MockServer::start().await;
     crate::twilio_fake::mount_any(&twilio, crate::twilio_fake::Outcome::Created).await;
     let app = TestApp::builder()
@@ -258,6 +260,7 @@ async fn pumping(setup: Setup, sends: u32, at_once: usize) {
             s.limits.sms_countries = Some(["US", "GB", "FR"].map(str::to_owned).to_vec());
             s.limits.sms_country_per_day = 40;
             s.limits.sms_daily_budget = 60;
+            s.fraud.mode = otp_core::fraud::FraudMode::Off;
         })
         .spawn(setup)
         .await;
@@ -544,4 +547,53 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
         VerifyOutcome::NotFound
     );
     assert_eq!(sms.count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fraud_guard_stops_the_walk_before_the_caps() {
+    // GIVEN the server on DynamoDB (moto) with the fraud guard on, as by default
+    let twilio = wiremock::MockServer::start().await;
+    crate::twilio_fake::mount_any(&twilio, crate::twilio_fake::Outcome::Created).await;
+    let app = TestApp::builder()
+        .settings(|s| s.delivery.sms = Some(crate::twilio_fake::sender_settings(&twilio.uri())))
+        .spawn(Setup::TcpDynamo)
+        .await;
+    // WHEN a bot walks one French 1,000-number block, a new user and client each time
+    let mut answers: std::collections::BTreeMap<(u16, String), u32> = Default::default();
+    for n in 0..40 {
+        let body = json!({
+            "user_id": format!("bot-{n}"),
+            "method": "sms",
+            "phone": format!("+33612345{n:03}"),
+            "client_ip": format!("198.51.100.{}", n + 1),
+        });
+        let reply = app.post("/send-code", body).await;
+        *answers
+            .entry((reply.status, reply.error().to_owned()))
+            .or_default() += 1;
+    }
+    // THEN the 20th send opens the block's breaker and the rest are 403 fraud_suspected, with
+    // nothing sent to Twilio and no cap touched
+    let sent = crate::twilio_fake::recipients(&twilio).await.len();
+    assert_eq!(sent, 20, "{answers:?}");
+    assert_eq!(
+        answers[&(403, "fraud_suspected".to_owned())],
+        20,
+        "{answers:?}"
+    );
+    let refused = app
+        .post(
+            "/send-code",
+            json!({"user_id": "bot-x", "method": "sms", "phone": "+33612345999"}),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.json["detail"].as_str().unwrap().contains("email"),
+        "{}",
+        refused.json
+    );
+    // AND a number in another block still gets its code
+    let user = app.post("/send-code", sms_to("alice", PHONE)).await;
+    assert_eq!(user.status, 200, "{}", user.json);
 }

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use otp_core::http::Routes;
+
+mod fraud_guard;
 use otp_core::settings::{Runtime, Settings};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -19,6 +21,7 @@ Commands:
   openapi             print the API document (openapi.json) for this configuration
   metrics             print the metric catalogue (metrics.json)
   settings            print the configuration reference (docs/configuration.md)
+  fraud-guard ...     list, check and close the fraud guard's breakers (DynamoDB table)
   help, --help, -h    print this help
   --version, -V       print the version
 
@@ -32,6 +35,7 @@ enum Command {
     OpenApi,
     Metrics,
     Settings,
+    FraudGuard(fraud_guard::Action),
     Help,
     Version,
 }
@@ -47,6 +51,9 @@ impl Command {
             Some("openapi") => Self::OpenApi,
             Some("metrics") => Self::Metrics,
             Some("settings") => Self::Settings,
+            Some("fraud-guard") => {
+                return fraud_guard::Action::parse(&args[1..]).map(Self::FraudGuard)
+            }
             Some("help" | "--help" | "-h") => Self::Help,
             Some("--version" | "-V" | "version") => Self::Version,
             Some(other) => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
@@ -119,6 +126,18 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Settings => {
             print!("{}", otp_core::settings::reference::markdown());
+            return Ok(());
+        }
+        Command::FraudGuard(action) => {
+            let settings = Settings::from_env(Runtime::Local).map_err(|e| e.to_string())?;
+            let (ledger, hasher) = otp_core::startup::fraud_admin(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let now = otp_core::clock::Clock::now(&otp_core::clock::SystemClock);
+            print!(
+                "{}",
+                fraud_guard::run(action, &*ledger, hasher.as_ref(), now).await?
+            );
             return Ok(());
         }
         Command::OpenApi | Command::Serve => {}

@@ -213,6 +213,33 @@ pub async fn build_with(
     Ok(engine)
 }
 
+/// What `otp-service fraud-guard` works with: the table's breakers, and the pseudonym key that
+/// names a number's block (so `close +447700900123` finds it). `None` for the key when the
+/// process has only a random one of its own: it cannot name a deployment's blocks.
+pub async fn fraud_admin(
+    settings: &Settings,
+) -> Result<(Arc<dyn FraudLedger>, Option<CodeHasher>), InitError> {
+    let StoreSettings::DynamoDb { table } = &settings.store else {
+        return Err(ConfigError::Missing {
+            var: "OTP_TABLE_NAME",
+            hint: "the fraud guard's breakers are kept in the DynamoDB table (the local \
+                   server's embedded store lives and dies with its process)",
+        }
+        .into());
+    };
+    let wanted = match &settings.keys {
+        KeySource::Secret { arn, .. } => vec![arn.clone()],
+        _ => Vec::new(),
+    };
+    let aws = Aws::new(wanted);
+    let hasher = match &settings.keys {
+        KeySource::Random => None,
+        keys => Some(CodeHasher::new(&key_ring_from(keys, &aws).await?)),
+    };
+    let store = DynamoStore::for_counting(aws.dynamodb().await, table.clone());
+    Ok((Arc::new(store), hasher))
+}
+
 /// The secrets a unit serving `routes` reads at init with these settings, and no other: the
 /// HMAC key ring, the API keys, and, where the routes use them, the token seed (verify), the
 /// Twilio token and the CAPTCHA secret (send).

@@ -610,3 +610,94 @@ async fn on_dynamodb_a_redelivered_batch_is_counted_once() {
         .remove(0);
     assert_eq!(tally.buckets.values().map(|c| c.sent).sum::<i64>(), 20);
 }
+
+#[tokio::test]
+async fn the_operator_command_lists_checks_and_closes_breakers() {
+    use otp_core::fraud::{OpenBreaker, Reason};
+    use otp_core::store::DynamoStore;
+    // GIVEN a table (moto) where the guard holds a block's breaker, named with the deployment's
+    // key, and the Philippines' breaker
+    let key = "11".repeat(32);
+    let hasher =
+        CodeHasher::new(&otp_core::settings::key_ring("OTP_HASH_KEY", &key, None).unwrap());
+    let client = crate::moto_peer::client().await;
+    let table = crate::moto_peer::create_table(&client).await;
+    let store = DynamoStore::new(client, table.clone(), hasher.clone());
+    let now = otp_core::clock::Clock::now(&otp_core::clock::SystemClock);
+    let block = Prefix::Block(hasher.block_pseudonym("+447712345"));
+    for (prefix, hint) in [(block.clone(), "+44 77…"), (Prefix::Country(63), "+63")] {
+        let breaker = OpenBreaker {
+            prefix: prefix.key(),
+            hint: hint.into(),
+            opened_at: now - 60,
+            until: now + 3600,
+            sent: 20,
+            verified: 0,
+            reason: Reason::Velocity,
+        };
+        store.hold(&breaker).await.unwrap();
+    }
+    let command = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_otp-service"))
+            .arg("fraud-guard")
+            .args(args)
+            .env("OTP_TABLE_NAME", &table)
+            .env("OTP_HASH_KEY", &key)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        (
+            output.status.success(),
+            text + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    // WHEN an operator lists them
+    let (ok, listed) = command(&["list"]);
+    // THEN both show, open, with their ranges and counts, and no number
+    assert!(ok, "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.starts_with("OPEN")).count(),
+        2,
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&block.key()) && listed.contains("cc:63"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("+44 77…") && listed.contains("sent    20"),
+        "{listed}"
+    );
+    // WHEN they check numbers
+    let (_, refused) = command(&["check", "+447712345678"]);
+    let (_, other) = command(&["check", "+447911123456"]);
+    let (_, country) = command(&["check", "+639171234567"]);
+    // THEN a number in the block and one of the Philippines are refused, another UK one is not
+    assert!(
+        refused.contains("REFUSED") && refused.contains(&block.key()),
+        "{refused}"
+    );
+    assert!(other.contains("sends go out"), "{other}");
+    assert!(
+        country.contains("REFUSED") && country.contains("cc:63"),
+        "{country}"
+    );
+    // WHEN they close the block by one of its numbers and the country by its prefix
+    let (ok, closed) = command(&["close", "+447712345000"]);
+    assert!(ok && closed.contains("closed"), "{closed}");
+    let (ok, _) = command(&["close", "cc:63"]);
+    assert!(ok);
+    // THEN nothing is listed and sends to the block pass its check again
+    let (_, listed) = command(&["list"]);
+    assert_eq!(listed.trim(), "no breaker has opened lately");
+    let (_, refused) = command(&["check", "+447712345678"]);
+    assert!(refused.contains("sends go out"), "{refused}");
+    // AND a bad argument is a clear error, with the usage
+    let (ok, usage) = command(&["close"]);
+    assert!(
+        !ok && usage.contains("Usage: otp-service fraud-guard"),
+        "{usage}"
+    );
+    let (ok, bad) = command(&["check", "12345"]);
+    assert!(!ok && bad.contains("not a phone number"), "{bad}");
+}

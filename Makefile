@@ -82,6 +82,7 @@ sam-build: $(VENV)/.installed
 	$(SAM_ENV) sam build
 	test -x .aws-sam/build/SendCodeFunction/bootstrap
 	test -x .aws-sam/build/VerifyCodeFunction/bootstrap
+	test -x .aws-sam/build/FraudGuardFunction/bootstrap
 
 artifacts: $(VENV)/.installed
 	$(VENV)/bin/python -m unittest -v tests/artifacts_test.py

@@ -1,7 +1,8 @@
 //! `otp-service fraud-guard`: the fraud guard's breakers in the DynamoDB table, for operators.
 
 use otp_core::code::CodeHasher;
-use otp_core::fraud::{self, FraudLedger, OpenBreaker, Prefix};
+use otp_core::fraud::{self, OpenBreaker, Prefix};
+use otp_core::store::FraudLedger;
 
 pub const USAGE: &str = "\
 Usage: otp-service fraud-guard <list | check NUMBER | close PREFIX>

@@ -3,8 +3,9 @@ code its routes need. verify-code is built without the delivery features and wit
 routes (otp-core's `sending` feature), so neither Twilio's request code, SES's client, the
 message texts of any language nor the phone metadata's regular-expression engine is in it;
 send-code has them all. The AWS-LC library those builds link was compiled without CPU-jitter
-entropy (.cargo/config.toml). The binary budgets hold (send-code 8 MB, verify-code 6 MB), and the
-sizes are printed for the record."""
+entropy (.cargo/config.toml). fraud-guard, which reads the table's stream, links neither delivery
+code nor the send routes. The binary budgets hold (send-code 8 MB, verify-code and fraud-guard
+6 MB), and the sizes are printed for the record."""
 import pathlib
 import unittest
 
@@ -18,7 +19,8 @@ SES = b"SendEmail"
 TEXTS = "Geben Sie diesen Code ein".encode()
 REGEX = b"regex-automata"
 # Megabytes, as AWS counts a deployment package (decimal).
-BUDGETS = {"SendCodeFunction": 8_000_000, "VerifyCodeFunction": 6_000_000}
+BUDGETS = {"SendCodeFunction": 8_000_000, "VerifyCodeFunction": 6_000_000,
+           "FraudGuardFunction": 6_000_000}
 
 
 def bootstrap(function):
@@ -50,6 +52,11 @@ class Artifacts(unittest.TestCase):
         binary = bootstrap("VerifyCodeFunction")
         self.assertNotIn(TEXTS, binary)
         self.assertNotIn(REGEX, binary)
+
+    def test_fraud_guard_links_no_delivery_and_no_send_route_code(self):
+        binary = bootstrap("FraudGuardFunction")
+        for absent in (TWILIO, SES, TEXTS, REGEX):
+            self.assertNotIn(absent, binary)
 
     def test_send_code_links_both_providers_the_texts_and_the_phone_metadata(self):
         binary = bootstrap("SendCodeFunction")

@@ -10,9 +10,10 @@ use crate::callers::Callers;
 use crate::captcha::CaptchaCheck;
 use crate::clock::Clock;
 use crate::code::{CodeHash, CodeHasher, OneTimeCode};
+use crate::counting::Counting;
 use crate::directory::UserDirectory;
 use crate::domain::{Channel, Destination, Passcode, Space, UserId};
-use crate::fraud::{self, counting::Counting, FraudLedger, FraudMode, FraudSettings, Prefix, Tick};
+use crate::fraud::{self, FraudMode, FraudSettings, Prefix, Tick};
 use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
 use crate::locale::Locale;
 use crate::mask;
@@ -21,8 +22,8 @@ use crate::sender::{DeliveryError, Message, Senders};
 use crate::settings::Policy;
 use crate::settings::UnknownUser;
 use crate::store::{
-    GuessAttempt, GuessOutcome, Network, NewCode, OtpRecord, OtpStore, PutOutcome, RecordKey,
-    StoreError,
+    FraudLedger, GuessAttempt, GuessOutcome, Network, NewCode, OtpRecord, OtpStore, PutOutcome,
+    RecordKey, StoreError,
 };
 use crate::telemetry::error_chain;
 use crate::templates::SmsAutofill;

@@ -8,6 +8,7 @@ pub mod callers;
 pub mod captcha;
 pub mod clock;
 pub mod code;
+pub mod counting;
 pub mod directory;
 pub mod domain;
 pub mod engine;
@@ -28,6 +29,8 @@ pub mod settings;
 pub mod sms;
 pub mod startup;
 pub mod store;
+#[cfg(feature = "stream")]
+pub mod stream;
 pub mod telemetry;
 pub mod templates;
 #[cfg(feature = "testing")]

@@ -12,8 +12,9 @@ use tokio::sync::OnceCell;
 use crate::callers::{ApiKeys, Callers};
 use crate::clock::{Clock, SystemClock};
 use crate::code::CodeHasher;
+use crate::counting::Counting;
 use crate::engine::{Engine, EngineParts, FraudGuard, PublicGate};
-use crate::fraud::{counting::Counting, FraudLedger, FraudMode};
+use crate::fraud::FraudMode;
 use crate::http::Routes;
 use crate::keys::{HashKey, KeyRing};
 use crate::secrets::{self, SecretError, SecretValue};
@@ -22,7 +23,7 @@ use crate::settings::{
     key_ring, CallerAuth, ConfigError, KeySource, MetricsSettings, Runtime, Settings,
     StoreSettings, HASH_KEY_SECRET_ARN,
 };
-use crate::store::{DynamoStore, MemoryStore, OtpStore};
+use crate::store::{DynamoStore, FraudLedger, MemoryStore, OtpStore};
 
 #[cfg(feature = "sending")]
 mod sending;

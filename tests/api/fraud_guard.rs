@@ -5,18 +5,19 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::helpers::every_setup;
 use otp_core::code::CodeHasher;
+use otp_core::counting::Counting;
 use otp_core::domain::{Destination, NumberKind, Passcode, PhoneE164, Purpose, Space, UserId};
 use otp_core::engine::{
     EngineParts, FraudGuard, SendError, SendRequest, VerifyOutcome, VerifyRequest,
 };
-use otp_core::fraud::counting::Counting;
-use otp_core::fraud::{FraudLedger, FraudMode, FraudSettings, Prefix, SafeList};
+use otp_core::fraud::{FraudMode, FraudSettings, Prefix, SafeList};
 use otp_core::keys::{HashKey, KeyRing};
 use otp_core::limits::{ClientIp, LimitName};
 use otp_core::sender::Senders;
 use otp_core::settings::{Policy, SendLimits};
-use otp_core::store::{MemoryStore, OtpStore, RecordKey};
+use otp_core::store::{FraudLedger, MemoryStore, OtpStore, RecordKey};
 use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
 use rand::rngs::StdRng;
@@ -700,4 +701,39 @@ async fn the_operator_command_lists_checks_and_closes_breakers() {
     );
     let (ok, bad) = command(&["check", "12345"]);
     assert!(!ok && bad.contains("not a phone number"), "{bad}");
+}
+
+every_setup! {
+    async fn trusted_on_send_code_passes_an_open_breaker_and_must_be_a_boolean(setup: Setup) {
+        use crate::helpers::{Setup, TestApp};
+        use serde_json::json;
+        // GIVEN the service with the guard on and SMS through the Twilio fake
+        let twilio = wiremock::MockServer::start().await;
+        crate::twilio_fake::mount_any(&twilio, crate::twilio_fake::Outcome::Created).await;
+        let app = TestApp::builder()
+            .settings(|s| s.delivery.sms = Some(crate::twilio_fake::sender_settings(&twilio.uri())))
+            .spawn(setup)
+            .await;
+        let body = |n: u32, trusted: serde_json::Value| {
+            json!({"user_id": format!("u{n}"), "method": "sms", "phone": format!("+33612345{n:03}"),
+                   "trusted": trusted})
+        };
+        // WHEN a block is walked until its breaker opens
+        for n in 0..20 {
+            assert_eq!(app.post("/send-code", body(n, json!(null))).await.status, 200);
+        }
+        let refused = app.post("/send-code", body(20, json!(false))).await;
+        // THEN the next send is 403 fraud_suspected with a sentence the user can act on
+        assert_eq!((refused.status, refused.error()), (403, "fraud_suspected"), "{}", refused.json);
+        assert!(refused.json["detail"].as_str().unwrap().contains("email"));
+        // AND a trusted user of the backend is still sent a code
+        let trusted = app.post("/send-code", body(21, json!(true))).await;
+        assert_eq!(trusted.status, 200, "{}", trusted.json);
+        // AND a `trusted` that is not a boolean is a 422 naming it, with nothing sent
+        let bad = app.post("/send-code", body(22, json!("yes"))).await;
+        assert_eq!(bad.status, 422, "{}", bad.json);
+        assert_eq!(bad.json["detail"][0]["loc"], json!(["body", "trusted"]));
+        assert_eq!(bad.json["detail"][0]["type"], "bool_type");
+        assert_eq!(crate::twilio_fake::recipients(&twilio).await.len(), 21);
+    }
 }

@@ -3,6 +3,6 @@
 //! links no delivery or HTTP code.
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), otp_core::fraud::stream::Error> {
-    otp_core::fraud::stream::run().await
+async fn main() -> Result<(), otp_core::stream::Error> {
+    otp_core::stream::run().await
 }

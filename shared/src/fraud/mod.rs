@@ -2,7 +2,7 @@
 //! complete a verification.
 //!
 //! Sends and verifications to phone numbers (SMS, WhatsApp, voice) are counted per number prefix
-//! (the 1,000-number block, and the country calling code) by [`counting::Counting`], fed from
+//! (the 1,000-number block, and the country calling code) by [`crate::counting::Counting`], fed from
 //! the table's stream on AWS and in process by the local server. When a prefix's counts break
 //! its [`tally::Rule`], its *breaker* opens: the counting writes small check items, and every
 //! later send to the prefix carries a condition on them inside its one write, so it is refused
@@ -11,15 +11,10 @@
 //! A block is known only by a keyed pseudonym of its digits (with a coarse hint such as
 //! `+44 77…` for people); the country by its calling code.
 
-pub mod counting;
-#[cfg(feature = "stream")]
-pub mod stream;
 pub mod tally;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoreError;
 pub use tally::{Reason, Tally};
 
 /// A country's breaker is written as this many check items, and a send checks the one its
@@ -305,34 +300,6 @@ pub enum Commit {
     Conflict,
     /// These stream records were counted before (a redelivered batch): leave them out and redo.
     Counted(Vec<String>),
-}
-
-/// Where tallies and breakers are kept: the store's table (or memory).
-#[async_trait]
-pub trait FraudLedger: Send + Sync {
-    /// The tallies of `prefixes`.
-    async fn load_tallies(&self, prefixes: &[Prefix]) -> Result<Vec<Versioned>, StoreError>;
-
-    /// Writes the tallies and marks the stream records `events` counted, all or nothing.
-    async fn commit(
-        &self,
-        events: &[String],
-        tallies: &[TallyWrite<'_>],
-        now: u64,
-    ) -> Result<Commit, StoreError>;
-
-    /// Writes the breaker's check items (held until `breaker.until`) and lists it.
-    async fn hold(&self, breaker: &OpenBreaker) -> Result<(), StoreError>;
-
-    /// Pushes out an open breaker's hold to `until` (refused sends keep coming).
-    async fn extend(&self, prefix: &Prefix, until: u64) -> Result<(), StoreError>;
-
-    /// The breakers listed, open or lately expired.
-    async fn breakers(&self) -> Result<Vec<OpenBreaker>, StoreError>;
-
-    /// Closes a breaker by hand: removes its check items and listing and starts its tally
-    /// over. Whether it was listed.
-    async fn close(&self, prefix: &Prefix) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

@@ -7,12 +7,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use super::FraudLedger;
 use super::{
     window_start, GuessAttempt, GuessOutcome, Lockout, Network, NewCode, OtpRecord, OtpStore,
     PutOutcome, RecordKey, StoreError,
 };
 use crate::code::CodeHash;
-use crate::fraud::{Commit, FraudLedger, OpenBreaker, Prefix, Tally, TallyWrite, Versioned};
+use crate::fraud::{Commit, OpenBreaker, Prefix, Tally, TallyWrite, Versioned};
 use crate::limits::Charge;
 use crate::settings::Policy;
 

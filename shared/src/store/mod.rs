@@ -313,3 +313,34 @@ pub trait OtpStore: Send + Sync {
         policy: &Policy,
     ) -> Result<GuessOutcome, StoreError>;
 }
+
+/// The fraud guard's part of a store: its tallies and breakers (see [`crate::fraud`]).
+#[async_trait]
+pub trait FraudLedger: Send + Sync {
+    /// The tallies of `prefixes`.
+    async fn load_tallies(
+        &self,
+        prefixes: &[crate::fraud::Prefix],
+    ) -> Result<Vec<crate::fraud::Versioned>, StoreError>;
+
+    /// Writes the tallies and marks the stream records `events` counted, all or nothing.
+    async fn commit(
+        &self,
+        events: &[String],
+        tallies: &[crate::fraud::TallyWrite<'_>],
+        now: u64,
+    ) -> Result<crate::fraud::Commit, StoreError>;
+
+    /// Writes the breaker's check items (held until `breaker.until`) and lists it.
+    async fn hold(&self, breaker: &crate::fraud::OpenBreaker) -> Result<(), StoreError>;
+
+    /// Pushes out an open breaker's hold to `until` (refused sends keep coming).
+    async fn extend(&self, prefix: &crate::fraud::Prefix, until: u64) -> Result<(), StoreError>;
+
+    /// The breakers listed, open or lately expired.
+    async fn breakers(&self) -> Result<Vec<crate::fraud::OpenBreaker>, StoreError>;
+
+    /// Closes a breaker by hand: removes its check items and listing and starts its tally
+    /// over. Whether it was listed.
+    async fn close(&self, prefix: &crate::fraud::Prefix) -> Result<bool, StoreError>;
+}

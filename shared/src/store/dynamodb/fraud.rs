@@ -19,10 +19,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::{number, record, unavailable, DynamoStore, PK};
 use crate::domain::Channel;
-use crate::fraud::{
-    self, Commit, FraudLedger, OpenBreaker, Prefix, Reason, Tally, TallyWrite, Tick, Versioned,
-};
-use crate::store::StoreError;
+use crate::fraud::{self, Commit, OpenBreaker, Prefix, Reason, Tally, TallyWrite, Tick, Versioned};
+use crate::store::{FraudLedger, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -16,9 +16,9 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{service_fn, LambdaEvent};
 
-use super::counting::Counting;
-use super::Tick;
 use crate::clock::{Clock, SystemClock};
+use crate::counting::Counting;
+use crate::fraud::Tick;
 use crate::settings::{MetricsSettings, Runtime, Settings, StoreSettings};
 use crate::store::{stream_ticks, DynamoStore};
 use crate::telemetry::error_chain;

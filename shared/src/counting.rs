@@ -10,13 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::tally::{Counts, Held, Rule, Trip, BLOCK_RULE, COUNTRY_RULE, WINDOW_SECS};
-use super::{
-    Commit, FraudLedger, FraudMode, FraudSettings, OpenBreaker, Prefix, Tally, TallyWrite, Tick,
-    TickKind,
+use crate::fraud::tally::{Counts, Held, Rule, Trip, BLOCK_RULE, COUNTRY_RULE, WINDOW_SECS};
+use crate::fraud::{
+    Commit, FraudMode, FraudSettings, OpenBreaker, Prefix, Tally, TallyWrite, Tick, TickKind,
 };
 use crate::meter;
-use crate::store::StoreError;
+use crate::store::{FraudLedger, StoreError};
 
 /// Tries at a batch whose tallies other counters keep changing under us.
 const COMMIT_ATTEMPTS: u32 = 10;

@@ -705,7 +705,7 @@ async fn the_operator_command_lists_checks_and_closes_breakers() {
 
 every_setup! {
     async fn trusted_on_send_code_passes_an_open_breaker_and_must_be_a_boolean(setup: Setup) {
-        use crate::helpers::{Setup, TestApp};
+        use crate::helpers::TestApp;
         use serde_json::json;
         // GIVEN the service with the guard on and SMS through the Twilio fake
         let twilio = wiremock::MockServer::start().await;

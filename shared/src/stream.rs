@@ -102,3 +102,43 @@ pub async fn run() -> Result<(), Error> {
     }))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fraud::{Block, TickKind};
+
+    #[test]
+    fn the_sample_stream_event_is_one_counted_sms_send() {
+        // The file `cargo lambda invoke fraud-guard --data-file` takes (docs/development.md).
+        let event: Event =
+            serde_json::from_str(include_str!("../../events/fraud-guard-stream.json")).unwrap();
+        let ticks = batch_ticks(&event.records);
+        assert_eq!(
+            ticks,
+            [Tick {
+                kind: TickKind::Sent,
+                block: Some(Block {
+                    id: "sample-block-pseudonym".into(),
+                    hint: "+1 41…".into(),
+                }),
+                country: Some(1),
+                sent_at: 1_800_000_000,
+                event: Some("sample-stream-record-1".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn counters_and_unreadable_records_give_no_tick() {
+        let mut event: Event =
+            serde_json::from_str(include_str!("../../events/fraud-guard-stream.json")).unwrap();
+        let mut counter = event.records[0].clone();
+        let pk = serde_dynamo::AttributeValue::S("limit:dest#b:x#600#1800000000".into());
+        counter.change.new_image.insert("pk".into(), pk);
+        let mut broken = event.records[0].clone();
+        broken.change.new_image.remove("sent_at");
+        event.records = vec![counter, broken];
+        assert_eq!(batch_ticks(&event.records), []);
+    }
+}

@@ -325,6 +325,89 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_a_record_is_a_send_a_verification_or_a_withdrawal() {
+        use crate::code::CodeHash;
+        let block = Block {
+            id: "b".into(),
+            hint: "+44 77…".into(),
+        };
+        let (one, two) = (
+            CodeHash::from_bytes(&[1; 32]).unwrap(),
+            CodeHash::from_bytes(&[2; 32]).unwrap(),
+        );
+        let code = |hash, consumed, phone| Sent {
+            phone,
+            block: Some(&block),
+            country: Some(44),
+            sent_at: 100,
+            code_hash: hash,
+            consumed,
+        };
+        let kinds = |old: Option<Sent<'_>>, new: Option<Sent<'_>>, deleted| {
+            ticks_of_change(old.as_ref(), new.as_ref(), deleted)
+                .into_iter()
+                .map(|t| t.kind)
+                .collect::<Vec<_>>()
+        };
+        let (sent, verified, withdrawn) = (TickKind::Sent, TickKind::Verified, TickKind::Withdrawn);
+        assert_eq!(kinds(None, Some(code(&one, false, true)), false), [sent]);
+        assert_eq!(
+            kinds(
+                Some(code(&one, false, true)),
+                Some(code(&two, false, true)),
+                false
+            ),
+            [sent],
+            "a resend"
+        );
+        assert_eq!(
+            kinds(
+                Some(code(&one, false, true)),
+                Some(code(&one, true, true)),
+                false
+            ),
+            [verified]
+        );
+        assert_eq!(
+            kinds(
+                Some(code(&one, false, true)),
+                Some(code(&one, false, true)),
+                false
+            ),
+            [],
+            "a wrong guess"
+        );
+        assert_eq!(
+            kinds(
+                Some(code(&one, true, true)),
+                Some(code(&one, true, true)),
+                false
+            ),
+            [],
+            "already used"
+        );
+        assert_eq!(
+            kinds(Some(code(&one, false, true)), None, false),
+            [withdrawn]
+        );
+        assert_eq!(
+            kinds(Some(code(&one, false, true)), None, true),
+            [],
+            "deleted by TTL: it was sent"
+        );
+        assert_eq!(
+            kinds(None, Some(code(&one, false, false)), false),
+            [],
+            "email"
+        );
+        assert_eq!(
+            kinds(Some(code(&one, false, false)), None, false),
+            [],
+            "email withdrawn"
+        );
+    }
+
+    #[test]
     fn a_send_checks_its_block_and_one_shard_of_its_country() {
         let block = Block {
             id: "abc".into(),

@@ -75,6 +75,13 @@ OTP_SMS_DAILY_BUDGET=100000000 OTP_SMS_COUNTRY_SENDS_PER_DAY=100000000 \
   start send_limits target/release/otp-service
 read -r send_rps send_p99 send_non2xx < <(measure send_limits bench/send_random.lua)
 cleanup; pids=()
+# The same with the fraud guard off (it is on by default: a ConditionCheck per breaker item in
+# the send's write, and the in-process counting of each send).
+OTP_FRAUD_GUARD=off OTP_SMS_DAILY_BUDGET=100000000 OTP_SMS_COUNTRY_SENDS_PER_DAY=100000000 \
+  OTP_HASH_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') \
+  start send_unguarded target/release/otp-service
+read -r ung_rps ung_p99 ung_non2xx < <(measure send_unguarded bench/send_random.lua)
+cleanup; pids=()
 OTP_SMS_DAILY_BUDGET=0 OTP_SMS_COUNTRY_SENDS_PER_DAY=0 OTP_DESTINATION_SENDS_PER_10_MINUTES=0 \
   OTP_DESTINATION_SENDS_PER_DAY=0 OTP_USER_SENDS_PER_HOUR=0 OTP_CLIENT_IP_SENDS_PER_HOUR=0 \
   OTP_HASH_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') \
@@ -83,15 +90,18 @@ read -r open_rps open_p99 open_non2xx < <(measure send_open bench/send_random.lu
 cleanup; pids=()
 
 python3 - "$base_rps" "$base_p99" "$svc_rps" "$svc_p99" "$key_rps" "$key_p99" \
-  "$send_rps" "$send_p99" "$send_non2xx" "$open_rps" "$open_p99" "$open_non2xx" <<'PY' | tee "$OUT/summary.txt"
+  "$send_rps" "$send_p99" "$send_non2xx" "$open_rps" "$open_p99" "$open_non2xx" \
+  "$ung_rps" "$ung_p99" "$ung_non2xx" <<'PY' | tee "$OUT/summary.txt"
 import sys
-(base_rps, base_p99, svc_rps, svc_p99, key_rps, key_p99,
- send_rps, send_p99, send_non2xx, open_rps, open_p99, open_non2xx) = map(float, sys.argv[1:])
+(base_rps, base_p99, svc_rps, svc_p99, key_rps, key_p99, send_rps, send_p99, send_non2xx,
+ open_rps, open_p99, open_non2xx, ung_rps, ung_p99, ung_non2xx) = map(float, sys.argv[1:])
 print(f"baseline axum JSON parse + 404 : {base_rps:10.0f} req/s  p99 {base_p99/1000:.3f} ms")
 print(f"otp-service /verify-code (404) : {svc_rps:10.0f} req/s  p99 {svc_p99/1000:.3f} ms")
 print(f"  same with an API key         : {key_rps:10.0f} req/s  p99 {key_p99/1000:.3f} ms")
 print(f"/send-code sms, limits charged : {send_rps:10.0f} req/s  p99 {send_p99/1000:.3f} ms"
       f"  ({send_non2xx:.0f} not 200; {send_rps / svc_rps:.0%} of verify-unknown)")
+print(f"  same, fraud guard off        : {ung_rps:10.0f} req/s  p99 {ung_p99/1000:.3f} ms"
+      f"  ({ung_non2xx:.0f} not 200; guard on = {send_rps / ung_rps:.0%} of off)")
 print(f"/send-code sms, counters off   : {open_rps:10.0f} req/s  p99 {open_p99/1000:.3f} ms"
       f"  ({open_non2xx:.0f} not 200)")
 ratio = svc_rps / base_rps
@@ -106,5 +116,6 @@ target/release/examples/bench_caller_check | tee -a "$OUT/summary.txt"
 # verify-code is built without the delivery features send-code enables.
 cargo build --release -p send-code
 cargo build --release -p verify-code
+cargo build --release -p fraud-guard
 cargo build --release --example hello_lambda
 .venv/bin/python scripts/with_moto.py .venv/bin/python bench/lambda_init.py | tee -a "$OUT/summary.txt"

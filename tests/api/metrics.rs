@@ -155,6 +155,25 @@ async fn every_outcome_is_a_valid_emf_record_without_personal_data() {
         200
     );
 
+    // ... and the fraud guard: a French block walked until it is refused, and another walked
+    // past its breaker in monitor mode
+    for (mode, block) in [
+        (otp_core::fraud::FraudMode::Block, "+33612345"),
+        (otp_core::fraud::FraudMode::Monitor, "+33698765"),
+    ] {
+        let guarded = TestApp::builder()
+            .settings(|s| {
+                s.delivery.sms = Some(twilio_fake::sender_settings(&twilio.uri()));
+                s.fraud.mode = mode;
+            })
+            .spawn(Setup::Router)
+            .await;
+        for n in 0..22 {
+            let body = json!({"user_id": format!("fg{n}"), "method": "sms", "phone": format!("{block}{n:03}")});
+            guarded.post("/send-code", body).await;
+        }
+    }
+
     // THEN every record is valid EMF of a catalogued metric (checked while collecting)
     let captured = String::from_utf8(otp_core::meter::take_captured()).unwrap();
     // Kept for reading: a sample of every record the service writes.
@@ -180,6 +199,40 @@ async fn every_outcome_is_a_valid_emf_record_without_personal_data() {
         sends("sms", "store_error"),
         sends("email", "sent"),
         sends("email", "channel_unavailable"),
+        sends("sms", "fraud_suspected"),
+        figure(
+            "FraudGuard",
+            &[
+                ("Decision", "opened"),
+                ("Mode", "block"),
+                ("CallingCode", "33"),
+            ],
+        ),
+        figure(
+            "FraudGuard",
+            &[
+                ("Decision", "blocked"),
+                ("Mode", "block"),
+                ("CallingCode", "33"),
+            ],
+        ),
+        figure(
+            "FraudGuard",
+            &[
+                ("Decision", "opened"),
+                ("Mode", "monitor"),
+                ("CallingCode", "33"),
+            ],
+        ),
+        figure(
+            "FraudGuard",
+            &[
+                ("Decision", "would_block"),
+                ("Mode", "monitor"),
+                ("CallingCode", "33"),
+            ],
+        ),
+        figure("FraudGuardBreakersOpened", &[("Mode", "block")]),
         figure(
             "SmsSendsByCountry",
             &[("CallingCode", "1"), ("Outcome", "sent")],

@@ -277,3 +277,15 @@ fn breaker(prefix: &Prefix, hint: &str, held: Held, trip: Trip) -> OpenBreaker {
         reason: trip.reason,
     }
 }
+
+#[async_trait::async_trait]
+impl crate::fraud::TickSink for Counting {
+    async fn count(&self, tick: Tick, now: u64) {
+        if let Err(error) = self.observe(std::slice::from_ref(&tick), now).await {
+            tracing::error!(
+                error = %crate::telemetry::error_chain(&error),
+                "fraud guard: could not count"
+            );
+        }
+    }
+}

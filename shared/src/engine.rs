@@ -10,10 +10,9 @@ use crate::callers::Callers;
 use crate::captcha::CaptchaCheck;
 use crate::clock::Clock;
 use crate::code::{CodeHash, CodeHasher, OneTimeCode};
-use crate::counting::Counting;
 use crate::directory::UserDirectory;
 use crate::domain::{Channel, Destination, Passcode, Space, UserId};
-use crate::fraud::{self, FraudMode, FraudSettings, Prefix, Tick};
+use crate::fraud::{self, FraudMode, FraudSettings, Prefix, Tick, TickSink};
 use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
 use crate::locale::Locale;
 use crate::mask;
@@ -147,7 +146,7 @@ pub struct FraudGuard {
     /// Where the breakers are kept, to push out the hold of one that keeps refusing.
     pub ledger: Option<Arc<dyn FraudLedger>>,
     /// Counting in process (the local server); `None` where the table's stream feeds it.
-    pub counting: Option<Arc<Counting>>,
+    pub counting: Option<Arc<dyn TickSink>>,
     /// When this instance last pushed out each breaker's hold.
     extended: std::sync::Mutex<HashMap<Prefix, u64>>,
 }
@@ -156,7 +155,7 @@ impl FraudGuard {
     pub fn new(
         settings: FraudSettings,
         ledger: Option<Arc<dyn FraudLedger>>,
-        counting: Option<Arc<Counting>>,
+        counting: Option<Arc<dyn TickSink>>,
     ) -> Self {
         Self {
             settings,
@@ -169,11 +168,8 @@ impl FraudGuard {
     /// Counts ticks in process, where this unit does; a failure is logged and costs the request
     /// nothing.
     async fn count(&self, tick: Option<Tick>, now: u64) {
-        let (Some(counting), Some(tick)) = (&self.counting, tick) else {
-            return;
-        };
-        if let Err(error) = counting.observe(&[tick], now).await {
-            tracing::error!(error = %error_chain(&error), "fraud guard: could not count");
+        if let (Some(counting), Some(tick)) = (&self.counting, tick) {
+            counting.count(tick, now).await;
         }
     }
 

@@ -8,6 +8,7 @@ pub mod callers;
 pub mod captcha;
 pub mod clock;
 pub mod code;
+#[cfg(feature = "counting")]
 pub mod counting;
 pub mod directory;
 pub mod domain;

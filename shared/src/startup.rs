@@ -12,9 +12,8 @@ use tokio::sync::OnceCell;
 use crate::callers::{ApiKeys, Callers};
 use crate::clock::{Clock, SystemClock};
 use crate::code::CodeHasher;
-use crate::counting::Counting;
 use crate::engine::{Engine, EngineParts, FraudGuard, PublicGate};
-use crate::fraud::FraudMode;
+use crate::fraud::{FraudMode, TickSink};
 use crate::http::Routes;
 use crate::keys::{HashKey, KeyRing};
 use crate::secrets::{self, SecretError, SecretValue};
@@ -165,7 +164,8 @@ pub async fn build_with(
     // A deployed unit leaves the counting to the fraud-guard function, fed by the table's
     // stream; the local server counts in process.
     let counting = (settings.runtime == Runtime::Local && settings.fraud.mode != FraudMode::Off)
-        .then(|| Arc::new(Counting::new(ledger.clone(), settings.fraud.clone())));
+        .then(|| in_process_counting(&ledger, &settings))
+        .flatten();
     let fraud = FraudGuard::new(settings.fraud.clone(), Some(ledger), counting);
     let engine = Engine::new(EngineParts {
         store,
@@ -212,6 +212,24 @@ pub async fn build_with(
         tracing::warn!("weaker than recommended: {weakness}");
     }
     Ok(engine)
+}
+
+/// The fraud guard's counting in process (the local server); a build without it (the send and
+/// verify functions) leaves the counting to the table's stream.
+fn in_process_counting(
+    ledger: &Arc<dyn FraudLedger>,
+    settings: &Settings,
+) -> Option<Arc<dyn TickSink>> {
+    #[cfg(feature = "counting")]
+    return Some(Arc::new(crate::counting::Counting::new(
+        ledger.clone(),
+        settings.fraud.clone(),
+    )));
+    #[cfg(not(feature = "counting"))]
+    {
+        let _ = (ledger, settings);
+        None
+    }
 }
 
 /// What `otp-service fraud-guard` works with: the table's breakers, and the pseudonym key that

@@ -268,6 +268,13 @@ pub fn ticks_of_change(
     kind.map(|(kind, s)| tick(kind, s)).into_iter().collect()
 }
 
+/// Where the engine hands what it counts in process (the local server's counting); a failure
+/// to count is the sink's to report, never the request's.
+#[async_trait::async_trait]
+pub trait TickSink: Send + Sync {
+    async fn count(&self, tick: Tick, now: u64);
+}
+
 /// An open breaker, as listed for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenBreaker {

@@ -13,7 +13,9 @@ use super::{
     PutOutcome, RecordKey, StoreError,
 };
 use crate::code::CodeHash;
-use crate::fraud::{Commit, OpenBreaker, Prefix, Tally, TallyWrite, Versioned};
+use crate::fraud::{OpenBreaker, Prefix, Tally};
+#[cfg(feature = "counting")]
+use crate::fraud::{Commit, TallyWrite, Versioned};
 use crate::limits::Charge;
 use crate::settings::Policy;
 
@@ -78,6 +80,7 @@ struct State {
 struct FraudState {
     tallies: HashMap<Prefix, (Tally, u64, u64)>,
     /// Stream records counted (the in-process feed has none; kept for the same semantics).
+    #[cfg(feature = "counting")]
     counted: HashMap<String, u64>,
     checks: HashMap<String, u64>,
     listed: BTreeMap<String, OpenBreaker>,
@@ -299,6 +302,7 @@ impl OtpStore for MemoryStore {
 
 #[async_trait]
 impl FraudLedger for MemoryStore {
+    #[cfg(feature = "counting")]
     async fn load_tallies(&self, prefixes: &[Prefix]) -> Result<Vec<Versioned>, StoreError> {
         let state = self.lock();
         Ok(prefixes
@@ -315,6 +319,7 @@ impl FraudLedger for MemoryStore {
             .collect())
     }
 
+    #[cfg(feature = "counting")]
     async fn commit(
         &self,
         events: &[String],

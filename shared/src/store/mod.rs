@@ -318,12 +318,14 @@ pub trait OtpStore: Send + Sync {
 #[async_trait]
 pub trait FraudLedger: Send + Sync {
     /// The tallies of `prefixes`.
+    #[cfg(feature = "counting")]
     async fn load_tallies(
         &self,
         prefixes: &[crate::fraud::Prefix],
     ) -> Result<Vec<crate::fraud::Versioned>, StoreError>;
 
     /// Writes the tallies and marks the stream records `events` counted, all or nothing.
+    #[cfg(feature = "counting")]
     async fn commit(
         &self,
         events: &[String],

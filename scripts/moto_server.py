@@ -13,12 +13,22 @@ against 4 ms for an UpdateItem), and every send with limits is a transaction. Re
 a time here, so a transaction can only change the items it names: `cheaper_transactions` keeps
 copies of just those and restores them when moto rolls back. What a transaction does, and
 answers, is moto's own code unchanged.
+
+Contention (opt-in, `MOTO_CONTENTION_COMMIT_MS=<ms>`): DynamoDB does not queue transactions on an
+item. While a transaction commits, another transaction touching one of its items is cancelled
+with `TransactionConflict`, and a plain write to one of them gets `TransactionConflictException`.
+In this mode a successful `TransactWriteItems` holds its items for the commit time (its caller
+waits that long for the answer, outside the lock), and a write that touches a held item is
+answered as DynamoDB answers it, without reaching moto. Reads are not affected.
 """
 import copy
+import io
+import json
 import os
 import signal
 import sys
 import threading
+import time
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -78,6 +88,76 @@ def cheaper_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
+WRITES = {"TransactWriteItems", "UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem"}
+CONFLICT = "Transaction is ongoing for the item"
+
+
+def written_items(operation, body, key_names):
+    """The (table, key) of every item a write request touches, in request order; one entry per
+    transaction item (None for one whose key cannot be told)."""
+    def identity(table, item):
+        names = key_names(table)
+        if not names or not all(n in item for n in names):
+            return None
+        return table, json.dumps({n: item[n] for n in names}, sort_keys=True)
+
+    if operation == "TransactWriteItems":
+        found = []
+        for entry in body.get("TransactItems", []):
+            kind, op = next(iter(entry.items()))
+            found.append(identity(op.get("TableName"), op.get("Item") if kind == "Put" else op.get("Key", {})))
+        return found
+    if operation == "BatchWriteItem":
+        return [identity(table, next(iter(request.values())).get("Item") or
+                         next(iter(request.values())).get("Key", {}))
+                for table, requests in body.get("RequestItems", {}).items() for request in requests]
+    return [identity(body.get("TableName"), body.get("Item") if operation == "PutItem" else body.get("Key", {}))]
+
+
+class Contention:
+    """Items held by committing transactions (see the module's docstring)."""
+
+    def __init__(self, commit_seconds, key_names):
+        self.commit = commit_seconds
+        self.key_names = key_names
+        self.held = {}
+
+    def refuse(self, operation, items):
+        """The answer to a write touching a held item, or None when it may go to moto."""
+        now = time.monotonic()
+        self.held = {item: until for item, until in self.held.items() if until > now}
+        conflicts = [item is not None and item in self.held for item in items]
+        if not any(conflicts):
+            return None
+        if operation == "TransactWriteItems":
+            reasons = [{"Code": "TransactionConflict", "Message": CONFLICT} if c else {"Code": "None"}
+                       for c in conflicts]
+            codes = ", ".join(r["Code"] for r in reasons)
+            return {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "Message": f"Transaction cancelled, please refer cancellation reasons for "
+                               f"specific reasons [{codes}]",
+                    "CancellationReasons": reasons}
+        return {"__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                "message": CONFLICT}
+
+    def hold(self, items):
+        until = time.monotonic() + self.commit
+        for item in items:
+            if item is not None:
+                self.held[item] = until
+
+
+def table_keys(name):
+    """The key attribute names of a moto table, from its backend."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    for region in ("us-east-1",):
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].tables.get(name)
+        if table is not None:
+            return [table.hash_key_attr] + ([table.range_key_attr] if table.has_range_key else [])
+    return []
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
@@ -87,11 +167,41 @@ def main() -> None:
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 
+    commit_ms = int(os.environ.get("MOTO_CONTENTION_COMMIT_MS", "0") or 0)
+    contention = Contention(commit_ms / 1000, table_keys) if commit_ms > 0 else None
+
     def one_at_a_time(environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        operation = target.rsplit(".", 1)[-1] if target.startswith("DynamoDB_") else ""
+        items = None
+        if contention is not None and operation in WRITES:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(raw)
+            items = written_items(operation, json.loads(raw or b"{}"), table_keys)
         with lock:
+            if items is not None:
+                refusal = contention.refuse(operation, items)
+                if refusal is not None:
+                    start_response("400 Bad Request",
+                                   [("Content-Type", "application/x-amz-json-1.0")])
+                    return [json.dumps(refusal).encode()]
+            status = []
+
+            def recording(code, headers, exc_info=None):
+                status.append(code)
+                return start_response(code, headers, exc_info)
+
             # Materialise the whole response inside the lock: the state change and its answer
             # happen as one step, as on DynamoDB.
-            return [b"".join(app(environ, start_response))]
+            answer = [b"".join(app(environ, recording))]
+            holds = (items is not None and operation == "TransactWriteItems"
+                     and status and status[0].startswith("200"))
+            if holds:
+                contention.hold(items)
+        if holds:
+            time.sleep(contention.commit)
+        return answer
 
     run_simple(host, port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
 

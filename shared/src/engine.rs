@@ -114,6 +114,55 @@ pub enum VerifyOutcome {
 
 pub struct Engine {
     parts: EngineParts,
+    shards: SharedShards,
+}
+
+/// How this instance spreads sends over the shards of the shared counters (a country's, the SMS
+/// budget; see [`crate::limits::SHARDS`]): in turn, from a random start, so no shard's item is
+/// written by more than its share of a burst; and which shards it found full, so a send near the
+/// cap goes to one with room instead of being refused by a full one.
+struct SharedShards {
+    next: std::sync::atomic::AtomicU32,
+    /// A full shard's counter → when its window ends.
+    full: std::sync::Mutex<HashMap<String, u64>>,
+}
+
+/// Tries at a send whose shared counter's shard was full (each with another shard).
+const SHARD_ATTEMPTS: u32 = 3;
+
+impl SharedShards {
+    fn new() -> Self {
+        Self {
+            next: std::sync::atomic::AtomicU32::new(rand::random()),
+            full: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The next shard number in turn. Taken modulo 720,720, which every shard count from 1 to
+    /// 16 divides, so the turn goes on evenly when the counter wraps.
+    fn next(&self) -> u32 {
+        self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 720_720
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.full
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The first of `charges` this instance knows to be a full shard.
+    fn known_full<'c>(&self, charges: &'c [Charge], now: u64) -> Option<&'c Charge> {
+        let full = self.lock();
+        charges
+            .iter()
+            .find(|c| c.shards > 1 && full.get(&c.counter).is_some_and(|&until| until > now))
+    }
+
+    fn mark_full(&self, charge: &Charge, now: u64) {
+        let mut full = self.lock();
+        full.retain(|_, until| *until > now);
+        full.insert(charge.counter.clone(), charge.resets_at);
+    }
 }
 
 /// What an engine is made of; [`crate::startup`] assembles it from the settings.
@@ -222,7 +271,10 @@ impl Default for PublicGate {
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
-        Self { parts }
+        Self {
+            parts,
+            shards: SharedShards::new(),
+        }
     }
 
     /// `store: ...; delivery: ...`, for the start-up line.
@@ -291,6 +343,7 @@ impl Engine {
         destination_hash: &CodeHash,
         network: Option<&Network>,
         now: u64,
+        shard: u32,
     ) -> Vec<Charge> {
         use base64::Engine as _;
         let hasher = &self.parts.hasher;
@@ -313,6 +366,7 @@ impl Engine {
             user: format!("{space}:{}", hasher.pseudonym(&key.user_id)),
             client: network.map(|n| n.as_str().to_owned()),
             space: key.space,
+            shard,
         };
         self.parts.limits.charges(&subjects, destination, now)
     }
@@ -482,14 +536,13 @@ impl Engine {
         let destination_hash = hasher.destination_hash(&destination);
         // One pseudonym of the client's network for its counters and for the lockout.
         let network = self.network(client);
-        let counted = client.is_some().then_some(&network);
-        let charges = self.charges(&key, &destination, &destination_hash, counted, now);
+        let counted = client.is_some();
         let (sent_block, checks) = self.fraud_checks(&destination, &destination_hash, trusted);
-        let new_code = NewCode {
+        let mut new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),
                 channel,
-                destination_hash,
+                destination_hash: destination_hash.clone(),
                 sent_to: to.clone(),
                 sent_country: destination.calling_code(),
                 sent_block,
@@ -503,16 +556,55 @@ impl Engine {
             network,
             checks,
         };
-        let started = Instant::now();
-        let stored = self
-            .parts
-            .store
-            .put_unless_blocked(&key, &new_code, now, policy, &charges)
-            .instrument(child_span(|| {
-                tracing::info_span!("store", operation = "send")
-            }))
-            .await;
-        meter::store_call("send", stored.is_ok(), started.elapsed());
+        // The shared counters' shard: the next in turn that this instance does not know to be
+        // full. A send refused by a full shard tries another; one the store refused by a
+        // shard is a send that wrote nothing.
+        let first = self.shards.next();
+        let mut tried = 0;
+        let (charges, stored) = loop {
+            let counted = counted.then_some(&new_code.network);
+            let charges_for =
+                |shard| self.charges(&key, &destination, &destination_hash, counted, now, shard);
+            let candidate = (0..crate::limits::SHARDS)
+                .map(|k| first.wrapping_add(k))
+                .map(|shard| (shard, charges_for(shard)))
+                .find(|(_, charges)| self.shards.known_full(charges, now).is_none());
+            let (shard, charges) = candidate.unwrap_or_else(|| (first, charges_for(first)));
+            if let Some(full) = self.shards.known_full(&charges, now) {
+                // Every shard of a shared counter is full here: refused without a request.
+                let refused = crate::store::limited(full, now);
+                break (charges.clone(), Ok(refused));
+            }
+            fraud::shard_checks(&mut new_code.checks, shard);
+            let started = Instant::now();
+            let stored = self
+                .parts
+                .store
+                .put_unless_blocked(&key, &new_code, now, policy, &charges)
+                .instrument(child_span(|| {
+                    tracing::info_span!("store", operation = "send")
+                }))
+                .await;
+            meter::store_call("send", stored.is_ok(), started.elapsed());
+            let full_shard = match &stored {
+                Ok(PutOutcome::Limited { limit, .. }) => charges
+                    .iter()
+                    .find(|c| c.limit == *limit && c.shards > 1)
+                    .cloned(),
+                _ => None,
+            };
+            match full_shard {
+                Some(shard) if tried + 1 < SHARD_ATTEMPTS => {
+                    self.shards.mark_full(&shard, now);
+                    tried += 1;
+                }
+                Some(shard) => {
+                    self.shards.mark_full(&shard, now);
+                    break (charges, stored);
+                }
+                None => break (charges, stored),
+            }
+        };
         let stored = stored.inspect_err(log_store_error)?;
         let refusal = match stored {
             PutOutcome::Stored => None,

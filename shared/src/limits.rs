@@ -75,6 +75,9 @@ pub struct Charge {
     pub cap: u32,
     /// When this window ends; the refusal's `Retry-After` counts to here.
     pub resets_at: u64,
+    /// How many items the counter is split into (1: this one is the whole counter; more: `cap`
+    /// is this shard's share, see [`sharded`]).
+    pub shards: u32,
 }
 
 /// Whom a send is about, in the pseudonymous form counters are kept under (no number, address,
@@ -87,6 +90,9 @@ pub struct Subjects {
     /// Which route family asks: each keeps its own destination counters, so public traffic
     /// cannot use up what a backend's sends to the same address are allowed.
     pub space: Space,
+    /// Which shard of the shared counters (a country's, the budget) this send is charged to:
+    /// any number, taken modulo the counter's shard count (see [`sharded`]).
+    pub shard: u32,
 }
 
 /// The end user's address, as API Gateway or the socket saw it (or as a backend reports it).
@@ -221,23 +227,48 @@ impl SendLimits {
             // A number without facts was refused before anything is charged.
             let code = destination.calling_code().unwrap_or_default();
             let country = format!("sms-cc#{code}");
-            charges.extend(charge(
+            let shard = subjects.shard;
+            charges.extend(sharded(
                 LimitName::SmsCountryDay,
                 &country,
                 self.sms_country_per_day,
-                DAY,
                 now,
+                shard,
             ));
-            charges.extend(charge(
+            charges.extend(sharded(
                 LimitName::SmsDailyBudget,
                 "sms-all",
                 self.sms_daily_budget,
-                DAY,
                 now,
+                shard,
             ));
         }
         charges
     }
+}
+
+/// The most items a shared daily counter is split into.
+pub const SHARDS: u32 = 16;
+
+/// Sends a shard holds at least: a send that finds its shard full tries another, so shards of a
+/// few sends each would make that the rule rather than the exception. A cap small enough to
+/// need fewer shards is one whose items see little traffic anyway (60 a day is no hot item).
+pub const SHARD_AT_LEAST: u32 = 10;
+
+/// One shard of a counter every send of a country (or every SMS) is charged to: split over
+/// `min(16, cap / 10)` items (at least one) whose caps add up to exactly `cap` (the first
+/// `cap % n` take one more), so at the defaults no item is written by more than a sixteenth of
+/// a burst and the whole still never passes its cap. A send charged to a full shard tries
+/// another (the engine keeps count of which).
+fn sharded(limit: LimitName, subject: &str, cap: u32, now: u64, shard: u32) -> Option<Charge> {
+    let shards = (cap / SHARD_AT_LEAST).clamp(1, SHARDS);
+    let index = shard % shards.max(1);
+    let share = cap / shards.max(1) + u32::from(index < cap % shards.max(1));
+    charge(limit, subject, share, DAY, now).map(|charge| Charge {
+        counter: format!("{}#{index}of{shards}", charge.counter),
+        shards,
+        ..charge
+    })
 }
 
 /// `subject`'s counter in the fixed window of `window` seconds around `now`; none when `cap` is 0
@@ -250,6 +281,7 @@ fn charge(limit: LimitName, subject: &str, cap: u32, window: u64, now: u64) -> O
             counter: format!("{subject}#{window}#{start}"),
             cap,
             resets_at: start + window,
+            shards: 1,
         }
     })
 }
@@ -257,6 +289,28 @@ fn charge(limit: LimitName, subject: &str, cap: u32, window: u64, now: u64) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_counter_is_split_into_shares_that_add_up_to_its_cap() {
+        for cap in [1, 5, 16, 60, 159, 160, 1000, 10_000, 12_345] {
+            let shares: Vec<Charge> = (0..SHARDS)
+                .filter_map(|shard| sharded(LimitName::SmsDailyBudget, "sms-all", cap, 0, shard))
+                .collect();
+            let distinct: std::collections::BTreeSet<&str> =
+                shares.iter().map(|c| c.counter.as_str()).collect();
+            let shards = (cap / SHARD_AT_LEAST).clamp(1, SHARDS) as usize;
+            assert_eq!(distinct.len(), shards, "cap {cap}");
+            let total: u32 = distinct
+                .iter()
+                .map(|counter| shares.iter().find(|c| c.counter == *counter).unwrap().cap)
+                .sum();
+            assert_eq!(total, cap, "the shares of {cap}");
+        }
+        assert!(
+            sharded(LimitName::SmsDailyBudget, "sms-all", 0, 0, 3).is_none(),
+            "off"
+        );
+    }
     use crate::domain::Email;
 
     fn phone(raw: &str) -> PhoneE164 {
@@ -269,6 +323,7 @@ mod tests {
             user: "U".to_owned(),
             client: client.map(str::to_owned),
             space: Space::Backend,
+            shard: 0,
         }
     }
 
@@ -296,7 +351,12 @@ mod tests {
         assert_eq!(sms[0].counter, "dest#b:D#600#1800000000");
         assert_eq!(sms[0].resets_at, 1_800_000_600);
         assert_eq!(sms[1].resets_at, 1_800_057_600, "midnight UTC");
-        assert_eq!(sms[4].counter, "sms-cc#1#86400#1799971200");
+        assert_eq!(sms[4].counter, "sms-cc#1#86400#1799971200#0of16");
+        assert_eq!(
+            (sms[4].cap, sms[5].cap),
+            (63, 625),
+            "1,000 and 10,000 in 16 shares"
+        );
         let email = limits.charges(
             &subjects(None),
             &Destination::Email(Email::parse("a@example.com").unwrap()),
@@ -320,6 +380,7 @@ mod tests {
         let public = |client: Option<&str>| {
             let subjects = Subjects {
                 space: Space::Public,
+                shard: 0,
                 ..subjects(client)
             };
             limits.charges(&subjects, &email, 1_800_000_123)

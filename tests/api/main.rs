@@ -18,6 +18,7 @@ mod moto_peer;
 mod openapi_doc;
 mod protocol;
 mod send;
+mod shared_counters;
 mod store_conformance;
 mod twilio_fake;
 mod verify;

@@ -146,6 +146,86 @@ impl Intercept for RequestCounter {
     }
 }
 
+/// Records the key (`pk`) of every item each request writes or condition-checks: how many of a
+/// burst's sends touch one item.
+#[derive(Debug, Default, Clone)]
+pub struct WrittenKeys(Arc<std::sync::Mutex<Vec<Vec<String>>>>);
+
+impl WrittenKeys {
+    /// Per item, how many requests wrote or checked it.
+    pub fn per_item(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for request in self.0.lock().unwrap().iter() {
+            for key in request {
+                *counts.entry(key.clone()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    pub fn requests(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+impl Intercept for WrittenKeys {
+    fn name(&self) -> &'static str {
+        "WrittenKeys"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let request = context.request();
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let body: Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        let pk = |item: &Value| item["pk"]["S"].as_str().map(str::to_owned);
+        let keys: Vec<String> = match operation.as_str() {
+            "TransactWriteItems" => body["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|entry| {
+                    let (kind, op) = entry.as_object()?.iter().next()?;
+                    pk(if kind == "Put" {
+                        &op["Item"]
+                    } else {
+                        &op["Key"]
+                    })
+                })
+                .collect(),
+            "UpdateItem" | "DeleteItem" => pk(&body["Key"]).into_iter().collect(),
+            "PutItem" => pk(&body["Item"]).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        if !keys.is_empty() {
+            self.0.lock().unwrap().push(keys);
+        }
+        Ok(())
+    }
+}
+
+/// A store on a fresh table whose client records the items each write touches.
+pub async fn recorded_store(hasher: CodeHasher) -> (DynamoStore, WrittenKeys) {
+    let keys = WrittenKeys::default();
+    let store = intercepted_store(hasher, [shared(keys.clone())]).await;
+    (store, keys)
+}
+
 /// A store on a fresh table whose client runs `interceptors`.
 async fn intercepted_store(
     hasher: CodeHasher,

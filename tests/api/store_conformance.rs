@@ -616,6 +616,7 @@ fn charge(name: &str, limit: LimitName, cap: u32) -> Charge {
         counter: format!("test#{name}"),
         cap,
         resets_at: NOW + 600,
+        shards: 1,
     }
 }
 

@@ -208,6 +208,17 @@ pub fn checks(block: &Block, country: Option<u16>, byte: u8) -> Vec<Check> {
     checks
 }
 
+/// Points a send's country check at the country's shard `shard` (mod 16): sends taken in turn
+/// over the shards read each item a sixteenth of the time.
+pub fn shard_checks(checks: &mut [Check], shard: u32) {
+    for check in checks.iter_mut() {
+        if let Prefix::Country(_) = check.prefix {
+            let index = (shard % u32::from(COUNTRY_SHARDS)) as usize;
+            check.item = check.prefix.check_items().swap_remove(index);
+        }
+    }
+}
+
 /// What happened to a code, as the counting sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TickKind {

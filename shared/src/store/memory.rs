@@ -13,9 +13,9 @@ use super::{
     PutOutcome, RecordKey, StoreError,
 };
 use crate::code::CodeHash;
-use crate::fraud::{OpenBreaker, Prefix, Tally};
 #[cfg(feature = "counting")]
 use crate::fraud::{Commit, TallyWrite, Versioned};
+use crate::fraud::{OpenBreaker, Prefix, Tally};
 use crate::limits::Charge;
 use crate::settings::Policy;
 

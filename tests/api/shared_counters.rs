@@ -1,0 +1,143 @@
+//! Counters every send of a country (or every SMS) is charged to, at internet scale: split into
+//! shards whose caps add up to the whole, so no item is in the path of every send, and the caps
+//! still hold on DynamoDB (moto).
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use otp_core::code::CodeHasher;
+use otp_core::domain::{Destination, PhoneE164, Purpose, Space, UserId};
+use otp_core::engine::{EngineParts, SendError, SendRequest};
+use otp_core::limits::LimitName;
+use otp_core::sender::Senders;
+use otp_core::settings::{Policy, SendLimits};
+use otp_core::store::{OtpStore, RecordKey};
+use otp_core::testing::{ManualClock, RecordingSender};
+use otp_core::Engine;
+
+const START: u64 = 1_800_000_000;
+
+fn engine(
+    store: Arc<dyn OtpStore>,
+    hasher: CodeHasher,
+    limits: SendLimits,
+) -> (Engine, RecordingSender) {
+    let sms = RecordingSender::new();
+    let engine = Engine::new(EngineParts {
+        store,
+        senders: Senders {
+            sms: Some(Arc::new(sms.clone())),
+            ..Default::default()
+        },
+        hasher,
+        policy: Policy::default(),
+        brand: None,
+        autofill: Default::default(),
+        clock: Arc::new(ManualClock::new(START)),
+        callers: otp_core::callers::Callers::Open,
+        limits,
+        tokens: None,
+        gate: Default::default(),
+        fraud: Default::default(),
+    });
+    (engine, sms)
+}
+
+/// The `n`th UK mobile of a burst: each in a block of its own.
+fn uk_mobile(n: u32) -> PhoneE164 {
+    PhoneE164::parse(&format!("+44771{:04}{:03}", n, n % 1000)).unwrap()
+}
+
+async fn send(engine: &Engine, n: u32) -> Result<(), SendError> {
+    engine
+        .send(SendRequest {
+            key: RecordKey::new(
+                Space::Backend,
+                Purpose::default(),
+                UserId::parse(&format!("burst-{n}")).unwrap(),
+            ),
+            destination: Destination::Sms(uk_mobile(n)),
+            client: None,
+            caller: None,
+            locale: Default::default(),
+            trusted: false,
+        })
+        .await
+        .map(drop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_one_country_burst_writes_no_item_from_more_than_a_sixteenth_of_its_sends() {
+    // GIVEN the DynamoDB store (moto) recording the items each request writes or checks, with
+    // the default limits and the fraud guard checking every send
+    let hasher = crate::store_conformance::random_hasher();
+    let (store, keys) = crate::moto_peer::recorded_store(hasher.clone()).await;
+    let (engine, sms) = engine(Arc::new(store), hasher, SendLimits::default());
+    // WHEN 320 users of one country are sent codes, 8 at a time
+    for batch in (0..320).collect::<Vec<u32>>().chunks(8) {
+        let sent = join_all(batch.iter().map(|&n| send(&engine, n))).await;
+        assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    }
+    // THEN every send went out in one request, and no item (the country's counter and budget
+    // shards, the country's breaker items among them) was touched by more than 20 of them
+    assert_eq!((sms.count(), keys.requests()), (320, 320));
+    let per_item = keys.per_item();
+    let (hottest, most) = per_item.iter().max_by_key(|(_, n)| **n).unwrap();
+    assert!(
+        *most <= 320 / 16,
+        "{hottest} was written or checked by {most} of 320 sends"
+    );
+    let shards = |prefix: &str| per_item.keys().filter(|k| k.starts_with(prefix)).count();
+    assert_eq!(
+        shards("limit:sms-cc#44#"),
+        16,
+        "the country's counter in 16 items"
+    );
+    assert_eq!(shards("limit:sms-all#"), 16, "the budget in 16 items");
+    assert_eq!(
+        shards("fraud:check:cc:44:"),
+        16,
+        "the country's breaker in 16 items"
+    );
+}
+
+/// Sends `total` codes to distinct numbers of one country, 4 at a time; how many went out and
+/// how many were refused by `limit`.
+async fn fill(limits: SendLimits, total: u32, limit: LimitName) -> (usize, usize) {
+    let hasher = crate::store_conformance::random_hasher();
+    let (store, _) = crate::moto_peer::counted_store(hasher.clone()).await;
+    let (engine, sms) = engine(Arc::new(store), hasher, limits);
+    let mut refused = 0;
+    for batch in (0..total).collect::<Vec<u32>>().chunks(4) {
+        for result in join_all(batch.iter().map(|&n| send(&engine, n))).await {
+            match result {
+                Ok(()) => {}
+                Err(SendError::Limited { limit: l, .. }) if l == limit => refused += 1,
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    }
+    (sms.count(), refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_small_budget_still_means_its_number() {
+    // GIVEN a daily SMS budget of 60, split over 6 shards of 10
+    let limits = SendLimits {
+        sms_daily_budget: 60,
+        ..SendLimits::default()
+    };
+    // WHEN 100 codes are asked for
+    let (sent, refused) = fill(limits, 100, LimitName::SmsDailyBudget).await;
+    // THEN 60 go out and the other 40 are refused by the budget
+    assert_eq!((sent, refused), (60, 40));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_default_country_cap_holds_on_dynamodb() {
+    // GIVEN the default 1,000 SMS per country a day, split over 16 shards of 62 or 63
+    // WHEN 1,050 codes are asked for, to one country
+    let (sent, refused) = fill(SendLimits::default(), 1050, LimitName::SmsCountryDay).await;
+    // THEN 1,000 go out and the rest are refused by the country's cap
+    assert_eq!((sent, refused), (1000, 50));
+}

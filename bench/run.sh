@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: throughput and latency of POST /verify-code for random unknown users (the 404
 # path), against a minimal axum endpoint doing the same JSON parse + 404, in the same run
-# (wrk -t1 -c32 -d10s, loopback only); then the Lambda binaries' size, init time and memory
+# (wrk -t1 -c32 -d10s, loopback only); the send path under DynamoDB's contention
+# (bench/contention.py); then the Lambda binaries' size, init time and memory
 # (bench/lambda_init.py). Results in bench-results/ and on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +111,12 @@ print(f"ratio {ratio:.1%} (target >= 80%), p99 target <= 1.5 ms: "
 PY
 
 target/release/examples/bench_caller_check | tee -a "$OUT/summary.txt"
+
+# The send path under DynamoDB's contention (moto's contention mode): sends/s and conflicts per
+# send at a few concurrency levels. BENCH_CONTENTION_BEFORE=<an older otp-service binary> adds
+# its rows beside this build's, in the same run.
+.venv/bin/python bench/contention.py ${BENCH_CONTENTION_BEFORE:-} target/release/otp-service \
+  | tee -a "$OUT/summary.txt"
 
 # Lambda binaries: size, init time, first response, peak RSS (same release profile).
 # One invocation per function, as `sam build` does: features are then resolved per function, so

@@ -121,6 +121,7 @@ class Contention:
         self.commit = commit_seconds
         self.key_names = key_names
         self.held = {}
+        self.refused = 0
 
     def refuse(self, operation, items):
         """The answer to a write touching a held item, or None when it may go to moto."""
@@ -183,6 +184,8 @@ def main() -> None:
             if items is not None:
                 refusal = contention.refuse(operation, items)
                 if refusal is not None:
+                    contention.refused += 1
+                    print(f"contention: {operation} refused ({contention.refused})", flush=True)
                     start_response("400 Bad Request",
                                    [("Content-Type", "application/x-amz-json-1.0")])
                     return [json.dumps(refusal).encode()]

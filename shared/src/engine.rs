@@ -560,16 +560,16 @@ impl Engine {
         // full. A send refused by a full shard tries another; one the store refused by a
         // shard is a send that wrote nothing.
         let first = self.shards.next();
-        let mut tried = 0;
+        let (mut tried, mut offset) = (0, 0);
         let (charges, stored) = loop {
             let counted = counted.then_some(&new_code.network);
             let charges_for =
                 |shard| self.charges(&key, &destination, &destination_hash, counted, now, shard);
-            let candidate = (0..crate::limits::SHARDS)
-                .map(|k| first.wrapping_add(k))
-                .map(|shard| (shard, charges_for(shard)))
+            let candidate = (offset..crate::limits::SHARDS)
+                .map(|k| (k, charges_for(first.wrapping_add(k))))
                 .find(|(_, charges)| self.shards.known_full(charges, now).is_none());
-            let (shard, charges) = candidate.unwrap_or_else(|| (first, charges_for(first)));
+            let (k, charges) = candidate.unwrap_or_else(|| (0, charges_for(first)));
+            let shard = first.wrapping_add(k);
             if let Some(full) = self.shards.known_full(&charges, now) {
                 // Every shard of a shared counter is full here: refused without a request.
                 let refused = crate::store::limited(full, now);
@@ -586,28 +586,39 @@ impl Engine {
                 }))
                 .await;
             meter::store_call("send", stored.is_ok(), started.elapsed());
-            let full_shard = match &stored {
-                Ok(PutOutcome::Limited { limit, .. }) => charges
-                    .iter()
-                    .find(|c| c.limit == *limit && c.shards > 1)
-                    .cloned(),
-                _ => None,
+            // A shard found full is remembered; one found busy (another send committing on it)
+            // is only left for this send. Either way the next try takes another shard.
+            let (full_shard, busy) = match &stored {
+                Ok(PutOutcome::Limited { limit, .. }) => (
+                    charges
+                        .iter()
+                        .find(|c| c.limit == *limit && c.shards > 1)
+                        .cloned(),
+                    false,
+                ),
+                Ok(PutOutcome::Busy { .. }) => (None, true),
+                _ => (None, false),
             };
-            match full_shard {
-                Some(shard) if tried + 1 < SHARD_ATTEMPTS => {
-                    self.shards.mark_full(&shard, now);
-                    tried += 1;
-                }
-                Some(shard) => {
-                    self.shards.mark_full(&shard, now);
-                    break (charges, stored);
-                }
-                None => break (charges, stored),
+            if let Some(full) = &full_shard {
+                self.shards.mark_full(full, now);
             }
+            if (full_shard.is_some() || busy) && tried + 1 < SHARD_ATTEMPTS {
+                tried += 1;
+                offset = k + 1;
+                continue;
+            }
+            break (charges, stored);
         };
         let stored = stored.inspect_err(log_store_error)?;
         let refusal = match stored {
             PutOutcome::Stored => None,
+            PutOutcome::Busy { limit } => {
+                // Our store's congestion, not the caller's doing: nothing is charged.
+                let busy = format!("every {} shard tried was busy", limit.as_str());
+                let error = StoreError::Unavailable(busy.into());
+                log_store_error(&error);
+                return Err(SendError::Store(error));
+            }
             PutOutcome::CoolingDown { retry_after } => {
                 tracing::info!(%caller, %user, purpose, retry_after, "send refused: cooldown");
                 Some(SendError::CoolingDown(retry_after))

@@ -303,10 +303,19 @@ pub async fn lossy_store(hasher: CodeHasher) -> (DynamoStore, LoseResponses, Req
 pub struct Conflicts {
     left: Arc<AtomicUsize>,
     swapped: Arc<std::sync::atomic::AtomicBool>,
+    /// Which transaction item the reasons name (0: the first).
+    at: Arc<AtomicUsize>,
 }
 
 impl Conflicts {
+    /// The next `n` transactions conflict on their second item.
     pub fn conflict_next(&self, n: usize) {
+        self.conflict_next_at(n, 1);
+    }
+
+    /// The next `n` transactions conflict on their item number `at` (from 0).
+    pub fn conflict_next_at(&self, n: usize, at: usize) {
+        self.at.store(at, Ordering::SeqCst);
         self.left.store(n, Ordering::SeqCst);
     }
 }
@@ -354,9 +363,22 @@ impl Intercept for Conflicts {
         if self.swapped.swap(false, Ordering::SeqCst) {
             let response = context.response_mut();
             *response.status_mut() = 400.try_into().unwrap();
-            *response.body_mut() = aws_smithy_types::body::SdkBody::from(
-                r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#,
-            );
+            let at = self.at.load(Ordering::SeqCst);
+            let reasons: Vec<Value> = (0..=at)
+                .map(|i| {
+                    if i == at {
+                        serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+                    } else {
+                        serde_json::json!({"Code": "None"})
+                    }
+                })
+                .collect();
+            let body = serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                "CancellationReasons": reasons,
+            });
+            *response.body_mut() = aws_smithy_types::body::SdkBody::from(body.to_string());
         }
         Ok(())
     }

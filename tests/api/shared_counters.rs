@@ -141,3 +141,69 @@ async fn the_default_country_cap_holds_on_dynamodb() {
     // THEN 1,000 go out and the rest are refused by the country's cap
     assert_eq!((sent, refused), (1000, 50));
 }
+
+#[tokio::test]
+async fn a_busy_shard_is_left_for_another_and_conflicts_never_multiply_the_load() {
+    use otp_core::store::StoreError;
+    // GIVEN the DynamoDB store (moto) whose transactions can be made to conflict, the default
+    // limits and the fraud guard off: a send's items are the record, two destination counters,
+    // the user's, and one shard each of the country's counter (item 4) and of the budget
+    let hasher = crate::store_conformance::random_hasher();
+    let (store, conflicts, requests) = crate::moto_peer::conflicting_store(hasher.clone()).await;
+    let sms = RecordingSender::new();
+    let engine = Engine::new(EngineParts {
+        store: Arc::new(store),
+        senders: Senders {
+            sms: Some(Arc::new(sms.clone())),
+            ..Default::default()
+        },
+        hasher,
+        policy: Policy::default(),
+        brand: None,
+        autofill: Default::default(),
+        clock: Arc::new(ManualClock::new(START)),
+        callers: otp_core::callers::Callers::Open,
+        limits: SendLimits::default(),
+        tokens: None,
+        gate: Default::default(),
+        fraud: otp_core::engine::FraudGuard::new(
+            otp_core::fraud::FraudSettings {
+                mode: otp_core::fraud::FraudMode::Off,
+                ..Default::default()
+            },
+            None,
+            None,
+        ),
+    });
+    // WHEN another send is committing on the country's shard this send picked
+    conflicts.conflict_next_at(1, 4);
+    // THEN the send gives that shard up at once and is charged to another: two requests
+    send(&engine, 1).await.expect("sent on another shard");
+    assert_eq!(requests.take(), 2);
+    // WHEN every shard it tries is busy, THEN it fails as the store being unavailable after
+    // three tries, with nothing written
+    conflicts.conflict_next_at(10, 4);
+    let failed = send(&engine, 2).await;
+    assert!(
+        matches!(failed, Err(SendError::Store(StoreError::Unavailable(_)))),
+        "{failed:?}"
+    );
+    assert_eq!(requests.take(), 3);
+    conflicts.conflict_next_at(0, 1);
+    // WHEN conflicts on an item of its own (its record) go on and on, THEN the sends retry only
+    // while the retry budget lasts: 10 saved tokens, a tenth earned per send, one per retry
+    let mut made = Vec::new();
+    for n in 10..15 {
+        conflicts.conflict_next_at(100, 0);
+        let failed = send(&engine, n).await;
+        assert!(matches!(failed, Err(SendError::Store(_))), "{failed:?}");
+        made.push(requests.take());
+    }
+    assert_eq!(
+        made,
+        [4, 4, 4, 2, 1],
+        "retries stop when the budget is spent"
+    );
+    // AND nothing was sent for any of the failed sends
+    assert_eq!(sms.count(), 1);
+}

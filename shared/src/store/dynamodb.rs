@@ -167,6 +167,39 @@ pub struct DynamoStore {
     table: String,
     /// Turns user ids into keyed pseudonyms for `pk`.
     hasher: CodeHasher,
+    /// Tokens for retrying a conflicted send (see [`RetryBudget`]).
+    retries: RetryBudget,
+}
+
+/// Retries of conflicted transactions may add at most a tenth to the requests: each send's
+/// first attempt earns a tenth of a token (up to 10 saved), each retry spends one. When
+/// conflicts are everywhere (a hot item), sends fail fast with 503 instead of multiplying the
+/// load on the very item that is overloaded.
+#[derive(Debug)]
+struct RetryBudget(std::sync::Mutex<f64>);
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(RETRY_TOKENS))
+    }
+}
+
+const RETRY_TOKENS: f64 = 10.0;
+
+impl RetryBudget {
+    fn earn(&self) {
+        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *tokens = (*tokens + 0.1).min(RETRY_TOKENS);
+    }
+
+    fn spend(&self) -> bool {
+        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let ok = *tokens >= 1.0;
+        if ok {
+            *tokens -= 1.0;
+        }
+        ok
+    }
 }
 
 impl DynamoStore {
@@ -175,6 +208,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             hasher,
+            retries: RetryBudget::default(),
         }
     }
 
@@ -351,6 +385,7 @@ impl DynamoStore {
         policy: &Policy,
         charges: &[Charge],
     ) -> Result<PutOutcome, StoreError> {
+        self.retries.earn();
         let mut attempt = 1;
         loop {
             // A fresh id per attempt: the SDK's own retries of one attempt resend it as the
@@ -409,10 +444,23 @@ impl DynamoStore {
                     Some(charge) => super::limited(&charges[charge], now),
                 });
             }
-            let conflict = reasons
+            let conflicted = |r: &CancellationReason| r.code() == Some("TransactionConflict");
+            // A shared counter's shard another send is committing: give up on it at once, and
+            // let the engine charge another shard, rather than wait on the hottest item.
+            let busy_shard = reasons
                 .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            if !conflict || attempt == CONFLICT_ATTEMPTS {
+                .enumerate()
+                .skip(1 + checks)
+                .find(|(_, r)| conflicted(r))
+                .map(|(index, _)| &charges[index - 1 - checks])
+                .filter(|charge| charge.shards > 1);
+            if let Some(charge) = busy_shard {
+                return Ok(PutOutcome::Busy {
+                    limit: charge.limit,
+                });
+            }
+            let conflict = reasons.iter().any(conflicted);
+            if !conflict || attempt == CONFLICT_ATTEMPTS || !self.retries.spend() {
                 return Err(unavailable(error));
             }
             tracing::debug!(attempt, "send transaction conflicted; trying again");

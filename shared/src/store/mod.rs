@@ -221,6 +221,11 @@ pub enum PutOutcome {
     FraudSuspected {
         prefix: crate::fraud::Prefix,
     },
+    /// A shard of a shared counter was being written by another send's transaction (a
+    /// `TransactionConflict` on it); nothing was written. The caller may charge another shard.
+    Busy {
+        limit: LimitName,
+    },
     /// A send limit is full (the first full one of the charges); nothing was written.
     Limited {
         limit: LimitName,

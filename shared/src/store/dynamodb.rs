@@ -27,13 +27,15 @@
 //!
 //! Send limits in the same request: a send with limits is one `TransactWriteItems` holding the
 //! record's update and one conditional `ADD` per counter. Counters are items of their own (`pk`
-//! `limit:<subject>#<window length>#<window start>`, `sends` (N), `expires_at` (N, the window's
-//! end)); a full counter's condition cancels the whole transaction, so a refused send writes
-//! nothing. The cancellation reasons say which item refused, with the record's old item for the
-//! cooldown and lockout answers. Two transactions that touch one item at the same moment make
-//! DynamoDB cancel one with `TransactionConflict`: nothing was written, so that send is tried
-//! again (a few times, briefly apart); that is the only case where a send takes more than one
-//! request. The hottest item is the daily SMS budget, which every SMS touches.
+//! `limit:<subject>#<window length>#<window start>`, with `#<i>of<n>` for a shard of a shared
+//! counter, `sends` (N), `expires_at` (N, the window's end)); a full counter's condition cancels
+//! the whole transaction, so a refused send writes nothing. The cancellation reasons say which
+//! item refused, with the record's old item for the cooldown and lockout answers. Two
+//! transactions that touch one item at the same moment make DynamoDB cancel one with
+//! `TransactionConflict`: nothing was written. A conflict on a shared counter's shard is handed
+//! back (`PutOutcome::Busy`) for the engine to charge another shard; any other is tried again (a
+//! few times, briefly apart, within a retry budget). No item is written by every send: a
+//! country's counter and the SMS budget are split into shards (see `crate::limits`).
 //!
 //! Retries: the SDK retries an attempt that timed out or got a 5xx, but DynamoDB may have applied
 //! it already. Each operation therefore carries a fresh request id, stored with its write, and

@@ -347,6 +347,18 @@ class FileOpens:
         os.close(self.fd)
 
 
+def function_env(table, **settings):
+    """A function's environment as Lambda gives it, against moto, with the development API key."""
+    return {
+        "PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "local",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": ENDPOINT,
+        "OTP_TABLE_NAME": table, "OTP_API_KEYS": f"local={DEV_KEY}", "RUST_LOG": "warn",
+        **settings,
+    }
+
+
 def stream_event(endpoint, table):
     """Every record of the table's stream so far, read from moto's DynamoDB Streams API as
     Lambda's event source mapping reads it, in the event shape Lambda hands the function."""
@@ -385,14 +397,7 @@ def check_fraud_guard(port, watch_env, table, hash_key):
     the send-code binary, open the block's breaker; the same batch delivered again, whole or in
     part, counts nothing twice; the next send to the block is refused."""
     twilio = twilio_fake.TwilioFake()
-    env = {
-        "PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "send-code",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": ENDPOINT,
-        "OTP_TABLE_NAME": table, "OTP_HASH_KEY": hash_key,
-        "OTP_API_KEYS": f"local={DEV_KEY}", **twilio.settings(), "RUST_LOG": "warn",
-    }
+    env = function_env(table, OTP_HASH_KEY=hash_key, **twilio.settings())
     template = (ROOT / "events" / "send-code-sms.json").read_text()
 
     def sends(numbers):
@@ -459,17 +464,9 @@ def check_root_certificates(table, binaries=None):
     check("this system has a CA bundle", bundle, BUNDLES)
     twilio = twilio_fake.TwilioFake()
     # As on Lambda: no SSL_CERT_FILE or SSL_CERT_DIR, so the function picks the bundle itself.
-    env = {
-        "PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "local",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": ENDPOINT,
-        "OTP_TABLE_NAME": table, "OTP_HASH_KEY": os.urandom(32).hex(),
-        "OTP_TOKEN_SIGNING_KEY": os.urandom(32).hex(),
-        "OTP_API_KEYS": f"local={DEV_KEY}", "EMAIL_FROM": "no-reply@lambda-e2e.example.com",
-        **twilio.settings(),
-        "RUST_LOG": "warn",
-    }
+    env = function_env(table, OTP_HASH_KEY=os.urandom(32).hex(),
+                       OTP_TOKEN_SIGNING_KEY=os.urandom(32).hex(),
+                       EMAIL_FROM="no-reply@lambda-e2e.example.com", **twilio.settings())
     events = ROOT / "events"
     email = (events / "send-code-email.json").read_bytes().replace(b"user-123", b"user-roots")
     sms = (events / "send-code-sms.json").read_bytes().replace(b"user-123", b"user-roots-sms")

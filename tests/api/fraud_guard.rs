@@ -9,21 +9,18 @@ use crate::helpers::every_setup;
 use otp_core::code::CodeHasher;
 use otp_core::counting::Counting;
 use otp_core::domain::{Destination, NumberKind, Passcode, PhoneE164, Purpose, Space, UserId};
-use otp_core::engine::{
-    EngineParts, FraudGuard, SendError, SendRequest, VerifyOutcome, VerifyRequest,
-};
+use otp_core::engine::{FraudGuard, SendError, SendRequest, VerifyOutcome, VerifyRequest};
 use otp_core::fraud::{FraudMode, FraudSettings, Prefix, SafeList};
 use otp_core::keys::{HashKey, KeyRing};
 use otp_core::limits::{ClientIp, LimitName};
-use otp_core::sender::Senders;
-use otp_core::settings::{Policy, SendLimits};
+use otp_core::settings::SendLimits;
 use otp_core::store::{FraudLedger, MemoryStore, OtpStore, RecordKey};
 use otp_core::testing::{ManualClock, RecordingSender};
 use otp_core::Engine;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 
-const START: u64 = 1_800_000_000;
+use crate::helpers::START;
 
 /// The three UK blocks the attacker walks number by number.
 const PUMPED_BLOCKS: [&str; 3] = ["+447712345", "+447911123", "+447400123"];
@@ -51,33 +48,13 @@ fn world(settings: FraudSettings) -> World {
     }
 }
 
-/// An engine on `store` with the defaults' limits and an SMS sender that records.
+/// An engine on `store` with the defaults' limits (1,000 a day per country, 10,000 in all).
 fn engine(
     store: Arc<dyn OtpStore>,
     hasher: CodeHasher,
     fraud: FraudGuard,
 ) -> (Engine, RecordingSender, Arc<ManualClock>) {
-    let sms = RecordingSender::new();
-    let clock = Arc::new(ManualClock::new(START));
-    let engine = Engine::new(EngineParts {
-        store,
-        senders: Senders {
-            sms: Some(Arc::new(sms.clone())),
-            ..Default::default()
-        },
-        hasher,
-        policy: Policy::default(),
-        brand: None,
-        autofill: Default::default(),
-        clock: clock.clone(),
-        callers: otp_core::callers::Callers::Open,
-        // The defaults: 1,000 a day per country, 10,000 a day in all.
-        limits: SendLimits::default(),
-        tokens: None,
-        gate: Default::default(),
-        fraud,
-    });
-    (engine, sms, clock)
+    crate::helpers::sms_engine(store, hasher, SendLimits::default(), fraud)
 }
 
 fn guard(mode: FraudMode) -> FraudSettings {

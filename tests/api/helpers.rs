@@ -22,6 +22,36 @@ use tower::ServiceExt as _;
 pub const PHONE: &str = "+14155552671";
 pub const EMAIL: &str = "user@example.com";
 pub const START: u64 = 1_800_000_000;
+
+/// An engine wired by hand on `store`: SMS through a sender that records, the clock at `START`,
+/// the default policy, and the limits and fraud guard given (for tests of one part).
+pub fn sms_engine(
+    store: Arc<dyn otp_core::store::OtpStore>,
+    hasher: otp_core::code::CodeHasher,
+    limits: otp_core::settings::SendLimits,
+    fraud: otp_core::engine::FraudGuard,
+) -> (Engine, RecordingSender, Arc<ManualClock>) {
+    let sms = RecordingSender::new();
+    let clock = Arc::new(ManualClock::new(START));
+    let engine = Engine::new(otp_core::engine::EngineParts {
+        store,
+        senders: otp_core::sender::Senders {
+            sms: Some(Arc::new(sms.clone())),
+            ..Default::default()
+        },
+        hasher,
+        policy: Policy::default(),
+        brand: None,
+        autofill: Default::default(),
+        clock: clock.clone(),
+        callers: otp_core::callers::Callers::Open,
+        limits,
+        tokens: None,
+        gate: Default::default(),
+        fraud,
+    });
+    (engine, sms, clock)
+}
 /// Where test requests come from unless a test says otherwise.
 pub const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 

@@ -7,39 +7,19 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use otp_core::code::CodeHasher;
 use otp_core::domain::{Destination, PhoneE164, Purpose, Space, UserId};
-use otp_core::engine::{EngineParts, SendError, SendRequest};
+use otp_core::engine::{SendError, SendRequest};
 use otp_core::limits::LimitName;
-use otp_core::sender::Senders;
-use otp_core::settings::{Policy, SendLimits};
+use otp_core::settings::SendLimits;
 use otp_core::store::{OtpStore, RecordKey};
-use otp_core::testing::{ManualClock, RecordingSender};
+use otp_core::testing::RecordingSender;
 use otp_core::Engine;
-
-const START: u64 = 1_800_000_000;
 
 fn engine(
     store: Arc<dyn OtpStore>,
     hasher: CodeHasher,
     limits: SendLimits,
 ) -> (Engine, RecordingSender) {
-    let sms = RecordingSender::new();
-    let engine = Engine::new(EngineParts {
-        store,
-        senders: Senders {
-            sms: Some(Arc::new(sms.clone())),
-            ..Default::default()
-        },
-        hasher,
-        policy: Policy::default(),
-        brand: None,
-        autofill: Default::default(),
-        clock: Arc::new(ManualClock::new(START)),
-        callers: otp_core::callers::Callers::Open,
-        limits,
-        tokens: None,
-        gate: Default::default(),
-        fraud: Default::default(),
-    });
+    let (engine, sms, _) = crate::helpers::sms_engine(store, hasher, limits, Default::default());
     (engine, sms)
 }
 
@@ -156,31 +136,16 @@ async fn a_busy_shard_is_left_for_another_and_conflicts_never_multiply_the_load(
     // the user's, and one shard each of the country's counter (item 4) and of the budget
     let hasher = crate::store_conformance::random_hasher();
     let (store, conflicts, requests) = crate::moto_peer::conflicting_store(hasher.clone()).await;
-    let sms = RecordingSender::new();
-    let engine = Engine::new(EngineParts {
-        store: Arc::new(store),
-        senders: Senders {
-            sms: Some(Arc::new(sms.clone())),
+    let guard_off = otp_core::engine::FraudGuard::new(
+        otp_core::fraud::FraudSettings {
+            mode: otp_core::fraud::FraudMode::Off,
             ..Default::default()
         },
-        hasher,
-        policy: Policy::default(),
-        brand: None,
-        autofill: Default::default(),
-        clock: Arc::new(ManualClock::new(START)),
-        callers: otp_core::callers::Callers::Open,
-        limits: SendLimits::default(),
-        tokens: None,
-        gate: Default::default(),
-        fraud: otp_core::engine::FraudGuard::new(
-            otp_core::fraud::FraudSettings {
-                mode: otp_core::fraud::FraudMode::Off,
-                ..Default::default()
-            },
-            None,
-            None,
-        ),
-    });
+        None,
+        None,
+    );
+    let (engine, sms, _) =
+        crate::helpers::sms_engine(Arc::new(store), hasher, SendLimits::default(), guard_off);
     // WHEN another send is committing on the country's shard this send picked
     conflicts.conflict_next_at(1, 4);
     // THEN the send gives that shard up at once and is charged to another: two requests

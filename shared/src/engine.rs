@@ -371,23 +371,22 @@ impl Engine {
         self.parts.limits.charges(&subjects, destination, now)
     }
 
-    /// The block a phone send is counted in, and the breakers it is checked against: none for
-    /// email, with the guard not blocking, for a trusted user or for a safe-listed number.
-    fn fraud_checks(
+    /// The block a phone send is counted in, and whether the send is checked against the
+    /// breakers (not with the guard off or monitoring, for a trusted user or a safe-listed number).
+    fn fraud_block(
         &self,
         destination: &Destination,
-        destination_hash: &CodeHash,
         trusted: bool,
-    ) -> (Option<fraud::Block>, Vec<fraud::Check>) {
+    ) -> (Option<fraud::Block>, bool) {
         let settings = &self.parts.fraud.settings;
         let Some(phone) = destination.phone_number() else {
-            return (None, Vec::new());
+            return (None, false);
         };
         if settings.mode == FraudMode::Off {
-            return (None, Vec::new());
+            return (None, false);
         }
         let Some(digits) = fraud::block_digits(phone.as_str()) else {
-            return (None, Vec::new());
+            return (None, false);
         };
         let country = phone.calling_code();
         let block = fraud::Block {
@@ -395,12 +394,7 @@ impl Engine {
             hint: fraud::block_hint(phone.as_str(), country),
         };
         let exempt = trusted || settings.safe_list.covers(phone.as_str());
-        let checks = if settings.mode == FraudMode::Block && !exempt {
-            fraud::checks(&block, country, destination_hash.as_bytes()[0])
-        } else {
-            Vec::new()
-        };
-        (Some(block), checks)
+        (Some(block), settings.mode == FraudMode::Block && !exempt)
     }
 
     /// The client network a send or a guess is counted under: a keyed pseudonym of its address
@@ -537,7 +531,7 @@ impl Engine {
         // One pseudonym of the client's network for its counters and for the lockout.
         let network = self.network(client);
         let counted = client.is_some();
-        let (sent_block, checks) = self.fraud_checks(&destination, &destination_hash, trusted);
+        let (sent_block, checked) = self.fraud_block(&destination, trusted);
         let mut new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),
@@ -554,7 +548,7 @@ impl Engine {
             },
             markers: hasher.code_markers(&key, &code),
             network,
-            checks,
+            checks: Vec::new(),
         };
         // The shared counters' shard: the next in turn that this instance does not know to be
         // full. A send refused by a full shard tries another; one the store refused by a
@@ -575,7 +569,9 @@ impl Engine {
                 let refused = crate::store::limited(full, now);
                 break (charges.clone(), Ok(refused));
             }
-            fraud::shard_checks(&mut new_code.checks, shard);
+            if let (true, Some(block)) = (checked, &new_code.record.sent_block) {
+                new_code.checks = fraud::checks(block, new_code.record.sent_country, shard);
+            }
             let started = Instant::now();
             let stored = self
                 .parts

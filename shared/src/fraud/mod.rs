@@ -190,8 +190,10 @@ pub struct Check {
     pub item: String,
 }
 
-/// The checks of a send to a number in `block` of `country`, whose keyed hash starts with `byte`.
-pub fn checks(block: &Block, country: Option<u16>, byte: u8) -> Vec<Check> {
+/// The checks of a send to a number in `block` of `country`: its block's item and its
+/// country's shard `shard` (mod 16; sends take the shards in turn, so each item is read by a
+/// sixteenth of them).
+pub fn checks(block: &Block, country: Option<u16>, shard: u32) -> Vec<Check> {
     let block = Prefix::Block(block.id.clone());
     let mut checks = vec![Check {
         item: block.check_items().remove(0),
@@ -199,24 +201,13 @@ pub fn checks(block: &Block, country: Option<u16>, byte: u8) -> Vec<Check> {
     }];
     if let Some(code) = country {
         let prefix = Prefix::Country(code);
-        let shard = usize::from(byte % COUNTRY_SHARDS);
+        let shard = (shard % u32::from(COUNTRY_SHARDS)) as usize;
         checks.push(Check {
             item: prefix.check_items().swap_remove(shard),
             prefix,
         });
     }
     checks
-}
-
-/// Points a send's country check at the country's shard `shard` (mod 16): sends taken in turn
-/// over the shards read each item a sixteenth of the time.
-pub fn shard_checks(checks: &mut [Check], shard: u32) {
-    for check in checks.iter_mut() {
-        if let Prefix::Country(_) = check.prefix {
-            let index = (shard % u32::from(COUNTRY_SHARDS)) as usize;
-            check.item = check.prefix.check_items().swap_remove(index);
-        }
-    }
 }
 
 /// What happened to a code, as the counting sees it.

@@ -433,8 +433,6 @@ pub fn stream_ticks(
     }
     let old = old.map(|item| record(item, "")).transpose()?.flatten();
     let new = new.map(|item| record(item, "")).transpose()?.flatten();
-    let view = |r: &crate::store::OtpRecord| (r.clone(), r.is_consumed());
-    let (old, new) = (old.as_ref().map(view), new.as_ref().map(view));
     let (old, new) = (old.as_ref().map(sent_view), new.as_ref().map(sent_view));
     let mut ticks = fraud::ticks_of_change(old.as_ref(), new.as_ref(), removed);
     for tick in &mut ticks {
@@ -443,13 +441,13 @@ pub fn stream_ticks(
     Ok(ticks)
 }
 
-fn sent_view((record, consumed): &(crate::store::OtpRecord, bool)) -> fraud::Sent<'_> {
+fn sent_view(record: &crate::store::OtpRecord) -> fraud::Sent<'_> {
     fraud::Sent {
         phone: record.channel != Channel::Email,
         block: record.sent_block.as_ref(),
         country: record.sent_country,
         sent_at: record.sent_at,
         code_hash: &record.code_hash,
-        consumed: *consumed,
+        consumed: record.is_consumed(),
     }
 }

@@ -27,6 +27,7 @@ use crate::store::{
 use crate::telemetry::error_chain;
 use crate::templates::SmsAutofill;
 use crate::token::{Subject, TokenSigner};
+use crate::verification::{Delivery, Verification, VerificationId};
 
 #[derive(Debug)]
 pub struct SendRequest {
@@ -47,6 +48,8 @@ pub struct SendRequest {
 pub struct Sent {
     pub channel: Channel,
     pub expires_in: u64,
+    /// The verification the send started.
+    pub verification_id: VerificationId,
 }
 
 /// A guess at a user's code; with `destination`, only a code sent there can match.
@@ -532,6 +535,24 @@ impl Engine {
         let network = self.network(client);
         let counted = client.is_some();
         let (sent_block, checked) = self.fraud_block(&destination, trusted);
+        let verification = Verification {
+            id: VerificationId::generate(),
+            space: key.space,
+            // The public routes' user id is the address: only its masked form is kept.
+            user_id: match key.space {
+                Space::Backend => key.user_id.as_str().to_owned(),
+                Space::Public => to.clone(),
+            },
+            purpose: purpose.to_owned(),
+            channel,
+            sent_to: to.clone(),
+            calling_code: destination.calling_code(),
+            created_at: now,
+            expires_at: now + policy.ttl_secs,
+            max_attempts: policy.max_attempts,
+            delivery: Delivery::default(),
+            ended: None,
+        };
         let mut new_code = NewCode {
             record: OtpRecord {
                 code_hash: hasher.hash_code(&key, &code),
@@ -540,6 +561,7 @@ impl Engine {
                 sent_to: to.clone(),
                 sent_country: destination.calling_code(),
                 sent_block,
+                verification_id: Some(verification.id.clone()),
                 sent_at: now,
                 expires_at: now + policy.ttl_secs,
                 attempts: 0,
@@ -549,6 +571,7 @@ impl Engine {
             markers: hasher.code_markers(&key, &code),
             network,
             checks: Vec::new(),
+            verification,
         };
         // The shared counters' shard: the next in turn that this instance does not know to be
         // full. A send refused by a full shard tries another; one the store refused by a
@@ -673,10 +696,15 @@ impl Engine {
         meter::provider_call(provider, delivery_result(&delivered), started.elapsed());
         match delivered {
             Ok(()) => {
-                tracing::info!(%caller, %user, purpose, channel = channel.as_str(), %to, "code sent");
+                let verification_id = new_code.verification.id.clone();
+                tracing::info!(
+                    %caller, %user, purpose, channel = channel.as_str(), %to,
+                    verification = %verification_id, "code sent"
+                );
                 Ok(Sent {
                     channel,
                     expires_in: self.parts.policy.ttl_secs,
+                    verification_id,
                 })
             }
             Err(DeliveryError::Uncertain(error)) => {
@@ -927,6 +955,10 @@ fn note_subject(caller: &str, user: &str, purpose: &str, to: Option<&str>) {
 fn log_store_error(error: &StoreError) {
     tracing::error!(error = %error_chain(error), "store unavailable");
 }
+
+#[path = "engine_lifecycle.rs"]
+mod lifecycle;
+pub use lifecycle::VerificationView;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

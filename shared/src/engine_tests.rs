@@ -13,6 +13,7 @@ use crate::limits::{Charge, LimitName, SendLimits};
 use crate::store::MemoryStore;
 use crate::store::{GuessAttempt, NewCode};
 use crate::testing::{ManualClock, RecordingSender};
+use crate::verification::{Cancel, Receipt, ReceiptOutcome, Verification, VerificationId};
 
 const PHONE: &str = "+14155552671";
 
@@ -95,13 +96,8 @@ fn code(f: &Fixture) -> Passcode {
 async fn send_stores_only_a_hash_with_the_policy_times() {
     let f = fixture();
     let sent = f.engine.send(sms("u")).await.unwrap();
-    assert_eq!(
-        sent,
-        Sent {
-            channel: Channel::Sms,
-            expires_in: 300
-        }
-    );
+    assert_eq!((sent.channel, sent.expires_in), (Channel::Sms, 300));
+    assert!(sent.verification_id.as_str().starts_with("VE"));
     let record = f.store.get(&key("u")).unwrap();
     assert_eq!(
         (record.sent_at, record.expires_at, record.attempts),
@@ -354,6 +350,25 @@ impl OtpStore for DeleteFails {
         policy: &Policy,
     ) -> Result<GuessOutcome, StoreError> {
         self.0.record_guess(key, guess, now, policy).await
+    }
+
+    async fn verification(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<(Verification, Option<OtpRecord>)>, StoreError> {
+        self.0.verification(id).await
+    }
+
+    async fn cancel(&self, verification: &Verification, now: u64) -> Result<Cancel, StoreError> {
+        self.0.cancel(verification, now).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &VerificationId,
+        receipt: &Receipt,
+    ) -> Result<ReceiptOutcome, StoreError> {
+        self.0.record_delivery(id, receipt).await
     }
 }
 

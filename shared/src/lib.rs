@@ -38,5 +38,6 @@ pub mod templates;
 pub mod testing;
 pub mod tls;
 pub mod token;
+pub mod verification;
 
 pub use engine::Engine;

@@ -42,6 +42,7 @@ pub const RESPONSES: &str = "Responses";
 pub const COLD_STARTS: &str = "ColdStarts";
 pub const FRAUD_GUARD: &str = "FraudGuard";
 pub const FRAUD_GUARD_BREAKERS_OPENED: &str = "FraudGuardBreakersOpened";
+pub const DELIVERY_RECEIPTS: &str = "DeliveryReceipts";
 
 /// Every metric, with its unit and dimensions. Conversion is `Verifications{Outcome=verified}`
 /// over `Sends{Outcome=sent}` (per country: `SmsVerifiedByCountry` over `SmsSendsByCountry`
@@ -99,8 +100,8 @@ pub const CATALOGUE: &[MetricSpec] = &[
         name: STORE_CALLS,
         unit: "Count",
         dimensions: &["Operation", "Result"],
-        about: "store requests (DynamoDB or memory) by operation (send, verify, withdraw) and \
-                result (ok, error)",
+        about: "store requests (DynamoDB or memory) by operation (send, verify, withdraw, \
+                lookup, cancel, receipt) and result (ok, error)",
     },
     MetricSpec {
         name: STORE_LATENCY,
@@ -128,6 +129,12 @@ pub const CATALOGUE: &[MetricSpec] = &[
         dimensions: &["Mode"],
         about: "fraud guard breakers opened (a 1,000-number block or a country), by mode: what \
                 the breaker-opened alarm watches",
+    },
+    MetricSpec {
+        name: DELIVERY_RECEIPTS,
+        unit: "Count",
+        dimensions: &["Provider", "Status", "CallingCode"],
+        about: "delivery receipts that moved a verification's delivery on, by provider (twilio),                 status (sent, delivered, undelivered, failed) and the number's country calling                 code (`-` for email): the delivery rate is delivered over the final three",
     },
     MetricSpec {
         name: COLD_STARTS,
@@ -184,6 +191,21 @@ pub fn fraud_guard(decision: &'static str, mode: &'static str, calling_code: Opt
     if decision == "opened" {
         metrics::counter!(FRAUD_GUARD_BREAKERS_OPENED, "Mode" => mode).increment(1);
     }
+}
+
+/// A delivery receipt that moved a verification's delivery on.
+pub fn delivery_receipt(
+    provider: &'static str,
+    status: crate::verification::DeliveryStatus,
+    calling_code: Option<u16>,
+) {
+    if !installed() {
+        return;
+    }
+    let code = calling_code.map_or_else(|| "-".to_owned(), |c| c.to_string());
+    metrics::counter!(DELIVERY_RECEIPTS, "Provider" => provider, "Status" => status.as_str(),
+        "CallingCode" => code)
+    .increment(1);
 }
 
 pub fn limit_refusal(limit: LimitName) {

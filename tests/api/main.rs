@@ -11,6 +11,7 @@ mod emf_spec;
 mod fraud_guard;
 mod helpers;
 mod lambda_events;
+mod lifecycle;
 mod limits;
 mod local_binary;
 mod metrics;

@@ -11,11 +11,14 @@ every_setup! {
         let reply = app.send_sms("user-1").await;
         // THEN the documented body comes back and exactly one message went out
         assert_eq!(reply.status, 200, "{setup:?} {}", reply.json);
+        let mut body = reply.json.clone();
+        let id = body.as_object_mut().unwrap().remove("verification_id").unwrap();
         assert_eq!(
-            reply.json,
+            body,
             json!({"message": "OTP sent successfully via sms", "user_id": "user-1",
                    "method": "sms", "expires_in": 300})
         );
+        assert!(id.as_str().unwrap().starts_with("VE"), "{id}");
         let messages = app.sms.messages();
         assert_eq!(messages.len(), 1);
         let code = &messages[0].code;

@@ -132,8 +132,9 @@ async fn the_default_country_cap_holds_on_dynamodb() {
 async fn a_busy_shard_is_left_for_another_and_conflicts_never_multiply_the_load() {
     use otp_core::store::StoreError;
     // GIVEN the DynamoDB store (moto) whose transactions can be made to conflict, the default
-    // limits and the fraud guard off: a send's items are the record, two destination counters,
-    // the user's, and one shard each of the country's counter (item 4) and of the budget
+    // limits and the fraud guard off: a send's items are the record, its verification, two
+    // destination counters, the user's, and one shard each of the country's counter (item 5)
+    // and of the budget
     let hasher = crate::store_conformance::random_hasher();
     let (store, conflicts, requests) = crate::moto_peer::conflicting_store(hasher.clone()).await;
     let guard_off = otp_core::engine::FraudGuard::new(
@@ -147,13 +148,13 @@ async fn a_busy_shard_is_left_for_another_and_conflicts_never_multiply_the_load(
     let (engine, sms, _) =
         crate::helpers::sms_engine(Arc::new(store), hasher, SendLimits::default(), guard_off);
     // WHEN another send is committing on the country's shard this send picked
-    conflicts.conflict_next_at(1, 4);
+    conflicts.conflict_next_at(1, 5);
     // THEN the send gives that shard up at once and is charged to another: two requests
     send(&engine, 1).await.expect("sent on another shard");
     assert_eq!(requests.take(), 2);
     // WHEN every shard it tries is busy, THEN it fails as the store being unavailable after
     // three tries, with nothing written
-    conflicts.conflict_next_at(10, 4);
+    conflicts.conflict_next_at(10, 5);
     let failed = send(&engine, 2).await;
     assert!(
         matches!(failed, Err(SendError::Store(StoreError::Unavailable(_)))),

@@ -18,6 +18,9 @@ use otp_core::store::{
     PutOutcome, RecordKey,
 };
 use otp_core::testing::{ManualClock, RecordingSender};
+use otp_core::verification::{
+    Cancel, DeliveryStatus, Receipt, ReceiptOutcome, Status, Verification, VerificationId,
+};
 use otp_core::Engine;
 use tower::ServiceExt as _;
 
@@ -107,6 +110,20 @@ impl Subject {
 
     fn new_code_from(&self, key: &RecordKey, code: &str, at: u64, network: &Network) -> NewCode {
         let phone = Destination::Sms(PhoneE164::parse(PHONE).unwrap());
+        let verification = Verification {
+            id: VerificationId::generate(),
+            space: key.space,
+            user_id: key.user_id.as_str().to_owned(),
+            purpose: key.purpose.as_str().to_owned(),
+            channel: Channel::Sms,
+            sent_to: phone.masked(),
+            calling_code: Some(1),
+            created_at: at,
+            expires_at: at + TTL,
+            max_attempts: MAX,
+            delivery: Default::default(),
+            ended: None,
+        };
         NewCode {
             record: OtpRecord {
                 code_hash: self.hash(key, code),
@@ -115,6 +132,7 @@ impl Subject {
                 sent_to: phone.masked(),
                 sent_country: Some(1),
                 sent_block: None,
+                verification_id: Some(verification.id.clone()),
                 sent_at: at,
                 expires_at: at + TTL,
                 attempts: 0,
@@ -124,6 +142,7 @@ impl Subject {
             markers: self.guesses(key, code),
             network: network.clone(),
             checks: Vec::new(),
+            verification,
         }
     }
 
@@ -766,6 +785,156 @@ async fn concurrent_sends_never_pass_a_cap(s: Subject) {
     assert_eq!((stored, limited), (5, 25));
 }
 
+/// A put of `code` at `at` and the id of the verification it started.
+impl Subject {
+    async fn put_verification(&self, key: &RecordKey, code: &str, at: u64) -> VerificationId {
+        let new = self.new_code(key, code, at);
+        let id = new.verification.id.clone();
+        let stored = self
+            .store
+            .put_unless_blocked(key, &new, at, &rules(COOLDOWN), &[])
+            .await
+            .unwrap();
+        assert!(matches!(stored, PutOutcome::Stored), "{stored:?}");
+        id
+    }
+
+    /// The verification's status at `now`, as the store's two items tell it.
+    async fn status(&self, id: &VerificationId, now: u64) -> Option<Status> {
+        let (verification, record) = self.store.verification(id).await.unwrap()?;
+        otp_core::store::status_of(&verification, record.as_ref(), now)
+    }
+
+    async fn cancel(&self, id: &VerificationId, now: u64) -> Cancel {
+        let (verification, _) = self.store.verification(id).await.unwrap().unwrap();
+        self.store.cancel(&verification, now).await.unwrap()
+    }
+}
+
+async fn a_verification_is_pending_then_approved(s: Subject) {
+    let k = key("login", "u");
+    let id = s.put_verification(&k, "111111", NOW).await;
+    let (verification, record) = s.store.verification(&id).await.unwrap().unwrap();
+    assert_eq!(verification.user_id, "u");
+    assert_eq!(verification.purpose, "login");
+    assert_eq!(verification.sent_to, SENT_TO);
+    assert_eq!(verification.delivery.status, DeliveryStatus::Sent);
+    assert_eq!(record.unwrap().verification_id, Some(id.clone()));
+    assert_eq!(s.status(&id, NOW + 1).await, Some(Status::Pending));
+    recorded(s.guess(&k, "111111", NOW + 2).await);
+    assert_eq!(s.status(&id, NOW + 3).await, Some(Status::Approved));
+    assert!(s
+        .store
+        .verification(&VerificationId::generate())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn a_verification_expires_or_runs_out_of_attempts(s: Subject) {
+    let k = key("login", "u");
+    let id = s.put_verification(&k, "111111", NOW).await;
+    assert_eq!(s.status(&id, NOW + TTL).await, Some(Status::Expired));
+    let other = key("login", "v");
+    let id = s.put_verification(&other, "111111", NOW).await;
+    for _ in 0..MAX {
+        recorded(s.guess(&other, "222222", NOW + 1).await);
+    }
+    assert_eq!(
+        s.status(&id, NOW + 2).await,
+        Some(Status::MaxAttemptsReached)
+    );
+    assert_eq!(
+        s.cancel(&id, NOW + 2).await,
+        Cancel::Ended(Status::MaxAttemptsReached)
+    );
+}
+
+async fn a_resend_supersedes_the_pending_verification(s: Subject) {
+    let k = key("login", "u");
+    let first = s.put_verification(&k, "111111", NOW).await;
+    let second = s.put_verification(&k, "222222", NOW + COOLDOWN).await;
+    assert_eq!(
+        s.status(&first, NOW + COOLDOWN).await,
+        Some(Status::Superseded)
+    );
+    assert_eq!(
+        s.status(&second, NOW + COOLDOWN).await,
+        Some(Status::Pending)
+    );
+    assert_eq!(
+        s.cancel(&first, NOW + COOLDOWN).await,
+        Cancel::Ended(Status::Superseded)
+    );
+    assert_eq!(
+        s.status(&second, NOW + COOLDOWN).await,
+        Some(Status::Pending)
+    );
+}
+
+async fn a_canceled_code_never_verifies_and_frees_the_cooldown(s: Subject) {
+    let k = key("login", "u");
+    let id = s.put_verification(&k, "111111", NOW).await;
+    assert_eq!(s.cancel(&id, NOW + 1).await, Cancel::Canceled);
+    assert_eq!(s.cancel(&id, NOW + 2).await, Cancel::Canceled, "idempotent");
+    assert_eq!(s.status(&id, NOW + 2).await, Some(Status::Canceled));
+    assert!(refused(s.guess(&k, "111111", NOW + 3).await).is_none());
+    // A new code at once: the canceled one holds no cooldown.
+    let next = s.put_verification(&k, "222222", NOW + 4).await;
+    assert_eq!(s.status(&id, NOW + 5).await, Some(Status::Canceled));
+    recorded(s.guess(&k, "222222", NOW + 5).await);
+    assert_eq!(s.status(&next, NOW + 6).await, Some(Status::Approved));
+    assert_eq!(
+        s.cancel(&next, NOW + 6).await,
+        Cancel::Ended(Status::Approved)
+    );
+}
+
+async fn receipts_move_the_delivery_forward_only(s: Subject) {
+    let k = key("login", "u");
+    let id = s.put_verification(&k, "111111", NOW).await;
+    let receipt = |status, error: Option<&str>, at| Receipt {
+        status,
+        error_code: error.map(str::to_owned),
+        provider_message_id: Some("SM0123".to_owned()),
+        at,
+    };
+    let sent = receipt(DeliveryStatus::Sent, None, NOW + 1);
+    assert_eq!(
+        s.store.record_delivery(&id, &sent).await.unwrap(),
+        ReceiptOutcome::Applied {
+            calling_code: Some(1)
+        }
+    );
+    assert_eq!(
+        s.store.record_delivery(&id, &sent).await.unwrap(),
+        ReceiptOutcome::Stale,
+        "a replay changes nothing"
+    );
+    let undelivered = receipt(DeliveryStatus::Undelivered, Some("30003"), NOW + 5);
+    assert!(matches!(
+        s.store.record_delivery(&id, &undelivered).await.unwrap(),
+        ReceiptOutcome::Applied { .. }
+    ));
+    let late = receipt(DeliveryStatus::Delivered, None, NOW + 6);
+    assert_eq!(
+        s.store.record_delivery(&id, &late).await.unwrap(),
+        ReceiptOutcome::Stale,
+        "a final answer stays"
+    );
+    let (verification, _) = s.store.verification(&id).await.unwrap().unwrap();
+    let delivery = verification.delivery;
+    assert_eq!(delivery.status, DeliveryStatus::Undelivered);
+    assert_eq!(delivery.error_code.as_deref(), Some("30003"));
+    assert_eq!(delivery.updated_at, Some(NOW + 5));
+    assert_eq!(delivery.provider_message_id.as_deref(), Some("SM0123"));
+    let unknown = VerificationId::generate();
+    assert_eq!(
+        s.store.record_delivery(&unknown, &sent).await.unwrap(),
+        ReceiptOutcome::Unknown
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory_conformance {
@@ -798,12 +967,18 @@ conformance!(
     a_refusal_by_the_record_charges_nothing,
     a_withdrawal_gives_back_its_charges,
     concurrent_sends_never_pass_a_cap,
+    a_verification_is_pending_then_approved,
+    a_verification_expires_or_runs_out_of_attempts,
+    a_resend_supersedes_the_pending_verification,
+    a_canceled_code_never_verifies_and_frees_the_cooldown,
+    receipts_move_the_delivery_forward_only,
 );
 
 #[tokio::test]
 async fn the_table_holds_no_user_id_address_or_code() {
     let hasher = random_hasher();
     let store = moto_peer::store(hasher.clone()).await;
+    let table = store.table().to_owned();
     let engine = engine_on(Arc::new(store), hasher).0;
     let email = otp_core::domain::Email::parse("carol@example.com").unwrap();
     let request = SendRequest {
@@ -820,13 +995,11 @@ async fn the_table_holds_no_user_id_address_or_code() {
     };
     engine.send(request).await.unwrap();
     let client = moto_peer::client().await;
-    let tables = client.list_tables().send().await.unwrap();
-    let table = tables.table_names().last().unwrap().clone();
     let items = client.scan().table_name(&table).send().await.unwrap();
     let text = format!("{:?}", items.items());
-    // The record, and its four send counters (destination from this network per 10 minutes and
-    // per day, the destination's ceiling for all networks, user).
-    assert_eq!(items.items().len(), 5, "{text}");
+    // The record, its verification, and its four send counters (destination from this network
+    // per 10 minutes and per day, the destination's ceiling for all networks, user).
+    assert_eq!(items.items().len(), 6, "{text}");
     assert!(!text.contains("carol"), "{text}");
     assert!(text.contains("public:default#"), "{text}");
     assert!(text.contains("c***@example.com"), "{text}");

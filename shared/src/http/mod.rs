@@ -13,6 +13,7 @@ pub mod request_otp;
 pub mod schema;
 pub mod send_code;
 pub mod sending;
+pub mod verifications;
 pub mod verify_code;
 pub mod verify_otp;
 
@@ -55,10 +56,19 @@ impl Routes {
     pub fn paths(self) -> Vec<&'static str> {
         let mut paths = Vec::new();
         if self.sends() {
-            paths.extend([send_code::PATH, request_otp::PATH]);
+            paths.extend([
+                send_code::PATH,
+                request_otp::PATH,
+                verifications::CANCEL_PATH,
+            ]);
         }
         if self.verifies() {
-            paths.extend([verify_code::PATH, verify_otp::PATH, jwks::PATH]);
+            paths.extend([
+                verify_code::PATH,
+                verify_otp::PATH,
+                jwks::PATH,
+                verifications::PATH,
+            ]);
         }
         paths
     }
@@ -95,7 +105,8 @@ pub fn routes(routes: Routes) -> Router<Arc<Engine>> {
     if routes.sends() {
         router = router
             .route(send_code::PATH, post_only(send_code::handle))
-            .route(request_otp::PATH, post_only(request_otp::handle));
+            .route(request_otp::PATH, post_only(request_otp::handle))
+            .route(verifications::CANCEL_PATH, post_only(verifications::cancel));
     }
     if routes.verifies() {
         router = router
@@ -104,6 +115,10 @@ pub fn routes(routes: Routes) -> Router<Arc<Engine>> {
             .route(
                 jwks::PATH,
                 get(jwks::handle).fallback(|| async { method_not_allowed("GET, HEAD") }),
+            )
+            .route(
+                verifications::PATH,
+                get(verifications::show).fallback(|| async { method_not_allowed("GET, HEAD") }),
             );
     }
     router

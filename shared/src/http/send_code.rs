@@ -117,6 +117,10 @@ pub struct SendCodeOk {
     pub user_id: String,
     pub method: &'static str,
     pub expires_in: u64,
+    /// This send's verification: look it up at `GET /verifications/{verification_id}`, cancel
+    /// it at `POST /verifications/{verification_id}/cancel`.
+    #[cfg_attr(feature = "openapi", schema(example = "VEq3Zp0d8yPBn6Uu7ZkG4fQw"))]
+    pub verification_id: String,
 }
 
 impl ReplyBody for SendCodeOk {}
@@ -134,6 +138,7 @@ pub async fn handle(
             user_id,
             method: sent.channel.as_str(),
             expires_in: sent.expires_in,
+            verification_id: sent.verification_id.as_str().to_owned(),
         }),
         Err(error) => SendReply::failed(error, Subject::UserId(user_id)),
     }

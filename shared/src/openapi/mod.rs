@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, HeaderBuilder, InfoBuilder, OneOfBuilder, OpenApi,
-    OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Tag,
+    OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, ResponseBuilder, Responses,
+    ResponsesBuilder, Tag,
 };
 use utoipa::{PartialSchema, ToSchema};
 
@@ -20,9 +23,10 @@ use crate::http::request_otp::{RequestOtpReply, RequestOtpRequest};
 use crate::http::schema::{self, register, Outcome, Outcomes, Schemas};
 use crate::http::send_code::{SendCodeOk, SendCodeRequest};
 use crate::http::sending::SendReply;
+use crate::http::verifications::{CancelReply, VerificationReply};
 use crate::http::verify_code::{VerifyCodeReply, VerifyCodeRequest};
 use crate::http::verify_otp::{VerifyOtpReply, VerifyOtpRequest};
-use crate::http::{jwks, request_otp, send_code, verify_code, verify_otp};
+use crate::http::{jwks, request_otp, send_code, verifications, verify_code, verify_otp};
 use crate::settings::Policy;
 
 /// The security scheme of the backend routes.
@@ -49,14 +53,80 @@ fn operation<R: Contract + ToSchema, O: Outcomes>(
     schemas: &mut Schemas,
 ) -> PathsBuilder {
     register::<R>(schemas);
-    let mut by_status: BTreeMap<u16, Vec<Outcome>> = BTreeMap::new();
     let guarded = doc.guard.is_some();
-    let guard = doc.guard.unwrap_or_default();
-    for outcome in guard
+    let outcomes = doc
+        .guard
+        .unwrap_or_default()
         .into_iter()
         .chain(BodyRejection::outcomes())
-        .chain(O::outcomes())
-    {
+        .chain(O::outcomes());
+    let operation = OperationBuilder::new()
+        .securities(security(guarded))
+        .tag(doc.tag)
+        .summary(Some(doc.summary))
+        .description(doc.description)
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(R::name())))
+                        .build(),
+                )
+                .required(Some(Required::True))
+                .build(),
+        ))
+        .responses(responses(outcomes, schemas))
+        .build();
+    paths.path(doc.path, PathItem::new(HttpMethod::Post, operation))
+}
+
+/// Documents `method doc.path` without a body, its one path parameter `verification_id`.
+fn verification_operation<O: Outcomes>(
+    method: HttpMethod,
+    doc: RouteDoc,
+    paths: PathsBuilder,
+    schemas: &mut Schemas,
+) -> PathsBuilder {
+    let guarded = doc.guard.is_some();
+    let outcomes = doc
+        .guard
+        .unwrap_or_default()
+        .into_iter()
+        .chain(O::outcomes());
+    let parameter = ParameterBuilder::new()
+        .name("verification_id")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some("The `verification_id` of a `/send-code` answer"))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64))
+                .pattern(Some("^[A-Za-z0-9_-]+$")),
+        ))
+        .build();
+    let operation = OperationBuilder::new()
+        .securities(security(guarded))
+        .tag(doc.tag)
+        .summary(Some(doc.summary))
+        .description(doc.description)
+        .parameter(parameter)
+        .responses(responses(outcomes, schemas))
+        .build();
+    paths.path(doc.path, PathItem::new(method, operation))
+}
+
+fn security(guarded: bool) -> Option<Vec<SecurityRequirement>> {
+    guarded.then(|| vec![SecurityRequirement::new(API_KEY, Vec::<String>::new())])
+}
+
+/// The responses of `outcomes`: those that share a status are one response whose body is any
+/// of them.
+fn responses(outcomes: impl Iterator<Item = Outcome>, schemas: &mut Schemas) -> Responses {
+    let mut by_status: BTreeMap<u16, Vec<Outcome>> = BTreeMap::new();
+    for outcome in outcomes {
         (outcome.register)(schemas);
         by_status.entry(outcome.status).or_default().push(outcome);
     }
@@ -91,26 +161,7 @@ fn operation<R: Contract + ToSchema, O: Outcomes>(
         }
         responses = responses.response(status.to_string(), response.build());
     }
-    let security = guarded.then(|| vec![SecurityRequirement::new(API_KEY, Vec::<String>::new())]);
-    let operation = OperationBuilder::new()
-        .securities(security)
-        .tag(doc.tag)
-        .summary(Some(doc.summary))
-        .description(doc.description)
-        .request_body(Some(
-            RequestBodyBuilder::new()
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name(R::name())))
-                        .build(),
-                )
-                .required(Some(Required::True))
-                .build(),
-        ))
-        .responses(responses.build())
-        .build();
-    paths.path(doc.path, PathItem::new(HttpMethod::Post, operation))
+    responses.build()
 }
 
 const DESCRIPTION: &str = "One-time passcodes by SMS or email.
@@ -276,6 +327,40 @@ pub fn document(policy: &Policy) -> OpenApi {
         &mut schemas,
     );
     paths = key_set(paths);
+    paths = verification_operation::<VerificationReply>(
+        HttpMethod::Get,
+        RouteDoc {
+            guard: Some(Caller::<Verifying>::outcomes()),
+            path: verifications::PATH,
+            tag: CODES,
+            summary: "Look a verification up",
+            description: Some(
+                "Its status (`pending`, `approved`, `canceled`, `expired`, \
+                 `max_attempts_reached`, `superseded`), its delivery as the provider's receipts \
+                 tell it, and what is left of it. Verifications made through the public routes \
+                 are not shown. After a newer code replaced it, a verification reads \
+                 `superseded` until its ending is written down (at once on the embedded store; \
+                 in AWS when the table's stream function has seen the change).",
+            ),
+        },
+        paths,
+        &mut schemas,
+    );
+    paths = verification_operation::<CancelReply>(
+        HttpMethod::Post,
+        RouteDoc {
+            guard: Some(Caller::<Sending>::outcomes()),
+            path: verifications::CANCEL_PATH,
+            tag: CODES,
+            summary: "Cancel a verification",
+            description: Some(
+                "Withdraws a pending code: it never verifies, and a new code may be sent at \
+                 once (for a user who changed their number). Send limits keep the send.",
+            ),
+        },
+        paths,
+        &mut schemas,
+    );
     for (_, schema) in &mut schemas {
         schema::set_code_length(schema, policy.code_length);
     }

@@ -12,8 +12,10 @@
 //! right one, from every network), `acct_last` (N: when the latest guess was made),
 //! `net_<network>_<window start>` (N: one client network's tally in one lockout window, the
 //! network being a keyed pseudonym of its address), `expires_at` (N, the TTL attribute: when
-//! nothing in the item matters any more), `last_request` (S, the id of the last write). No phone
-//! number, address or IP address is stored, not even in the key.
+//! nothing in the item matters any more), `last_request` (S, the id of the last write), `vid` (S,
+//! the code's verification id). No phone number, address or IP address is stored, not even in
+//! the key; the user id is, in the code's verification item only (`ver:<id>`, see
+//! `verifications`), because looking a verification up answers with it.
 //!
 //! Lockout in one request (see [`super::Lockout`]): DynamoDB cannot branch inside an update, but
 //! `if_not_exists` picks a value by whether a path exists. A guess looks itself up in the maps a
@@ -25,8 +27,8 @@
 //! lockout existed have no `acct_fails`: they take no guess (the user requests a new code), and
 //! the next send upgrades them.
 //!
-//! Send limits in the same request: a send with limits is one `TransactWriteItems` holding the
-//! record's update and one conditional `ADD` per counter. Counters are items of their own (`pk`
+//! Send limits in the same request: a send is one `TransactWriteItems` holding the record's
+//! update, the put of its verification's item and one conditional `ADD` per counter. Counters are items of their own (`pk`
 //! `limit:<subject>#<window length>#<window start>`, with `#<i>of<n>` for a shard of a shared
 //! counter, `sends` (N), `expires_at` (N, the window's end)); a full counter's condition cancels
 //! the whole transaction, so a refused send writes nothing. The cancellation reasons say which
@@ -66,6 +68,7 @@ use crate::domain::Channel;
 use crate::fraud::Check;
 use crate::limits::Charge;
 use crate::settings::Policy;
+use crate::verification::{Cancel, Receipt, ReceiptOutcome, Verification, VerificationId};
 
 const PK: &str = "pk";
 const CODE_HASH: &str = "code_hash";
@@ -93,7 +96,7 @@ const NETWORK_MARKERS: &str = "right_net";
 /// out.
 const PUT_UPDATE: &str = "SET code_hash = :code_hash, channel = :channel, dest_hash = :dest, \
      sent_to = :sent_to, sent_cc = :sent_cc, sent_blk = :sent_blk, sent_hint = :sent_hint, \
-     sent_at = :now, code_expires_at = :code_expires_at, \
+     sent_at = :now, code_expires_at = :code_expires_at, vid = :vid, \
      expires_at = :keep, attempts = :zero, last_request = :request, right_guess = :markers, \
      right_net = :net_markers, acct_fails = if_not_exists(acct_fails, :zero), \
      acct_last = if_not_exists(acct_last, :zero) REMOVE guesses, last_guess";
@@ -325,6 +328,10 @@ impl DynamoStore {
             ),
             (":now".to_owned(), number(now)),
             (":code_expires_at".to_owned(), number(record.expires_at)),
+            (
+                ":vid".to_owned(),
+                AttributeValue::S(code.verification.id.as_str().to_owned()),
+            ),
             (":keep".to_owned(), number(now + policy.keep_record_secs())),
             (":zero".to_owned(), number(0)),
             (":request".to_owned(), request.clone()),
@@ -345,40 +352,8 @@ impl DynamoStore {
         }
     }
 
-    /// A send without limits: one conditional update.
-    async fn put_alone(
-        &self,
-        key: &RecordKey,
-        code: &NewCode,
-        now: u64,
-        policy: &Policy,
-    ) -> Result<PutOutcome, StoreError> {
-        let parts = self.put_parts(code, now, policy, &request_id());
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, self.pk(key))
-            .update_expression(PUT_UPDATE)
-            .condition_expression(parts.condition)
-            .set_expression_attribute_names(Some(parts.names))
-            .set_expression_attribute_values(Some(parts.values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(PutOutcome::Stored),
-            Err(error) => match refused_item(&error) {
-                Some(Some(old)) => self.put_refusal(old, &code.network, now, policy),
-                Some(None) => Err(StoreError::Corrupt(
-                    "conditional put refused without the old item".to_owned(),
-                )),
-                None => Err(unavailable(error)),
-            },
-        }
-    }
-
-    /// A send with limits: the record's update and every charge in one transaction.
+    /// A send: the record's update, its verification's item, the breaker checks and every
+    /// charge, in one transaction.
     async fn put_charged(
         &self,
         key: &RecordKey,
@@ -406,7 +381,10 @@ impl DynamoStore {
                 )
                 .build()
                 .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-            let mut items = vec![TransactWriteItem::builder().update(record).build()];
+            let mut items = vec![
+                TransactWriteItem::builder().update(record).build(),
+                verifications::verification_put(&self.table, &code.verification)?,
+            ];
             for check in &code.checks {
                 items.push(self.breaker_check(check, now)?);
             }
@@ -437,8 +415,9 @@ impl DynamoStore {
                     )),
                 };
             }
+            // The record, its verification (unconditional), the checks, the charges.
             let checks = code.checks.len();
-            if let Some(index) = reasons.iter().skip(1).position(refused) {
+            if let Some(index) = reasons.iter().skip(2).position(refused) {
                 return Ok(match index.checked_sub(checks) {
                     None => PutOutcome::FraudSuspected {
                         prefix: code.checks[index].prefix.clone(),
@@ -452,9 +431,9 @@ impl DynamoStore {
             let busy_shard = reasons
                 .iter()
                 .enumerate()
-                .skip(1 + checks)
+                .skip(2 + checks)
                 .find(|(_, r)| conflicted(r))
-                .map(|(index, _)| &charges[index - 1 - checks])
+                .map(|(index, _)| &charges[index - 2 - checks])
                 .filter(|charge| charge.shards > 1);
             if let Some(charge) = busy_shard {
                 return Ok(PutOutcome::Busy {
@@ -684,6 +663,10 @@ fn record(
             }
             _ => None,
         },
+        verification_id: match item.get("vid") {
+            Some(AttributeValue::S(id)) => VerificationId::parse(id),
+            _ => None,
+        },
         sent_at: item.number(SENT_AT)?,
         expires_at,
         attempts: u32::try_from(item.number(ATTEMPTS)?)
@@ -744,11 +727,7 @@ impl OtpStore for DynamoStore {
         policy: &Policy,
         charges: &[Charge],
     ) -> Result<PutOutcome, StoreError> {
-        if charges.is_empty() && code.checks.is_empty() {
-            self.put_alone(key, code, now, policy).await
-        } else {
-            self.put_charged(key, code, now, policy, charges).await
-        }
+        self.put_charged(key, code, now, policy, charges).await
     }
 
     async fn withdraw_if_holds(
@@ -906,10 +885,30 @@ impl OtpStore for DynamoStore {
             },
         }
     }
+
+    async fn verification(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<(Verification, Option<OtpRecord>)>, StoreError> {
+        self.read_verification(id).await
+    }
+
+    async fn cancel(&self, verification: &Verification, now: u64) -> Result<Cancel, StoreError> {
+        self.cancel_verification(verification, now).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &VerificationId,
+        receipt: &Receipt,
+    ) -> Result<ReceiptOutcome, StoreError> {
+        self.write_receipt(id, receipt).await
+    }
 }
 
 mod fraud;
 pub use fraud::stream_ticks;
+mod verifications;
 
 #[cfg(test)]
 mod tests {

@@ -13,11 +13,15 @@ use super::{
     PutOutcome, RecordKey, StoreError,
 };
 use crate::code::CodeHash;
+use crate::domain::Space;
 #[cfg(feature = "counting")]
 use crate::fraud::{Commit, TallyWrite, Versioned};
 use crate::fraud::{OpenBreaker, Prefix, Tally};
 use crate::limits::Charge;
 use crate::settings::Policy;
+use crate::verification::{
+    Cancel, Delivery, Receipt, ReceiptOutcome, Status, Verification, VerificationId,
+};
 
 /// Stale entries are dropped lazily; every this many writes the whole map is swept too, so a
 /// long-running local server does not grow without bound.
@@ -72,6 +76,7 @@ struct State {
     slots: HashMap<RecordKey, Slot>,
     counters: HashMap<String, Counter>,
     fraud: FraudState,
+    verifications: HashMap<VerificationId, Verification>,
 }
 
 /// The fraud guard's part: tallies (with their version and when they may go), the breakers'
@@ -139,6 +144,7 @@ impl OtpStore for MemoryStore {
             slots,
             counters,
             fraud,
+            verifications,
         } = &mut *state;
         let slot = slots.entry(key.clone()).or_default();
         if slot.keep_until <= now {
@@ -185,6 +191,20 @@ impl OtpStore for MemoryStore {
                 })
                 .sends += 1;
         }
+        // The code replaced ends here; it is written down, as the table's stream function does
+        // in AWS, so that its status outlives the record.
+        let replaced = slot.code.as_ref().and_then(|old| {
+            let id = old.verification_id.as_ref()?;
+            let verification = verifications.get(id)?;
+            let how = super::ended_by(old, verification.max_attempts, now);
+            Some((id.clone(), how.unwrap_or(Status::Superseded)))
+        });
+        if let Some((id, how)) = replaced {
+            if let Some(verification) = verifications.get_mut(&id) {
+                verification.ended.get_or_insert((how, now));
+            }
+        }
+        verifications.insert(code.verification.id.clone(), code.verification.clone());
         slot.code = Some(OtpRecord {
             lockout: None,
             ..code.record.clone()
@@ -203,6 +223,7 @@ impl OtpStore for MemoryStore {
                 .tallies
                 .retain(|_, (_, _, keep_until)| *keep_until > now);
             fraud.checks.retain(|_, until| *until > now);
+            verifications.retain(|_, v| v.keep_until() > now);
         }
         Ok(PutOutcome::Stored)
     }
@@ -297,6 +318,79 @@ impl OtpStore for MemoryStore {
         }
         after.lockout = Some(lockout);
         Ok(GuessOutcome::Recorded(after))
+    }
+
+    async fn verification(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<(Verification, Option<OtpRecord>)>, StoreError> {
+        let state = self.lock();
+        let Some(verification) = state.verifications.get(id) else {
+            return Ok(None);
+        };
+        let record = match verification.space {
+            Space::Backend => state
+                .slots
+                .get(&super::verification_key(verification)?)
+                .and_then(|slot| slot.code.clone()),
+            // Its user id is masked: its record cannot be named (nor is it ever shown).
+            Space::Public => None,
+        };
+        Ok(Some((verification.clone(), record)))
+    }
+
+    async fn cancel(&self, verification: &Verification, now: u64) -> Result<Cancel, StoreError> {
+        let key = super::verification_key(verification)?;
+        let mut state = self.lock();
+        let State {
+            slots,
+            verifications,
+            ..
+        } = &mut *state;
+        let Some(stored) = verifications.get_mut(&verification.id) else {
+            return Ok(Cancel::Unknown);
+        };
+        let slot = slots.get_mut(&key);
+        let record = slot.as_ref().and_then(|slot| slot.code.as_ref());
+        match super::status_of(stored, record, now) {
+            None => Ok(Cancel::Unknown),
+            Some(Status::Canceled) => Ok(Cancel::Canceled),
+            Some(Status::Pending) => {
+                if let Some(slot) = slot {
+                    slot.code = None;
+                }
+                stored.ended = Some((Status::Canceled, now));
+                Ok(Cancel::Canceled)
+            }
+            Some(other) => Ok(Cancel::Ended(other)),
+        }
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &VerificationId,
+        receipt: &Receipt,
+    ) -> Result<ReceiptOutcome, StoreError> {
+        let mut state = self.lock();
+        let Some(verification) = state.verifications.get_mut(id) else {
+            return Ok(ReceiptOutcome::Unknown);
+        };
+        let calling_code = verification.calling_code;
+        let delivery = &mut verification.delivery;
+        let received = delivery.updated_at.is_some();
+        if received && delivery.status.rank() >= receipt.status.rank() {
+            return Ok(ReceiptOutcome::Stale);
+        }
+        *delivery = Delivery {
+            status: receipt.status,
+            error_code: receipt.error_code.clone(),
+            updated_at: Some(receipt.at),
+            provider_message_id: receipt
+                .provider_message_id
+                .clone()
+                .or(delivery.provider_message_id.take()),
+        };
+        Ok(ReceiptOutcome::Applied { calling_code })
     }
 }
 

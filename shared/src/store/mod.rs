@@ -13,6 +13,7 @@ use crate::code::{CodeHash, Guesses};
 use crate::domain::Channel;
 use crate::limits::{Charge, LimitName};
 use crate::settings::Policy;
+use crate::verification::{Cancel, Receipt, ReceiptOutcome, Status, Verification, VerificationId};
 
 pub use crate::domain::RecordKey;
 
@@ -33,6 +34,8 @@ pub struct OtpRecord {
     /// The 1,000-number block of an SMS-class destination (a keyed pseudonym and a coarse hint),
     /// for the fraud guard's counting; `None` for email.
     pub sent_block: Option<crate::fraud::Block>,
+    /// The verification this code belongs to (`None` for a record written before ids).
+    pub verification_id: Option<crate::verification::VerificationId>,
     /// Epoch seconds of the send; the resend cooldown counts from here.
     pub sent_at: u64,
     /// Epoch seconds after which the code is dead, whether or not the store has deleted it yet.
@@ -192,6 +195,55 @@ impl OtpRecord {
     }
 }
 
+/// How a record's own code ended, as the record shows it: used, out of attempts or expired
+/// (`None` while it is live).
+pub fn ended_by(record: &OtpRecord, max_attempts: u32, now: u64) -> Option<Status> {
+    if record.is_consumed() {
+        Some(Status::Approved)
+    } else if record.attempts >= max_attempts {
+        Some(Status::MaxAttemptsReached)
+    } else if record.is_expired(now) {
+        Some(Status::Expired)
+    } else {
+        None
+    }
+}
+
+/// A verification's status at `now`, from what was written down of it and from `record`, the
+/// current record of its user and purpose. `None` when it never became a verification anyone
+/// holds (its code was withdrawn after a failed delivery, so `/send-code` handed out no id).
+pub fn status_of(
+    verification: &Verification,
+    record: Option<&OtpRecord>,
+    now: u64,
+) -> Option<Status> {
+    if let Some((status, _)) = verification.ended {
+        return Some(status);
+    }
+    let ours = |r: &&OtpRecord| r.verification_id.as_ref() == Some(&verification.id);
+    if let Some(current) = record.filter(ours) {
+        return Some(ended_by(current, verification.max_attempts, now).unwrap_or(Status::Pending));
+    }
+    match record {
+        // Replaced by a newer code before this one expired.
+        Some(newer) if newer.sent_at < verification.expires_at => Some(Status::Superseded),
+        // No code at all before its expiry: withdrawn, never handed out.
+        None if now < verification.expires_at => None,
+        // A record is only deleted after its code expired.
+        _ => Some(Status::Expired),
+    }
+}
+
+/// The record key of a verification's code.
+pub(crate) fn verification_key(verification: &Verification) -> Result<RecordKey, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("a verification's {what}"));
+    Ok(RecordKey::new(
+        verification.space,
+        crate::domain::Purpose::parse(&verification.purpose).map_err(|_| corrupt("purpose"))?,
+        crate::domain::UserId::parse(&verification.user_id).map_err(|_| corrupt("user id"))?,
+    ))
+}
+
 /// A new code to store, with what the store needs to recognise a right guess by lookup.
 #[derive(Debug)]
 pub struct NewCode {
@@ -204,6 +256,8 @@ pub struct NewCode {
     /// The fraud guard's breakers this send is refused by while one is open (none when the
     /// guard does not check this send).
     pub checks: Vec<crate::fraud::Check>,
+    /// The verification the send starts, stored with the code.
+    pub verification: crate::verification::Verification,
 }
 
 #[derive(Debug)]
@@ -317,6 +371,26 @@ pub trait OtpStore: Send + Sync {
         now: u64,
         policy: &Policy,
     ) -> Result<GuessOutcome, StoreError>;
+
+    /// A verification and the current record of its user and purpose (read consistently, the
+    /// verification first), or `None` for an id the store does not have.
+    async fn verification(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<(Verification, Option<OtpRecord>)>, StoreError>;
+
+    /// Cancels `verification` if its code is still pending: the code is removed (so it never
+    /// verifies, and a new one may be sent at once) and the verification marked canceled, both
+    /// or neither. Otherwise changes nothing and says how it ended.
+    async fn cancel(&self, verification: &Verification, now: u64) -> Result<Cancel, StoreError>;
+
+    /// Records a delivery receipt on the verification `id`, unless it already has this answer
+    /// or a final one. One write.
+    async fn record_delivery(
+        &self,
+        id: &VerificationId,
+        receipt: &Receipt,
+    ) -> Result<ReceiptOutcome, StoreError>;
 }
 
 /// The fraud guard's part of a store: its tallies and breakers (see [`crate::fraud`]).

@@ -48,7 +48,7 @@ $(VENV)/.dev-installed: requirements-dev.txt
 unit: $(VENV)/.installed
 	PROPTEST_CASES=5000 .venv/bin/python scripts/with_moto.py bash -c '$(CARGO) test --workspace --all-features \
 	  && scripts/schemathesis.sh memory dynamodb && $(VENV)/bin/python scripts/lambda_e2e.py'
-	$(VENV)/bin/python -m unittest -v tests/moto_contention_test.py
+	$(VENV)/bin/python -m unittest -v tests/moto_contention_test.py tests/webhooks_test.py
 
 # The shell examples of README.md and docs/api.md, run in order against the server binary.
 # The server binary is the one the tests build (see scripts/schemathesis.sh).

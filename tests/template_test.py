@@ -164,8 +164,11 @@ class TemplateTest(unittest.TestCase):
             self.assertEqual(log_group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
 
     def test_routes_go_to_their_function(self):
-        self.assertEqual(routes("SendCodeFunction"), [("POST", "/auth/request-otp"), ("POST", "/send-code")])
+        self.assertEqual(routes("SendCodeFunction"), [("POST", "/auth/request-otp"), ("POST", "/send-code"),
+                                                      ("POST", "/verifications/{verification_id}/cancel"),
+                                                      ("POST", "/webhooks/twilio/status")])
         self.assertEqual(routes("VerifyCodeFunction"), [("GET", "/.well-known/jwks.json"),
+                                                        ("GET", "/verifications/{verification_id}"),
                                                         ("POST", "/auth/verify-otp"), ("POST", "/verify-code")])
 
     def test_routes_are_the_documented_api(self):
@@ -178,12 +181,14 @@ class TemplateTest(unittest.TestCase):
     def test_send_is_least_privilege(self):
         found = statements("SendCodeFunction")
         actions = sorted(a for s in found for a in listed(s["Action"]))
-        # One conditional UpdateItem per send (and one to withdraw an undelivered code); one
-        # GetItem on the user directory when there is one; the hash key, the API keys, the CAPTCHA
-        # secret and the Twilio token to read; SES to send as one identity; AWS End User
-        # Messaging to send from one origination identity.
+        # One transaction per send (conditional updates, the verification's put; one update to
+        # withdraw an undelivered code); reads of a verification to cancel it; one GetItem on the
+        # user directory when there is one; the hash key, the API keys, the CAPTCHA secret and
+        # the Twilio token to read; SES to send as one identity; AWS End User Messaging to send
+        # from one origination identity.
         self.assertEqual(actions, ["dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
-                                   "dynamodb:GetItem", "dynamodb:UpdateItem",
+                                   "dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                                   "dynamodb:UpdateItem",
                                    "secretsmanager:BatchGetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
@@ -192,7 +197,8 @@ class TemplateTest(unittest.TestCase):
             if {"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} & set(listed(statement["Action"])):
                 self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
             if "dynamodb:GetItem" in listed(statement["Action"]):
-                self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["UserDirectoryTable", "Arn"]})
+                self.assertIn(statement["Resource"], [{"Fn::GetAtt": ["UserDirectoryTable", "Arn"]},
+                                                      {"Fn::GetAtt": ["OtpTable", "Arn"]}])
             if "sms-voice:SendTextMessage" in listed(statement["Action"]):
                 resources = statement["Resource"]
                 self.assertEqual(resources[0], {"Ref": "AwsSmsOriginationIdentityArn"})
@@ -203,10 +209,12 @@ class TemplateTest(unittest.TestCase):
     def test_verify_is_least_privilege(self):
         found = statements("VerifyCodeFunction")
         actions = sorted(a for s in found for a in listed(s["Action"]))
-        self.assertEqual(actions, ["dynamodb:UpdateItem", "secretsmanager:BatchGetSecretValue",
+        # A guess is one UpdateItem; a verification's lookup reads two items.
+        self.assertEqual(actions, ["dynamodb:GetItem", "dynamodb:UpdateItem",
+                                   "secretsmanager:BatchGetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
                                    "secretsmanager:GetSecretValue"])
-        dynamo = [s for s in found if s["Action"] == "dynamodb:UpdateItem"][0]
+        dynamo = [s for s in found if "dynamodb:UpdateItem" in listed(s["Action"])][0]
         self.assertEqual(dynamo["Resource"], {"Fn::GetAtt": ["OtpTable", "Arn"]})
         secrets = sorted(s["Resource"]["Ref"] for s in found if s["Action"] == "secretsmanager:GetSecretValue")
         self.assertEqual(secrets, ["ApiKeysSecret", "HashKeySecret", "TokenSigningKeySecret"])
@@ -289,8 +297,12 @@ class TemplateTest(unittest.TestCase):
             security = deployed_route_security(caller_auth)
             self.assertEqual(security["/send-code"], [{backend: []}], caller_auth)
             self.assertEqual(security["/verify-code"], [{backend: []}], caller_auth)
+            self.assertEqual(security["/verifications/{verification_id}"], [{backend: []}], caller_auth)
+            self.assertEqual(security["/verifications/{verification_id}/cancel"], [{backend: []}],
+                             caller_auth)
             self.assertEqual(security["/auth/request-otp"], [{"NONE": []}], caller_auth)
             self.assertEqual(security["/auth/verify-otp"], [{"NONE": []}], caller_auth)
+            self.assertEqual(security["/webhooks/twilio/status"], [{"NONE": []}], caller_auth)
             self.assertEqual(security["/.well-known/jwks.json"], [{"NONE": []}], caller_auth)
 
     def test_lockout_parameters_reach_the_functions(self):

@@ -17,6 +17,7 @@ use crate::limits::{Charge, ClientIp, LimitName, SendLimits, Subjects};
 use crate::locale::Locale;
 use crate::mask;
 use crate::meter;
+use crate::receipts::PublicOrigin;
 use crate::sender::{DeliveryError, Message, Senders};
 use crate::settings::Policy;
 use crate::settings::UnknownUser;
@@ -42,6 +43,9 @@ pub struct SendRequest {
     /// The backend vouches for this user (`trusted` on `/send-code`): the fraud guard does
     /// not refuse the send.
     pub trusted: bool,
+    /// Where API Gateway was called (in a function): the base of the delivery receipts' URL
+    /// when `OTP_PUBLIC_BASE_URL` is not set.
+    pub origin: Option<PublicOrigin>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -327,6 +331,11 @@ impl Engine {
         known.inspect_err(log_store_error)
     }
 
+    /// Epoch seconds, by the engine's clock.
+    pub fn now(&self) -> u64 {
+        self.parts.clock.now()
+    }
+
     pub fn tokens(&self) -> Option<&TokenSigner> {
         self.parts.tokens.as_deref()
     }
@@ -495,6 +504,7 @@ impl Engine {
             client,
             locale,
             trusted,
+            origin,
         } = request;
         // Fields on each line as well as on the request span: the local server makes that span
         // only at `debug` (see `http::observe`), and its lines must still say who they are about.
@@ -552,6 +562,7 @@ impl Engine {
             max_attempts: policy.max_attempts,
             delivery: Delivery::default(),
             ended: None,
+            locked_at: None,
         };
         let mut new_code = NewCode {
             record: OtpRecord {
@@ -679,7 +690,9 @@ impl Engine {
             .count(counted_send(fraud::TickKind::Sent), now)
             .await;
 
+        let receipts = &self.parts.senders.receipts;
         let message = Message {
+            status_callback: receipts.twilio_callback(origin.as_ref(), &new_code.verification.id),
             destination,
             code,
             ttl_secs: self.parts.policy.ttl_secs,

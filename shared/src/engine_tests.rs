@@ -75,6 +75,7 @@ fn sms(user: &str) -> SendRequest {
         caller: None,
         locale: Default::default(),
         trusted: false,
+        origin: None,
     }
 }
 
@@ -173,6 +174,7 @@ async fn unavailable_channel_writes_nothing() {
         caller: None,
         locale: Default::default(),
         trusted: false,
+        origin: None,
     };
     let error = f.engine.send(request).await.unwrap_err();
     assert!(matches!(

@@ -78,6 +78,21 @@ fn source_ip(request: &Request) -> Option<ClientIp> {
     ClientIp::parse(raw)
 }
 
+/// The URL API Gateway was called at: `https://` and the domain of the request context, and
+/// the stage when it is not `$default` (the path the functions see has it removed).
+fn public_origin(request: &Request) -> Option<crate::receipts::PublicOrigin> {
+    let (domain, stage) = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(c) => (c.domain_name.as_deref()?, c.stage.as_deref()),
+        RequestContext::ApiGatewayV1(c) => (c.domain_name.as_deref()?, c.stage.as_deref()),
+        _ => return None,
+    };
+    let origin = match stage.filter(|s| *s != "$default") {
+        Some(stage) => format!("https://{domain}/{stage}"),
+        None => format!("https://{domain}"),
+    };
+    Some(crate::receipts::PublicOrigin(origin))
+}
+
 /// Whether the next event is the execution environment's first.
 static COLD: AtomicBool = AtomicBool::new(true);
 /// The `Function` dimension of the cold-start metric, set by [`run`].
@@ -114,6 +129,9 @@ pub async fn handle_event(router: Router, mut request: Request) -> axum::respons
     }
     if let Some(ip) = source_ip(&request) {
         request.extensions_mut().insert(ip);
+    }
+    if let Some(origin) = public_origin(&request) {
+        request.extensions_mut().insert(origin);
     }
     match router.oneshot(without_stage(request)).await {
         Ok(response) => response,

@@ -13,6 +13,7 @@ pub mod counting;
 pub mod directory;
 pub mod domain;
 pub mod engine;
+pub mod events;
 pub mod fraud;
 pub mod http;
 pub mod keys;
@@ -24,6 +25,9 @@ pub mod mask;
 pub mod meter;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+#[cfg(feature = "events")]
+pub mod outbox;
+pub mod receipts;
 pub mod secrets;
 pub mod sender;
 pub mod settings;
@@ -39,5 +43,7 @@ pub mod testing;
 pub mod tls;
 pub mod token;
 pub mod verification;
+#[cfg(feature = "webhooks")]
+pub mod webhooks;
 
 pub use engine::Engine;

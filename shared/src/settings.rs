@@ -16,6 +16,7 @@ use crate::templates::SmsAutofill;
 
 mod autofill;
 mod channels;
+mod events;
 mod fraud;
 mod limits;
 mod public;
@@ -26,6 +27,10 @@ pub use channels::{
     AwsSmsSettings, PhoneChannels, WhatsappSettings, AWS_SMS_CONFIGURATION_SET,
     AWS_SMS_ORIGINATION_IDENTITY, AWS_SMS_PROTECT_CONFIGURATION_ID, SMS_PROVIDER,
     TWILIO_VOICE_FROM, TWILIO_WHATSAPP_CONTENT_SID, TWILIO_WHATSAPP_FROM,
+};
+pub use events::{
+    check_secret as check_webhook_secret, WebhookSettings, EVENTS_QUEUE_URL, EVENT_BUS,
+    WEBHOOK_SECRET, WEBHOOK_SECRET_ARN, WEBHOOK_URL,
 };
 pub use fraud::{FRAUD_GUARD, FRAUD_GUARD_HOLD_SECONDS, FRAUD_GUARD_SAFE_LIST};
 pub use limits::{
@@ -97,6 +102,7 @@ pub const TWILIO_PHONE_NUMBER: &str = "TWILIO_PHONE_NUMBER";
 pub const TWILIO_MESSAGING_SERVICE_SID: &str = "TWILIO_MESSAGING_SERVICE_SID";
 pub const TWILIO_API_BASE_URL: &str = "TWILIO_API_BASE_URL";
 pub const TWILIO_DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
+pub const PUBLIC_BASE_URL: &str = "OTP_PUBLIC_BASE_URL";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
 pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
 pub const METRICS: &str = "OTP_METRICS";
@@ -275,6 +281,8 @@ pub struct DeliverySettings {
     /// serving email rather than failing its init over an SMS provider's settings; the local
     /// server refuses to start instead, where a person reads the message at once.
     pub phone_problem: Option<String>,
+    /// The URL the internet reaches this API at (no trailing `/`), for delivery receipts.
+    pub public_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -296,6 +304,8 @@ pub struct Settings {
     pub public: PublicSettings,
     /// The SMS lines that let phones fill the code in.
     pub autofill: SmsAutofill,
+    /// Where events go (`OTP_WEBHOOK_URL`), if anywhere.
+    pub webhook: Option<WebhookSettings>,
     /// `TWILIO_`/`EMAIL_`/`SES_` variables that nothing reads, for a start-up warning (other
     /// tools share those prefixes, so they do not stop the start).
     pub strays: Vec<reference::UnknownVariable>,
@@ -385,12 +395,14 @@ impl Settings {
                     sms,
                     email: ses(&env)?,
                     phone_problem,
+                    public_base_url: public_base_url(&env)?,
                 }
             },
             metrics: metrics(runtime, &env)?,
             token: public::token(&env)?,
             public: public::public(&env)?,
             autofill: autofill::autofill(&env)?,
+            webhook: events::webhook(&env)?,
             strays: Vec::new(),
         };
         // Autofill needs the whole message in one segment (Android's SMS Retriever reads at most
@@ -640,6 +652,40 @@ fn twilio(env: &Env<'_>) -> Result<Option<TwilioSettings>, ConfigError> {
         timeout,
         channels: channels::phone_channels(env, true)?,
     }))
+}
+
+/// `OTP_PUBLIC_BASE_URL`: an `https://` URL (or `http://` on this machine, for local runs),
+/// without query or fragment; a trailing `/` is dropped.
+fn public_base_url(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = env.get(PUBLIC_BASE_URL) else {
+        return Ok(None);
+    };
+    let invalid = |reason: &str| ConfigError::Invalid {
+        var: PUBLIC_BASE_URL,
+        reason: reason.to_owned(),
+    };
+    let url = raw.trim_end_matches('/');
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|_| invalid("must be a URL, e.g. https://otp.example.com"))?;
+    let host = uri.host().unwrap_or_default();
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if local => {}
+        _ => {
+            return Err(invalid(
+                "must start with https:// (http:// only for localhost), e.g. \
+                 https://otp.example.com",
+            ))
+        }
+    }
+    if host.is_empty() || uri.query().is_some() || url.contains('#') {
+        return Err(invalid(
+            "must be a scheme, a host and at most a path, e.g. https://otp.example.com/prod",
+        ));
+    }
+    Ok(Some(url.to_owned()))
 }
 
 fn ses(env: &Env<'_>) -> Result<Option<SesSettings>, ConfigError> {

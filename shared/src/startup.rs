@@ -37,6 +37,8 @@ pub enum InitError {
     Secret(#[from] SecretError),
     #[error("OTP_METRICS=emf, but {0}")]
     Metrics(String),
+    #[error("events: {0}")]
+    Events(String),
     #[error("{channel} delivery is configured, but this build has no {provider} support")]
     NotBuiltIn {
         channel: &'static str,
@@ -150,6 +152,7 @@ pub async fn build_with(
     let (store, ledger): (Arc<dyn OtpStore>, Arc<dyn FraudLedger>) = match &settings.store {
         StoreSettings::Memory => {
             let store = Arc::new(MemoryStore::new());
+            events_in_process(&store, &settings)?;
             (store.clone(), store)
         }
         StoreSettings::DynamoDb { table } => {
@@ -212,6 +215,35 @@ pub async fn build_with(
         tracing::warn!("weaker than recommended: {weakness}");
     }
     Ok(engine)
+}
+
+/// Events out from the embedded store's changes, delivered in process (`OTP_WEBHOOK_URL`). With
+/// the DynamoDB store events come from the table's stream, which a local run does not read.
+fn events_in_process(store: &MemoryStore, settings: &Settings) -> Result<(), InitError> {
+    let Some(webhook) = &settings.webhook else {
+        return Ok(());
+    };
+    #[cfg(feature = "webhooks")]
+    {
+        let crate::settings::Secret::Value(secret) = &webhook.secret else {
+            return Err(InitError::Events(
+                "the local server takes OTP_WEBHOOK_SECRET itself, not a secret's ARN".to_owned(),
+            ));
+        };
+        let webhooks =
+            crate::webhooks::Webhooks::new(&webhook.url, secret).map_err(InitError::Events)?;
+        crate::webhooks::deliver_in_process(store.watch(), Arc::new(webhooks));
+        tracing::info!(url = %webhook.url, "events go to the webhook");
+        Ok(())
+    }
+    #[cfg(not(feature = "webhooks"))]
+    {
+        let _ = store;
+        Err(InitError::Events(format!(
+            "OTP_WEBHOOK_URL is set ({}), but this build sends no events",
+            webhook.url
+        )))
+    }
 }
 
 /// The fraud guard's counting in process (the local server); a build without it (the send and

@@ -19,7 +19,7 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// `RUST_LOG` takes `level` and `target=level` directives (`warn,otp_core=debug`): a target
 /// filter, which needs no regular-expression engine in the binary (the span and field filters of
 /// `EnvFilter` would). A value it cannot read is reported once and `info` is used.
-#[cfg(any(feature = "lambda", feature = "stream"))]
+#[cfg(any(feature = "lambda", feature = "stream", feature = "events"))]
 pub fn init_lambda_tracing() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;

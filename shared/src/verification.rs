@@ -12,6 +12,15 @@ use crate::domain::{Channel, Space};
 /// How long a verification can be looked up after its code expired.
 pub const KEEP_FOR_SECS: u64 = 7 * 86_400;
 
+/// An RFC 3339 time (UTC, whole seconds).
+pub fn rfc3339(epoch_seconds: u64) -> String {
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    let seconds = i64::try_from(epoch_seconds).unwrap_or(i64::MAX);
+    DateTime::from_secs(seconds)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}
+
 /// Opaque, unguessable (128 random bits) and URL-safe: `VE` and 22 characters of base64url.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VerificationId(String);
@@ -154,6 +163,9 @@ impl Default for Delivery {
     }
 }
 
+/// One change of a verification: before (`None`: just made) and after.
+pub type Change = (Option<Verification>, Verification);
+
 /// A delivery receipt for one verification.
 #[derive(Debug, Clone)]
 pub struct Receipt {
@@ -164,7 +176,7 @@ pub struct Receipt {
 }
 
 /// What the store keeps of a verification.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     pub id: VerificationId,
     /// Only backend verifications can be looked up; the public routes' are foreign to callers.
@@ -184,6 +196,8 @@ pub struct Verification {
     /// How it ended, once that is written down (by a cancel; in AWS also by the table's stream
     /// function when the record changes), and when.
     pub ended: Option<(Status, u64)>,
+    /// When a wrong guess at its code locked the user out, once written down.
+    pub locked_at: Option<u64>,
 }
 
 impl Verification {
@@ -219,6 +233,12 @@ pub enum ReceiptOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_rfc3339_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_796_256_000), "2026-12-03T00:00:00Z");
+    }
 
     #[test]
     fn ids_are_url_safe_unguessable_and_parse_back() {

@@ -117,6 +117,7 @@ impl World {
                 caller: None,
                 locale: Default::default(),
                 trusted,
+                origin: None,
             })
             .await
             .map(drop)
@@ -495,6 +496,7 @@ async fn on_dynamodb_a_phone_send_checks_the_breakers_inside_its_one_request() {
                     caller: None,
                     locale: Default::default(),
                     trusted: false,
+                    origin: None,
                 })
                 .await
         }

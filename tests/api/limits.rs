@@ -420,6 +420,7 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
         caller: None,
         locale: Default::default(),
         trusted: false,
+        origin: None,
     };
     // The outcome of a send, as this test names it.
     let outcome = |result: Result<_, SendError>| match result {
@@ -506,6 +507,7 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
         caller: None,
         locale: Default::default(),
         trusted: false,
+        origin: None,
     };
     // GIVEN two conflicts in a row, WHEN a send is made, THEN the third attempt applies it
     conflicts.conflict_next(2);

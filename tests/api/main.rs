@@ -18,6 +18,7 @@ mod metrics;
 mod moto_peer;
 mod openapi_doc;
 mod protocol;
+mod receipts;
 mod send;
 mod shared_counters;
 mod store_conformance;

@@ -41,6 +41,7 @@ async fn send(engine: &Engine, n: u32) -> Result<(), SendError> {
             caller: None,
             locale: Default::default(),
             trusted: false,
+            origin: None,
         })
         .await
         .map(drop)

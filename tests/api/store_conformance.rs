@@ -123,6 +123,7 @@ impl Subject {
             max_attempts: MAX,
             delivery: Default::default(),
             ended: None,
+            locked_at: None,
         };
         NewCode {
             record: OtpRecord {
@@ -992,6 +993,7 @@ async fn the_table_holds_no_user_id_address_or_code() {
         caller: None,
         locale: Default::default(),
         trusted: false,
+        origin: None,
     };
     engine.send(request).await.unwrap();
     let client = moto_peer::client().await;
@@ -1059,6 +1061,7 @@ fn sms_request(user: &str) -> SendRequest {
         caller: None,
         locale: Default::default(),
         trusted: false,
+        origin: None,
     }
 }
 

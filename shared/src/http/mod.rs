@@ -13,6 +13,8 @@ pub mod request_otp;
 pub mod schema;
 pub mod send_code;
 pub mod sending;
+#[cfg(feature = "twilio")]
+pub mod twilio_status;
 pub mod verifications;
 pub mod verify_code;
 pub mod verify_otp;
@@ -61,6 +63,8 @@ impl Routes {
                 request_otp::PATH,
                 verifications::CANCEL_PATH,
             ]);
+            #[cfg(feature = "twilio")]
+            paths.push(twilio_status::PATH);
         }
         if self.verifies() {
             paths.extend([
@@ -107,6 +111,10 @@ pub fn routes(routes: Routes) -> Router<Arc<Engine>> {
             .route(send_code::PATH, post_only(send_code::handle))
             .route(request_otp::PATH, post_only(request_otp::handle))
             .route(verifications::CANCEL_PATH, post_only(verifications::cancel));
+        #[cfg(feature = "twilio")]
+        {
+            router = router.route(twilio_status::PATH, post_only(twilio_status::handle));
+        }
     }
     if routes.verifies() {
         router = router

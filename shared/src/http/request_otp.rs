@@ -80,6 +80,8 @@ impl Contract for RequestOtpRequest {
                 caller: None,
                 locale: locale.unwrap_or_default(),
                 trusted: false,
+                // Email only: no provider of ours posts receipts for it.
+                origin: None,
             };
             Some(EmailSend {
                 email,

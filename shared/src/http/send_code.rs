@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::Extension;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, Sending};
@@ -14,6 +15,7 @@ use crate::engine::{Engine, SendRequest};
 use crate::field;
 use crate::limits::ClientIp;
 use crate::locale::Locale;
+use crate::receipts::PublicOrigin;
 use crate::settings::Policy;
 use crate::store::RecordKey;
 
@@ -105,6 +107,7 @@ impl Contract for SendCodeRequest {
                 caller: None,
                 locale: locale.unwrap_or_default(),
                 trusted: trusted?,
+                origin: None,
             })
         })
     }
@@ -128,10 +131,12 @@ impl ReplyBody for SendCodeOk {}
 pub async fn handle(
     State(engine): State<Arc<Engine>>,
     caller: Caller<Sending>,
+    origin: Option<Extension<PublicOrigin>>,
     Valid(mut request): Valid<SendCodeRequest>,
 ) -> SendReply<SendCodeOk> {
     let user_id = request.key.user_id.as_str().to_owned();
     request.caller = Some(caller.name);
+    request.origin = origin.map(|Extension(origin)| origin);
     match engine.send(request).await {
         Ok(sent) => SendReply::Sent(SendCodeOk {
             message: format!("OTP sent successfully via {}", sent.channel.as_str()),

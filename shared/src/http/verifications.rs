@@ -11,19 +11,10 @@ use super::auth::{Caller, Sending, Verifying};
 use super::reply::ReplyBody;
 use super::sending::STORE_UNAVAILABLE;
 use crate::engine::{Engine, VerificationView};
-use crate::verification::{Cancel, Status};
+use crate::verification::{rfc3339, Cancel, Status};
 
 pub const PATH: &str = "/verifications/{verification_id}";
 pub const CANCEL_PATH: &str = "/verifications/{verification_id}/cancel";
-
-/// An RFC 3339 time (UTC, whole seconds).
-pub fn rfc3339(epoch_seconds: u64) -> String {
-    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-    let seconds = i64::try_from(epoch_seconds).unwrap_or(i64::MAX);
-    DateTime::from_secs(seconds)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default()
-}
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -210,16 +201,5 @@ pub async fn cancel(
         Err(_) => {
             CancelReply::Unavailable(failure("store_unavailable", STORE_UNAVAILABLE, Some(&id)))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_rfc3339_in_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_796_256_000), "2026-12-03T00:00:00Z");
     }
 }

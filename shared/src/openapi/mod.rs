@@ -44,6 +44,8 @@ struct RouteDoc {
 const CODES: &str = "codes";
 const EMAIL_LOGIN: &str = "email login";
 const TOKENS: &str = "verification tokens";
+#[cfg(feature = "twilio")]
+const RECEIPTS: &str = "delivery receipts";
 
 /// Documents `POST doc.path`: request body `R`, outcomes of `O` and of the shared rejections.
 /// Outcomes that share a status are documented as one response whose body is any of them.
@@ -116,6 +118,79 @@ fn verification_operation<O: Outcomes>(
         .responses(responses(outcomes, schemas))
         .build();
     paths.path(doc.path, PathItem::new(method, operation))
+}
+
+/// Documents `POST /webhooks/twilio/status`: Twilio's form post, signed, naming the
+/// verification in its query.
+#[cfg(feature = "twilio")]
+fn twilio_status(paths: PathsBuilder, schemas: &mut Schemas) -> PathsBuilder {
+    use crate::http::twilio_status::{TwilioStatusReply, PATH};
+    let text = |description: &'static str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    };
+    let form = ObjectBuilder::new()
+        .property("MessageSid", text("Twilio's id of the message (`SM...`)"))
+        .property(
+            "MessageStatus",
+            text("queued, sent, delivered, read, undelivered, failed, ...")
+                .pattern(Some(
+                    "^(accepted|scheduled|queued|sending|sent|delivered|read|undelivered|failed|canceled)$",
+                )),
+        )
+        .property("ErrorCode", text("With undelivered or failed: 30003, 30005, ..."))
+        .required("MessageStatus")
+        .build();
+    let verification = ParameterBuilder::new()
+        .name("verification_id")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::True)
+        .description(Some("Set by the service in the message's `StatusCallback`"))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64))
+                .pattern(Some("^[A-Za-z0-9_-]+$")),
+        ))
+        .build();
+    let signature = ParameterBuilder::new()
+        .name("X-Twilio-Signature")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::True)
+        .description(Some(
+            "Base64 HMAC-SHA1, keyed with the account's auth token, of the URL and the sorted \
+             form parameters (Twilio's request validation)",
+        ))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build();
+    let operation = OperationBuilder::new()
+        .tag(RECEIPTS)
+        .summary(Some("Twilio's delivery receipt of a code"))
+        .description(Some(
+            "Twilio posts here because each SMS and WhatsApp message is created with \
+             `StatusCallback` set to this URL (when the service knows its public URL: \
+             `OTP_PUBLIC_BASE_URL`, or in AWS the API's own). No API key: a request whose \
+             `X-Twilio-Signature` does not match is refused and changes nothing.",
+        ))
+        .parameter(verification)
+        .parameter(signature)
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .content(
+                    "application/x-www-form-urlencoded",
+                    ContentBuilder::new().schema(Some(form)).build(),
+                )
+                .required(Some(Required::True))
+                .build(),
+        ))
+        .responses(responses(
+            TwilioStatusReply::outcomes().into_iter(),
+            schemas,
+        ))
+        .build();
+    paths.path(PATH, PathItem::new(HttpMethod::Post, operation))
 }
 
 fn security(guarded: bool) -> Option<Vec<SecurityRequirement>> {
@@ -361,6 +436,10 @@ pub fn document(policy: &Policy) -> OpenApi {
         paths,
         &mut schemas,
     );
+    #[cfg(feature = "twilio")]
+    {
+        paths = twilio_status(paths, &mut schemas);
+    }
     for (_, schema) in &mut schemas {
         schema::set_code_length(schema, policy.code_length);
     }
@@ -401,6 +480,11 @@ pub fn document(policy: &Policy) -> OpenApi {
             tag(
                 EMAIL_LOGIN,
                 "The email-only contract: the address is the user id",
+            ),
+            #[cfg(feature = "twilio")]
+            tag(
+                RECEIPTS,
+                "What the providers say of each message, posted to the service",
             ),
             tag(
                 TOKENS,

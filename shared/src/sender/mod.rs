@@ -36,6 +36,9 @@ pub struct Message {
     pub autofill: templates::SmsAutofill,
     /// The language of the words around the code.
     pub locale: Locale,
+    /// Where the provider should post this message's delivery receipts (Twilio's
+    /// `StatusCallback`), when the service takes them.
+    pub status_callback: Option<String>,
 }
 
 impl Message {
@@ -123,6 +126,8 @@ pub struct Senders {
     /// Why the phone channels are off although configured (a function's refused settings or
     /// unreadable secret).
     pub phone_problem: Option<String>,
+    /// Where delivery receipts come in, and what checks them.
+    pub receipts: crate::receipts::Receipts,
 }
 
 impl Senders {

@@ -158,6 +158,9 @@ impl TwilioSender {
                     // Start-up hands SMS to AWS End User Messaging then; never Twilio.
                     None => return Err(unavailable("SMS go through AWS End User Messaging")),
                 }
+                if let Some(callback) = &message.status_callback {
+                    form.push(("StatusCallback", callback));
+                }
                 Ok((channel, &self.messages_url, form))
             }
             Destination::Whatsapp(phone) => {
@@ -171,12 +174,15 @@ impl TwilioSender {
                     format!("whatsapp:{}", whatsapp.from),
                     variables.to_string(),
                 ]);
-                let form = vec![
+                let mut form = vec![
                     ("To", owned[0].as_str()),
                     ("From", owned[1].as_str()),
                     ("ContentSid", whatsapp.content_sid(message.locale)),
                     ("ContentVariables", owned[2].as_str()),
                 ];
+                if let Some(callback) = &message.status_callback {
+                    form.push(("StatusCallback", callback));
+                }
                 Ok((channel, &self.messages_url, form))
             }
             Destination::Voice(phone) => {
@@ -185,6 +191,7 @@ impl TwilioSender {
                     .voice_from
                     .as_deref()
                     .ok_or_else(|| unavailable("TWILIO_VOICE_FROM is not set"))?;
+                // A call's status callback is another contract (CallStatus): not asked for.
                 owned.push(message.voice_twiml());
                 let form = vec![
                     ("To", phone.as_str()),

@@ -442,6 +442,34 @@ pub const VARIABLES: &[Variable] = &[
         "The SMS sender: a Messaging Service, which picks the number.",
     ),
     text(
+        OPERATIONS,
+        super::WEBHOOK_URL,
+        "none",
+        "`https://...` (`http://` only for localhost)",
+        "",
+        "Where events go (`verification.sent`, `.delivered`, `.approved`, ...), each POSTed as \
+         a signed Standard Webhook and retried for a day when not taken. The local server sends \
+         them from the embedded store; AWS does not send them yet.",
+    ),
+    text(
+        OPERATIONS,
+        super::WEBHOOK_SECRET,
+        "",
+        "`whsec_` and the base64 of 24 to 64 random bytes",
+        "",
+        "The Standard Webhooks secret that signs the events (`webhook-signature`).",
+    ),
+    text(
+        PHONE,
+        super::PUBLIC_BASE_URL,
+        "in AWS, the API's own URL (from each request); locally none",
+        "`https://otp.example.com` (`http://` only for localhost)",
+        "PublicBaseUrl",
+        "The URL the internet reaches this API at, for delivery receipts: Twilio posts each \
+         message's status to `<URL>/webhooks/twilio/status`. Set it for a custom domain; \
+         without it (and outside AWS) messages carry no status callback.",
+    ),
+    text(
         PHONE,
         super::TWILIO_API_BASE_URL,
         super::TWILIO_DEFAULT_API_BASE_URL,

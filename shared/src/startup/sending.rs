@@ -81,9 +81,13 @@ pub(super) async fn senders(
         }
         Runtime::Local => Err(error),
     };
+    let mut twilio_token = None;
     let twilio = match (&sms, &settings.delivery.sms) {
         (None, Some(twilio)) => match twilio_sender(twilio, aws).await {
-            Ok(sender) => Some(sender),
+            Ok((sender, token)) => {
+                twilio_token = Some(token);
+                Some(sender)
+            }
             Err(error) => phone_off(error)?,
         },
         _ => None,
@@ -124,6 +128,10 @@ pub(super) async fn senders(
         voice,
         email,
         phone_problem,
+        receipts: crate::receipts::Receipts {
+            public_base_url: settings.delivery.public_base_url.clone(),
+            twilio_token,
+        },
     })
 }
 
@@ -131,7 +139,7 @@ pub(super) async fn senders(
 async fn twilio_sender(
     settings: &crate::settings::TwilioSettings,
     aws: &Aws,
-) -> Result<Arc<dyn Sender>, InitError> {
+) -> Result<(Arc<dyn Sender>, secrecy::SecretString), InitError> {
     use crate::settings::Secret;
     let token = match &settings.auth_token {
         Secret::Value(token) => token.clone(),
@@ -140,14 +148,16 @@ async fn twilio_sender(
             .await?
             .field(arn, &["auth_token", "token", "value"])?,
     };
-    Ok(Arc::new(crate::sender::TwilioSender::new(settings, token)))
+    // The token also checks the signatures of Twilio's delivery receipts.
+    let sender = crate::sender::TwilioSender::new(settings, token.clone());
+    Ok((Arc::new(sender), token))
 }
 
 #[cfg(not(feature = "twilio"))]
 async fn twilio_sender(
     _: &crate::settings::TwilioSettings,
     _: &Aws,
-) -> Result<Arc<dyn Sender>, InitError> {
+) -> Result<(Arc<dyn Sender>, secrecy::SecretString), InitError> {
     Err(InitError::NotBuiltIn {
         channel: "sms",
         provider: "Twilio",

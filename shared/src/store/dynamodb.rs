@@ -908,6 +908,8 @@ impl OtpStore for DynamoStore {
 
 mod fraud;
 pub use fraud::stream_ticks;
+mod lifecycle;
+pub use lifecycle::{record_endings, verification_change, Ending};
 mod verifications;
 
 #[cfg(test)]

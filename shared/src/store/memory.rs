@@ -20,8 +20,9 @@ use crate::fraud::{OpenBreaker, Prefix, Tally};
 use crate::limits::Charge;
 use crate::settings::Policy;
 use crate::verification::{
-    Cancel, Delivery, Receipt, ReceiptOutcome, Status, Verification, VerificationId,
+    Cancel, Change, Delivery, Receipt, ReceiptOutcome, Status, Verification, VerificationId,
 };
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// Stale entries are dropped lazily; every this many writes the whole map is swept too, so a
 /// long-running local server does not grow without bound.
@@ -95,6 +96,8 @@ struct FraudState {
 pub struct MemoryStore {
     state: Mutex<State>,
     writes: AtomicU64,
+    /// Where each change of a verification goes, once someone watches (the events, in process).
+    changes: std::sync::OnceLock<UnboundedSender<Change>>,
 }
 
 impl MemoryStore {
@@ -117,6 +120,23 @@ impl MemoryStore {
             .slots
             .get(key)
             .and_then(|slot| slot.code.clone())
+    }
+
+    /// The changes of every verification from now on, in the order they were made (one
+    /// watcher).
+    pub fn watch(&self) -> UnboundedReceiver<Change> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let _ = self.changes.set(sender);
+        receiver
+    }
+
+    /// Hands a change to the watcher, if there is one and something changed.
+    fn changed(&self, old: Option<Verification>, new: &Verification) {
+        if let Some(watcher) = self.changes.get() {
+            if old.as_ref() != Some(new) {
+                let _ = watcher.send((old, new.clone()));
+            }
+        }
     }
 
     /// Records held (counters not included).
@@ -201,10 +221,13 @@ impl OtpStore for MemoryStore {
         });
         if let Some((id, how)) = replaced {
             if let Some(verification) = verifications.get_mut(&id) {
+                let before = verification.clone();
                 verification.ended.get_or_insert((how, now));
+                self.changed(Some(before), verification);
             }
         }
         verifications.insert(code.verification.id.clone(), code.verification.clone());
+        self.changed(None, &code.verification);
         slot.code = Some(OtpRecord {
             lockout: None,
             ..code.record.clone()
@@ -317,6 +340,24 @@ impl OtpStore for MemoryStore {
             code.last_guess = after.last_guess.clone();
         }
         after.lockout = Some(lockout);
+        // How the guess ended the verification, written down as the stream function does in
+        // AWS: approved, out of attempts, or the user locked out.
+        let verification = after
+            .verification_id
+            .as_ref()
+            .and_then(|id| state.verifications.get_mut(id));
+        if let Some(verification) = verification {
+            let before = verification.clone();
+            if verification.ended.is_none() {
+                let ended = super::ended_by(&after, verification.max_attempts, now)
+                    .filter(|s| *s != Status::Expired);
+                verification.ended = ended.map(|status| (status, now));
+            }
+            if after.locked_for(now, policy).is_some() {
+                verification.locked_at.get_or_insert(now);
+            }
+            self.changed(Some(before), verification);
+        }
         Ok(GuessOutcome::Recorded(after))
     }
 
@@ -359,7 +400,9 @@ impl OtpStore for MemoryStore {
                 if let Some(slot) = slot {
                     slot.code = None;
                 }
+                let before = stored.clone();
                 stored.ended = Some((Status::Canceled, now));
+                self.changed(Some(before), stored);
                 Ok(Cancel::Canceled)
             }
             Some(other) => Ok(Cancel::Ended(other)),
@@ -376,6 +419,7 @@ impl OtpStore for MemoryStore {
             return Ok(ReceiptOutcome::Unknown);
         };
         let calling_code = verification.calling_code;
+        let before = verification.clone();
         let delivery = &mut verification.delivery;
         let received = delivery.updated_at.is_some();
         if received && delivery.status.rank() >= receipt.status.rank() {
@@ -390,6 +434,7 @@ impl OtpStore for MemoryStore {
                 .clone()
                 .or(delivery.provider_message_id.take()),
         };
+        self.changed(Some(before), verification);
         Ok(ReceiptOutcome::Applied { calling_code })
     }
 }

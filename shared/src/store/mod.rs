@@ -4,7 +4,7 @@
 mod dynamodb;
 mod memory;
 
-pub use dynamodb::{stream_ticks, DynamoStore};
+pub use dynamodb::{record_endings, stream_ticks, verification_change, DynamoStore, Ending};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;

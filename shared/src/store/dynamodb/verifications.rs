@@ -4,7 +4,7 @@
 //! `channel` (S), `sent_to` (S, masked), `sent_cc` (N, 0 for email), `created_at` (N),
 //! `code_expires_at` (N), `max_att` (N), `dlv` (S, the delivery status), `dlv_rank` (N, receipts
 //! only move it up), `dlv_err` (S), `dlv_at` (N), `msg_id` (S), `st` and `st_at` (S and N: how it
-//! ended, once written down), `expires_at` (N, the TTL: a week after the code's expiry). The
+//! ended, once written down), `locked_at` (N), `expires_at` (N, the TTL: a week after the code's expiry). The
 //! record names its verification in `vid`.
 
 use std::collections::HashMap;
@@ -100,7 +100,7 @@ fn optional(item: &Item, name: &str) -> Option<String> {
 }
 
 /// The verification a `ver:` item holds.
-fn verification(id: &VerificationId, item: &Item) -> Result<Verification, StoreError> {
+pub(super) fn verification(id: &VerificationId, item: &Item) -> Result<Verification, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("a verification's {what}"));
     let space = match string(item, "space")?.as_str() {
         "backend" => Space::Backend,
@@ -142,6 +142,10 @@ fn verification(id: &VerificationId, item: &Item) -> Result<Verification, StoreE
             provider_message_id: optional(item, "msg_id"),
         },
         ended,
+        locked_at: match item.get("locked_at") {
+            Some(_) => Some(item.number("locked_at")?),
+            None => None,
+        },
     })
 }
 

@@ -1,0 +1,176 @@
+//! What the table's stream tells of verifications: how a record change ended a verification
+//! (written down on its item, so the lookup and the events outlive the record), and the changes
+//! of verification items themselves (the events).
+//!
+//! A send or a guess is one request and cannot write the verification's item too; the stream
+//! sees the record before and after, and [`record_endings`] reads the ending from that: the
+//! code was replaced (superseded, or how it had ended), the right code was entered, the last
+//! attempt was used, or a wrong guess locked the user out.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::verifications::{verification, verification_pk};
+use super::{number, record, unavailable, DynamoStore, ItemExt, ACCOUNT_FAILURES, PK};
+use crate::settings::Policy;
+use crate::store::{ended_by, StoreError};
+use crate::verification::{Change, Status, VerificationId};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Something to write down on a verification's item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// How it ended, and when (written once).
+    Ended(VerificationId, Status, u64),
+    /// A wrong guess at it locked the user out (written once).
+    Locked(VerificationId, u64),
+}
+
+fn pk_of(item: &Item) -> Option<&str> {
+    item.get(PK)?.as_s().ok().map(String::as_str)
+}
+
+/// Whether an item is a code record (not a counter, a fraud guard item or a verification).
+fn is_record(item: &Item) -> bool {
+    pk_of(item).is_some_and(|pk| {
+        !(pk.starts_with("limit:") || pk.starts_with("fraud:") || pk.starts_with("ver:"))
+    })
+}
+
+/// The network tallies (`net_<network>_<window>`) that reached the lockout in this change.
+fn network_locked(old: Option<&Item>, new: &Item, policy: &Policy) -> bool {
+    let tally = |item: Option<&Item>, name: &str| -> i64 {
+        match item.and_then(|i| i.get(name)) {
+            Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+            _ => 0,
+        }
+    };
+    let cap = i64::from(policy.lockout_failures);
+    new.keys()
+        .filter(|name| name.starts_with("net_"))
+        .any(|name| tally(Some(new), name) >= cap && tally(old, name) < cap)
+}
+
+/// What a record change ends (see the module comment). `old` and `new` are the record's images;
+/// `policy` is the deployment's (the functions share its settings).
+pub fn record_endings(
+    old: Option<&Item>,
+    new: Option<&Item>,
+    policy: &Policy,
+) -> Result<Vec<Ending>, StoreError> {
+    let Some(any) = old.or(new) else {
+        return Ok(Vec::new());
+    };
+    if !is_record(any) {
+        return Ok(Vec::new());
+    }
+    let before = old.map(|item| record(item, "")).transpose()?.flatten();
+    let after = new.map(|item| record(item, "")).transpose()?.flatten();
+    let mut endings = Vec::new();
+    let (Some(before_id), after_id) = (
+        before.as_ref().and_then(|r| r.verification_id.clone()),
+        after.as_ref().and_then(|r| r.verification_id.clone()),
+    ) else {
+        // A first code, or one of before verification ids: only its own guesses matter.
+        if let (Some(after), Some(new)) = (&after, new) {
+            push_guess_endings(&mut endings, None, after, old, new, policy)?;
+        }
+        return Ok(endings);
+    };
+    match (&after, new) {
+        (Some(after), Some(new_item)) if after.verification_id.as_ref() == Some(&before_id) => {
+            push_guess_endings(&mut endings, before.as_ref(), after, old, new_item, policy)?;
+        }
+        (Some(after), _) if after_id.is_some() => {
+            // Replaced by a newer code: the old one ended as it stood, or was superseded.
+            let old_record = before.as_ref().expect("the old record has an id");
+            let at = after.sent_at;
+            let how = ended_by(old_record, policy.max_attempts, at).unwrap_or(Status::Superseded);
+            endings.push(Ending::Ended(before_id, how, at));
+        }
+        // Withdrawn, canceled (written with the cancel) or deleted after expiry: the lookup
+        // reads those from the record's absence.
+        _ => {}
+    }
+    Ok(endings)
+}
+
+/// The endings of a guess at the code `after` holds.
+fn push_guess_endings(
+    endings: &mut Vec<Ending>,
+    before: Option<&crate::store::OtpRecord>,
+    after: &crate::store::OtpRecord,
+    old: Option<&Item>,
+    new: &Item,
+    policy: &Policy,
+) -> Result<(), StoreError> {
+    let Some(id) = after.verification_id.clone() else {
+        return Ok(());
+    };
+    if before.is_some_and(|b| b.attempts >= after.attempts) {
+        return Ok(());
+    }
+    let at = new.number(super::ACCOUNT_LAST)?;
+    let was_ended = before.and_then(|b| ended_by(b, policy.max_attempts, at));
+    if let (None, Some(how)) = (was_ended, ended_by(after, policy.max_attempts, at)) {
+        if how != Status::Expired {
+            endings.push(Ending::Ended(id.clone(), how, at));
+        }
+    }
+    let account = |item: Option<&Item>| match item.and_then(|i| i.get(ACCOUNT_FAILURES)) {
+        Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(0),
+        _ => 0,
+    };
+    let ceiling = i64::from(policy.lockout_ceiling);
+    let account_locked = account(Some(new)) >= ceiling && account(old) < ceiling;
+    if account_locked || network_locked(old, new, policy) {
+        endings.push(Ending::Locked(id, at));
+    }
+    Ok(())
+}
+
+/// A verification item's change (`None` for any other item).
+pub fn verification_change(
+    old: Option<&Item>,
+    new: Option<&Item>,
+) -> Result<Option<Change>, StoreError> {
+    let Some(new) = new else { return Ok(None) };
+    let Some(id) = pk_of(new)
+        .and_then(|pk| pk.strip_prefix("ver:"))
+        .and_then(VerificationId::parse)
+    else {
+        return Ok(None);
+    };
+    let old = old.map(|item| verification(&id, item)).transpose()?;
+    Ok(Some((old, verification(&id, new)?)))
+}
+
+impl DynamoStore {
+    /// Writes an ending down, once: a repeat (a redelivered stream record) changes nothing.
+    pub async fn write_ending(&self, ending: &Ending) -> Result<(), StoreError> {
+        let update = self.client.update_item().table_name(&self.table);
+        let update = match ending {
+            Ending::Ended(id, status, at) => update
+                .key(PK, verification_pk(id))
+                .update_expression("SET st = :st, st_at = :at")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(st)")
+                .expression_attribute_values(":st", AttributeValue::S(status.as_str().to_owned()))
+                .expression_attribute_values(":at", number(*at)),
+            Ending::Locked(id, at) => update
+                .key(PK, verification_pk(id))
+                .update_expression("SET locked_at = :at")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(locked_at)")
+                .expression_attribute_values(":at", number(*at)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(unavailable(error)),
+            },
+        }
+    }
+}

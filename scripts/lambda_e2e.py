@@ -78,6 +78,7 @@ def main():
     otp_aws.create_table(ENDPOINT, table)
     otp_aws.verify_identity(ENDPOINT, "lambda-e2e.example.com")
     before = len(emails_to("user@example.com"))
+    outbox = Outbox()
 
     port = peers.free_port()
     hash_key = os.urandom(32).hex()
@@ -91,6 +92,7 @@ def main():
         # Quoted: cargo lambda's env-file parser refuses an unquoted "=" in a value.
         f'OTP_API_KEYS="local={DEV_KEY}"',
         "EMAIL_FROM=no-reply@lambda-e2e.example.com",
+        *outbox.settings(),
         f"AWS_ENDPOINT_URL={ENDPOINT}",
         "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
         "RUST_LOG=info",
@@ -142,10 +144,12 @@ def main():
                                  {"user_id": "user-123", "method": "sms", "phone": "+14155552671"})
         check("sms without a sender is 503 channel_unavailable (never the console)",
               status == 503 and body["error"] == "channel_unavailable", (status, body))
+        check_events(port, env, table, outbox)
         check_fraud_guard(port, env, table, hash_key)
     finally:
         peers.stop(watch)
         os.unlink(env_file.name)
+        outbox.close()
     check_logs((ROOT / "target" / "lambda-watch.log").read_text(errors="replace"))
     check_sample_events()
     check_root_certificates(table)
@@ -194,7 +198,7 @@ def check_sample_events():
             try:
                 answer = json.loads(invoke.stdout)
                 # A stream function answers its failed records, not a status.
-                answers.append(len(answer["batchItemFailures"]) if function == "fraud-guard"
+                answers.append(len(answer["batchItemFailures"]) if function in ("fraud-guard", "events")
                                else answer["statusCode"])
             except (ValueError, KeyError):
                 answers.append(invoke.stderr[-500:])
@@ -453,6 +457,151 @@ def check_fraud_guard(port, watch_env, table, hash_key):
         check("only the 25 SMS reached Twilio", len(twilio.messages) == 25, len(twilio.messages))
     finally:
         twilio.close()
+
+
+class Outbox:
+    """What the events function writes to: an events queue (with its dead-letter queue), an
+    EventBridge bus whose rule copies every event to a capture queue, and a webhook receiver
+    that checks signatures with the Standard Webhooks reference library and refuses its first
+    delivery."""
+
+    def __init__(self):
+        import base64
+        import http.server
+        import threading
+        from standardwebhooks.webhooks import Webhook
+        self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.sqs = otp_aws.client("sqs", ENDPOINT)
+        suffix = os.getpid()
+        self.queue = self.sqs.create_queue(QueueName=f"otp-events-{suffix}")["QueueUrl"]
+        self.captured = self.sqs.create_queue(QueueName=f"otp-bus-capture-{suffix}")["QueueUrl"]
+        captured_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.captured, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bridge = otp_aws.client("events", ENDPOINT)
+        self.bus = f"otp-e2e-{suffix}"
+        bridge.create_event_bus(Name=self.bus)
+        bridge.put_rule(Name="all-otp", EventBusName=self.bus,
+                        EventPattern=json.dumps({"source": ["otp-service"]}))
+        bridge.put_targets(Rule="all-otp", EventBusName=self.bus,
+                           Targets=[{"Id": "capture", "Arn": captured_arn}])
+        self.deliveries, secret = [], self.secret
+
+        outbox = self
+
+        class Receiver(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                headers = dict(self.headers)
+                try:
+                    event = Webhook(secret).verify(body, headers)
+                except Exception as error:  # noqa: BLE001 - recorded as a failed check
+                    event = {"unverified": str(error)}
+                first = not outbox.deliveries
+                outbox.deliveries.append((headers["webhook-id"], event))
+                self.send_response(500 if first else 204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def settings(self):
+        return [f"OTP_WEBHOOK_URL=http://127.0.0.1:{self.server.server_port}/otp-events",
+                f'OTP_WEBHOOK_SECRET="{self.secret}"', f"OTP_EVENTS_QUEUE_URL={self.queue}",
+                f"OTP_EVENT_BUS={self.bus}"]
+
+    def receive(self, queue, wait=0):
+        """Messages of `queue`, as the event source mapping receives them."""
+        got = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
+                                       MessageAttributeNames=["All"], AttributeNames=["All"])
+        return got.get("Messages", [])
+
+    def close(self):
+        self.server.shutdown()
+
+
+def sqs_event(messages, queue_arn):
+    """SQS messages in the event shape Lambda hands the function."""
+    def attribute(value):
+        return {"stringValue": value["StringValue"], "dataType": value["DataType"],
+                "stringListValues": [], "binaryListValues": []}
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "md5OfBody": m["MD5OfBody"],
+        "messageAttributes": {k: attribute(v) for k, v in m.get("MessageAttributes", {}).items()},
+        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1",
+    } for m in messages]}
+
+
+def check_events(port, watch_env, table, outbox):
+    """The events function under `cargo lambda`, fed the table's real stream records and then
+    its queue's messages: the code user-123 verified is written down as approved; its events
+    are queued and put on EventBridge; the webhook gets them signed, and the one delivery it
+    refused again, under the same id."""
+    def invoke(payload, name):
+        path = ROOT / "target" / f"events-{name}.json"
+        path.write_text(json.dumps(payload))
+        run = subprocess.run(
+            ["cargo", "lambda", "invoke", "events", "--invoke-address", "127.0.0.1",
+             "--invoke-port", str(port), "--data-file", str(path)],
+            cwd=ROOT, env=watch_env, capture_output=True, text=True, timeout=900)
+        check(f"events takes the {name} batch", run.returncode == 0, run.stderr[-2000:])
+        return json.loads(run.stdout)
+
+    ddb = otp_aws.client("dynamodb", ENDPOINT)
+    first = stream_event(ENDPOINT, table)
+    answer = invoke({"Records": first}, "stream")
+    check("the stream batch has no failure", answer == {"batchItemFailures": []}, answer)
+    items = ddb.scan(TableName=table, FilterExpression="begins_with(pk, :v)",
+                     ExpressionAttributeValues={":v": {"S": "ver:"}})["Items"]
+    mine = [i for i in items if i["user"]["S"] == "user-123"]
+    check("user-123's verification is written down as approved",
+          len(mine) == 1 and mine[0].get("st", {}).get("S") == "approved", mine)
+    vid = mine[0]["pk"]["S"].removeprefix("ver:")
+    status, body = http_get(f"http://127.0.0.1:{port}/lambda-url/verify-code/verifications/{vid}")
+    check("the lookup says approved", status == 200 and body["status"] == "approved", (status, body))
+    later = stream_event(ENDPOINT, table)[len(first):]
+    answer = invoke({"Records": later}, "stream-endings")
+    check("the endings' own changes are taken", answer == {"batchItemFailures": []}, answer)
+    messages = outbox.receive(outbox.queue)
+    queued = {(m["MessageAttributes"]["webhook-id"]["StringValue"]) for m in messages}
+    check("its sent and approved events are queued",
+          {f"evt_{vid}_sent", f"evt_{vid}_approved"} <= queued, queued)
+    bus = [json.loads(m["Body"]) for m in outbox.receive(outbox.captured, wait=1)]
+    kinds = {(e.get("detail-type"), e.get("detail", {}).get("data", {}).get("verification_id"))
+             for e in bus}
+    check("EventBridge got them, typed", {("verification.sent", vid), ("verification.approved", vid)}
+          <= kinds, kinds)
+    queue_arn = f"arn:aws:sqs:us-east-1:123456789012:{outbox.queue.rsplit('/', 1)[-1]}"
+    answer = invoke(sqs_event(messages, queue_arn), "queue")
+    failed = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
+    check("the one delivery the webhook refused is reported failed", len(failed) == 1, answer)
+    verified = [event for _, event in outbox.deliveries]
+    check("every delivery passes the reference library's check",
+          all("unverified" not in e for e in verified), verified)
+    check("approved reached the webhook",
+          any(e.get("type") == "verification.approved" for e in verified), verified)
+    check("no event holds a code or a full address",
+          all("user@example.com" not in json.dumps(e) for e in verified), verified)
+    refused_id = outbox.deliveries[0][0]
+    again = [m for m in messages if m["MessageId"] in failed]
+    time.sleep(6)  # the first retry's delay: the message is visible again after it
+    redelivered = [m for m in outbox.receive(outbox.queue) if m["MessageId"] in failed] or again
+    answer = invoke(sqs_event(redelivered, queue_arn), "queue-retry")
+    check("the retry is delivered", answer == {"batchItemFailures": []}, answer)
+    check("under the same webhook-id", [i for i, _ in outbox.deliveries].count(refused_id) == 2,
+          outbox.deliveries)
+
+
+def http_get(url, key=DEV_KEY):
+    request = urllib.request.Request(url, headers={"authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def check_root_certificates(table, binaries=None):

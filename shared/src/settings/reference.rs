@@ -446,10 +446,10 @@ pub const VARIABLES: &[Variable] = &[
         super::WEBHOOK_URL,
         "none",
         "`https://...` (`http://` only for localhost)",
-        "",
+        "WebhookUrl",
         "Where events go (`verification.sent`, `.delivered`, `.approved`, ...), each POSTed as \
-         a signed Standard Webhook and retried for a day when not taken. The local server sends \
-         them from the embedded store; AWS does not send them yet.",
+         a signed Standard Webhook and retried for about 28 hours when not taken: from the \
+         embedded store in process, and in AWS by the events function.",
     ),
     text(
         OPERATIONS,
@@ -458,6 +458,31 @@ pub const VARIABLES: &[Variable] = &[
         "`whsec_` and the base64 of 24 to 64 random bytes",
         "",
         "The Standard Webhooks secret that signs the events (`webhook-signature`).",
+    ),
+    text(
+        OPERATIONS,
+        super::WEBHOOK_SECRET_ARN,
+        "",
+        "a Secrets Manager ARN",
+        "WebhookSecretArn",
+        "Instead of `OTP_WEBHOOK_SECRET` (the events function): a secret holding it.",
+    ),
+    text(
+        OPERATIONS,
+        super::EVENTS_QUEUE_URL,
+        "",
+        "an SQS queue URL",
+        "",
+        "The events function's queue of events waiting for the webhook (the template sets it).",
+    ),
+    text(
+        OPERATIONS,
+        super::EVENT_BUS,
+        "none",
+        "an EventBridge bus name or ARN",
+        "EventBusName",
+        "An EventBridge bus that also gets every event (source `otp-service`, detail-type the \
+         event's type); the events function puts them there.",
     ),
     text(
         PHONE,

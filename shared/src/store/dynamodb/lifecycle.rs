@@ -174,3 +174,106 @@ impl DynamoStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::primitives::Blob;
+
+    const CODE: [u8; 32] = [1; 32];
+    const WRONG: [u8; 32] = [2; 32];
+
+    fn policy() -> Policy {
+        Policy {
+            max_attempts: 3,
+            lockout_failures: 3,
+            ..Policy::default()
+        }
+    }
+
+    /// A record holding verification `vid`'s code, sent at `sent_at`, after `guesses`.
+    fn record_item(vid: &str, sent_at: u64, guesses: &[[u8; 32]], net: i64) -> Item {
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let b = |v: &[u8; 32]| AttributeValue::B(Blob::new(v.to_vec()));
+        HashMap::from([
+            ("pk".into(), AttributeValue::S("login#user".into())),
+            ("code_hash".into(), b(&CODE)),
+            ("channel".into(), AttributeValue::S("sms".into())),
+            ("dest_hash".into(), b(&[3; 32])),
+            ("sent_to".into(), AttributeValue::S("+1******2671".into())),
+            ("sent_cc".into(), n(1)),
+            ("sent_at".into(), n(sent_at)),
+            ("code_expires_at".into(), n(sent_at + 300)),
+            ("expires_at".into(), n(sent_at + 7200)),
+            ("attempts".into(), n(guesses.len() as u64)),
+            (
+                "guesses".into(),
+                AttributeValue::L(guesses.last().map(b).into_iter().collect()),
+            ),
+            ("acct_fails".into(), n(0)),
+            ("acct_last".into(), n(sent_at + 10 * guesses.len() as u64)),
+            ("right_net".into(), AttributeValue::M(HashMap::new())),
+            ("net_abc_0".into(), AttributeValue::N(net.to_string())),
+            ("vid".into(), AttributeValue::S(vid.into())),
+        ])
+    }
+
+    fn id(raw: &str) -> VerificationId {
+        VerificationId::parse(raw).unwrap()
+    }
+
+    fn endings(old: Option<&Item>, new: Option<&Item>) -> Vec<Ending> {
+        record_endings(old, new, &policy()).unwrap()
+    }
+
+    #[test]
+    fn a_right_guess_approves_and_a_newer_code_ends_the_old_one() {
+        let sent = record_item("VEa", 1000, &[], 0);
+        let right = record_item("VEa", 1000, &[CODE], -3);
+        assert_eq!(
+            endings(Some(&sent), Some(&right)),
+            [Ending::Ended(id("VEa"), Status::Approved, 1010)]
+        );
+        // Replaced after it was verified: it stays approved.
+        let next = record_item("VEb", 1100, &[], 0);
+        assert_eq!(
+            endings(Some(&right), Some(&next)),
+            [Ending::Ended(id("VEa"), Status::Approved, 1100)]
+        );
+        // Replaced while pending: superseded.
+        assert_eq!(
+            endings(Some(&sent), Some(&next)),
+            [Ending::Ended(id("VEa"), Status::Superseded, 1100)]
+        );
+        // A first send ends nothing.
+        assert_eq!(endings(None, Some(&sent)), []);
+    }
+
+    #[test]
+    fn the_last_wrong_guess_ends_it_and_a_lockout_is_told() {
+        let two = record_item("VEa", 1000, &[WRONG, WRONG], 2);
+        let three = record_item("VEa", 1000, &[WRONG, WRONG, WRONG], 3);
+        assert_eq!(
+            endings(Some(&two), Some(&three)),
+            [
+                Ending::Ended(id("VEa"), Status::MaxAttemptsReached, 1030),
+                Ending::Locked(id("VEa"), 1030)
+            ]
+        );
+        let one = record_item("VEa", 1000, &[WRONG], 1);
+        assert_eq!(endings(Some(&one), Some(&two)), []);
+    }
+
+    #[test]
+    fn other_items_end_nothing() {
+        let counter = HashMap::from([
+            ("pk".into(), AttributeValue::S("limit:user#x#3600#0".into())),
+            ("sends".into(), AttributeValue::N("1".into())),
+        ]);
+        assert_eq!(endings(None, Some(&counter)), []);
+        let mut verification = counter.clone();
+        verification.insert("pk".into(), AttributeValue::S("ver:VEa".into()));
+        assert_eq!(endings(None, Some(&verification)), []);
+        assert!(verification_change(None, Some(&counter)).unwrap().is_none());
+    }
+}

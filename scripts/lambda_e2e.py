@@ -198,7 +198,7 @@ def check_sample_events():
             try:
                 answer = json.loads(invoke.stdout)
                 # A stream function answers its failed records, not a status.
-                answers.append(len(answer["batchItemFailures"]) if function in ("fraud-guard", "events")
+                answers.append(len(answer.get("batchItemFailures", [])) if function in ("fraud-guard", "events")
                                else answer["statusCode"])
             except (ValueError, KeyError):
                 answers.append(invoke.stderr[-500:])
@@ -562,13 +562,22 @@ def check_events(port, watch_env, table, outbox):
     vid = mine[0]["pk"]["S"].removeprefix("ver:")
     status, body = http_get(f"http://127.0.0.1:{port}/lambda-url/verify-code/verifications/{vid}")
     check("the lookup says approved", status == 200 and body["status"] == "approved", (status, body))
+    # SES's receipt of that email (its configuration set's event on EventBridge): delivered.
+    ses = json.loads((ROOT / "events" / "events-ses-bounce.json").read_text())
+    ses["detail-type"], ses["detail"]["eventType"] = "Email Delivered", "Delivery"
+    ses["detail"]["mail"]["tags"]["verification_id"] = [vid]
+    taken = invoke(ses, "ses-receipt")
+    check("SES's delivery event is recorded", taken == {"receipt": "applied"}, taken)
+    status, body = http_get(f"http://127.0.0.1:{port}/lambda-url/verify-code/verifications/{vid}")
+    check("the lookup says delivered", body.get("delivery", {}).get("status") == "delivered",
+          (status, body))
     later = stream_event(ENDPOINT, table)[len(first):]
     answer = invoke({"Records": later}, "stream-endings")
     check("the endings' own changes are taken", answer == {"batchItemFailures": []}, answer)
     messages = outbox.receive(outbox.queue)
     queued = {(m["MessageAttributes"]["webhook-id"]["StringValue"]) for m in messages}
-    check("its sent and approved events are queued",
-          {f"evt_{vid}_sent", f"evt_{vid}_approved"} <= queued, queued)
+    check("its sent, delivered and approved events are queued",
+          {f"evt_{vid}_sent", f"evt_{vid}_delivered", f"evt_{vid}_approved"} <= queued, queued)
     bus = [json.loads(m["Body"]) for m in outbox.receive(outbox.captured, wait=1)]
     kinds = {(e.get("detail-type"), e.get("detail", {}).get("data", {}).get("verification_id"))
              for e in bus}

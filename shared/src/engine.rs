@@ -693,6 +693,7 @@ impl Engine {
         let receipts = &self.parts.senders.receipts;
         let message = Message {
             status_callback: receipts.twilio_callback(origin.as_ref(), &new_code.verification.id),
+            verification_id: new_code.verification.id.clone(),
             destination,
             code,
             ttl_secs: self.parts.policy.ttl_secs,

@@ -134,7 +134,10 @@ pub const CATALOGUE: &[MetricSpec] = &[
         name: DELIVERY_RECEIPTS,
         unit: "Count",
         dimensions: &["Provider", "Status", "CallingCode"],
-        about: "delivery receipts that moved a verification's delivery on, by provider (twilio),                 status (sent, delivered, undelivered, failed) and the number's country calling                 code (`-` for email): the delivery rate is delivered over the final three",
+        about: "delivery receipts that moved a verification's delivery on, by provider (twilio, \
+                ses, aws_sms), status (sent, delivered, undelivered, failed) and the number's \
+                country calling code (`-` for email): the delivery rate is delivered over the \
+                final three",
     },
     MetricSpec {
         name: COLD_STARTS,

@@ -6,6 +6,8 @@
 //!   to the events queue (for the webhook) and to EventBridge (when a bus is named). A batch
 //!   that cannot be finished is reported failed from its first record and comes again: endings
 //!   are written once, and events keep their id, so receivers drop repeats.
+//! - **EventBridge.** Delivery events of SES (a configuration set's event destination) and of
+//!   AWS End User Messaging SMS, recorded on their verification like Twilio's receipts.
 //! - **The events queue.** One delivery attempt per message, signed as Standard Webhooks. A
 //!   failed one is made visible again after the next of [`RETRY_DELAYS`] and reported failed;
 //!   after the queue's last receive it moves to the dead-letter queue.
@@ -221,8 +223,48 @@ impl Outbox {
         response
     }
 
-    /// Either source's event, told apart by its records' `eventSource`.
+    /// A delivery event of SES or AWS End User Messaging (EventBridge): one write to its
+    /// verification, whose change then becomes a `.delivered`/`.undelivered` event.
+    pub async fn handle_receipt(&self, event: &Value) -> Result<Value, Error> {
+        use crate::store::OtpStore as _;
+        use crate::verification::ReceiptOutcome;
+        let Some((id, receipt, provider)) = crate::receipts::from_eventbridge(event) else {
+            tracing::info!(
+                detail_type = event["detail-type"].as_str().unwrap_or("-"),
+                "events: an EventBridge event that is no receipt of ours; ignored"
+            );
+            return Ok(serde_json::json!({"receipt": "ignored"}));
+        };
+        let outcome = self
+            .store
+            .record_delivery(&id, &receipt)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %error_chain(&e), "events: a receipt was not recorded");
+                Error::from(error_chain(&e))
+            })?;
+        let name = match outcome {
+            ReceiptOutcome::Applied { calling_code } => {
+                crate::meter::delivery_receipt(provider, receipt.status, calling_code);
+                "applied"
+            }
+            ReceiptOutcome::Stale => "stale",
+            ReceiptOutcome::Unknown => "unknown",
+        };
+        tracing::info!(
+            %id, provider, status = receipt.status.as_str(), outcome = name, "delivery receipt"
+        );
+        Ok(serde_json::json!({"receipt": name}))
+    }
+
+    /// Any of its sources' events: stream and queue batches (told apart by their records'
+    /// `eventSource`), and EventBridge events (which have a `source`).
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        if payload.get("detail-type").is_some() {
+            let answer = self.handle_receipt(&payload).await;
+            crate::meter::flush();
+            return answer;
+        }
         let source = payload["Records"][0]["eventSource"].as_str().unwrap_or("");
         let answer = if source == "aws:sqs" {
             serde_json::to_value(self.handle_queue(serde_json::from_value(payload)?).await)?

@@ -3,7 +3,7 @@
 
 use secrecy::SecretString;
 
-use crate::verification::{DeliveryStatus, VerificationId};
+use crate::verification::{DeliveryStatus, Receipt, VerificationId};
 
 /// Where Twilio posts a message's status (its `StatusCallback`).
 pub const TWILIO_STATUS_PATH: &str = "/webhooks/twilio/status";
@@ -61,6 +61,89 @@ pub fn twilio_status(message_status: &str) -> Option<DeliveryStatus> {
         "failed" | "canceled" => DeliveryStatus::Failed,
         _ => return None,
     })
+}
+
+/// A delivery event of SES (a configuration set's event destination on EventBridge) or of AWS
+/// End User Messaging SMS (its own EventBridge events): the verification it names (the message
+/// tag or context `verification_id` the senders set), the receipt and the provider. `None` for
+/// any other event, one of a message of no verification, or one that says nothing about
+/// delivery (an SES complaint or delay, an SMS still on its way to the carrier).
+pub fn from_eventbridge(
+    event: &serde_json::Value,
+) -> Option<(VerificationId, Receipt, &'static str)> {
+    let detail = &event["detail"];
+    let at = |millis: Option<u64>| millis.map_or(0, |m| m / 1000);
+    match event["source"].as_str()? {
+        "aws.ses" => {
+            let tag = detail["mail"]["tags"][VERIFICATION_PARAMETER][0].as_str()?;
+            let id = VerificationId::parse(tag)?;
+            let (status, error_code) = match detail["eventType"].as_str()? {
+                "Send" => (DeliveryStatus::Sent, None),
+                "Delivery" => (DeliveryStatus::Delivered, None),
+                "Bounce" => (
+                    DeliveryStatus::Undelivered,
+                    Some(format!(
+                        "Bounce:{}:{}",
+                        detail["bounce"]["bounceType"]
+                            .as_str()
+                            .unwrap_or("Undetermined"),
+                        detail["bounce"]["bounceSubType"]
+                            .as_str()
+                            .unwrap_or("Undetermined")
+                    )),
+                ),
+                "Reject" => (DeliveryStatus::Failed, Some("Reject".to_owned())),
+                "Rendering Failure" => {
+                    (DeliveryStatus::Failed, Some("RenderingFailure".to_owned()))
+                }
+                _ => return None,
+            };
+            let receipt = Receipt {
+                status,
+                error_code,
+                provider_message_id: detail["mail"]["messageId"].as_str().map(str::to_owned),
+                at: event_time(event),
+            };
+            Some((id, receipt, "ses"))
+        }
+        "aws.sms-voice" => {
+            let id = VerificationId::parse(detail["context"][VERIFICATION_PARAMETER].as_str()?)?;
+            let kind = detail["eventType"].as_str()?;
+            let status = match kind {
+                "TEXT_DELIVERED" => DeliveryStatus::Delivered,
+                "TEXT_SUCCESSFUL" | "TEXT_QUEUED" | "TEXT_PENDING" => DeliveryStatus::Sent,
+                "TEXT_UNKNOWN" => DeliveryStatus::Unknown,
+                "TEXT_BLOCKED"
+                | "TEXT_CARRIER_BLOCKED"
+                | "TEXT_INVALID"
+                | "TEXT_UNREACHABLE"
+                | "TEXT_CARRIER_UNREACHABLE"
+                | "TEXT_TTL_EXPIRED"
+                | "TEXT_SPAM"
+                | "TEXT_PROTECT_BLOCKED"
+                | "TEXT_INVALID_MESSAGE" => DeliveryStatus::Undelivered,
+                _ => return None,
+            };
+            let receipt = Receipt {
+                status,
+                error_code: (status == DeliveryStatus::Undelivered).then(|| kind.to_owned()),
+                provider_message_id: detail["messageId"].as_str().map(str::to_owned),
+                at: at(detail["eventTimestamp"].as_u64()).max(event_time(event)),
+            };
+            Some((id, receipt, "aws_sms"))
+        }
+        _ => None,
+    }
+}
+
+/// An EventBridge event's `time` (RFC 3339) in epoch seconds; 0 when it has none.
+fn event_time(event: &serde_json::Value) -> u64 {
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    event["time"]
+        .as_str()
+        .and_then(|t| DateTime::from_str(t, DateTimeFormat::DateTime).ok())
+        .and_then(|t| u64::try_from(t.secs()).ok())
+        .unwrap_or(0)
 }
 
 /// Twilio's request signature, as Twilio documents it (Security, "Validating requests"):
@@ -174,5 +257,45 @@ mod tests {
             receipts.twilio_callback(Some(&origin), &id).unwrap(),
             "https://otp.example.com/webhooks/twilio/status?verification_id=VEabc"
         );
+    }
+}
+
+#[cfg(test)]
+mod eventbridge_tests {
+    use super::*;
+
+    fn sample(name: &str) -> serde_json::Value {
+        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn ses_and_sms_voice_events_are_receipts_of_their_verification() {
+        let (id, receipt, provider) = from_eventbridge(&sample("events-ses-bounce.json")).unwrap();
+        assert_eq!((id.as_str(), provider), ("VEsample000000000000000a", "ses"));
+        assert_eq!(receipt.status, DeliveryStatus::Undelivered);
+        assert_eq!(
+            receipt.error_code.as_deref(),
+            Some("Bounce:Permanent:General")
+        );
+        assert_eq!(receipt.at, 1_800_000_004);
+        let (id, receipt, provider) =
+            from_eventbridge(&sample("events-sms-voice-delivered.json")).unwrap();
+        assert_eq!(
+            (id.as_str(), provider),
+            ("VEsample000000000000000a", "aws_sms")
+        );
+        assert_eq!(receipt.status, DeliveryStatus::Delivered);
+        assert_eq!(
+            receipt.provider_message_id.as_deref(),
+            Some("sample-sms-message-id")
+        );
+        // Another service's event, or a message of no verification: nothing.
+        let mut other = sample("events-ses-bounce.json");
+        other["source"] = "aws.ec2".into();
+        assert!(from_eventbridge(&other).is_none());
+        let mut untagged = sample("events-sms-voice-delivered.json");
+        untagged["detail"]["context"] = serde_json::json!({});
+        assert!(from_eventbridge(&untagged).is_none());
     }
 }

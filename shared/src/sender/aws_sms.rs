@@ -54,6 +54,11 @@ impl Sender for AwsSmsSender {
             .message_type(MessageType::Transactional)
             .set_protect_configuration_id(settings.protect_configuration_id.clone())
             .set_configuration_set_name(settings.configuration_set.clone())
+            // Comes back in the message's delivery events (EventBridge): the receipts.
+            .context(
+                crate::receipts::VERIFICATION_PARAMETER,
+                message.verification_id.as_str(),
+            )
             // A code that arrives after it expired is useless; do not let it queue longer.
             .time_to_live(message.ttl_secs.clamp(5, 259_200) as i32)
             .send()

@@ -39,6 +39,9 @@ pub struct Message {
     /// Where the provider should post this message's delivery receipts (Twilio's
     /// `StatusCallback`), when the service takes them.
     pub status_callback: Option<String>,
+    /// The verification the message belongs to: SES and AWS End User Messaging carry it in
+    /// their delivery events (a message tag, the message's context).
+    pub verification_id: crate::verification::VerificationId,
 }
 
 impl Message {

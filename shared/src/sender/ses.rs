@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_sesv2::config::http::HttpResponse;
 use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
-use aws_sdk_sesv2::types::{Body, Content, Destination as SesDestination, EmailContent};
+use aws_sdk_sesv2::types::{
+    Body, Content, Destination as SesDestination, EmailContent, MessageTag,
+};
 
 use super::{DeliveryError, Message, Sender};
 use crate::domain::{Channel, Destination};
@@ -67,6 +69,14 @@ impl Sender for SesSender {
             )
             .content(EmailContent::builder().simple(simple).build())
             .set_configuration_set_name(self.configuration_set.clone())
+            // Comes back in the configuration set's events (delivery receipts).
+            .email_tags(
+                MessageTag::builder()
+                    .name(crate::receipts::VERIFICATION_PARAMETER)
+                    .value(message.verification_id.as_str())
+                    .build()
+                    .map_err(|e| DeliveryError::Failed(Box::new(e)))?,
+            )
             .send()
             .await;
         match result {

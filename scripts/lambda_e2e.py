@@ -395,6 +395,18 @@ def stream_event(endpoint, table):
     return [dict(plain(r), eventSourceARN=arn) for r in records]
 
 
+def invoke_function(port, watch_env, function, payload, name):
+    """`payload` through `cargo lambda invoke <function>` (its file kept in target/); the answer."""
+    path = ROOT / "target" / f"{function}-{name}.json"
+    path.write_text(json.dumps(payload))
+    run = subprocess.run(
+        ["cargo", "lambda", "invoke", function, "--invoke-address", "127.0.0.1",
+         "--invoke-port", str(port), "--data-file", str(path)],
+        cwd=ROOT, env=watch_env, capture_output=True, text=True, timeout=900)
+    check(f"{function} takes the {name} batch", run.returncode == 0, run.stderr[-2000:])
+    return json.loads(run.stdout)
+
+
 def check_fraud_guard(port, watch_env, table, hash_key):
     """The fraud-guard function under `cargo lambda`, fed the table's real stream records (as
     moto's DynamoDB Streams API returns them): SMS sends walking one 1,000-number block, made by
@@ -413,14 +425,7 @@ def check_fraud_guard(port, watch_env, table, hash_key):
             return [json.loads(r) for r in invocation.wait(120)]
 
     def count(batch, name):
-        path = ROOT / "target" / f"fraud-guard-{name}.json"
-        path.write_text(json.dumps({"Records": batch}))
-        invoke = subprocess.run(
-            ["cargo", "lambda", "invoke", "fraud-guard", "--invoke-address", "127.0.0.1",
-             "--invoke-port", str(port), "--data-file", str(path)],
-            cwd=ROOT, env=watch_env, capture_output=True, text=True, timeout=900)
-        check(f"fraud-guard counts the {name} batch", invoke.returncode == 0, invoke.stderr[-2000:])
-        return json.loads(invoke.stdout)
+        return invoke_function(port, watch_env, "fraud-guard", {"Records": batch}, name)
 
     ddb = otp_aws.client("dynamodb", ENDPOINT)
 
@@ -541,14 +546,7 @@ def check_events(port, watch_env, table, outbox):
     are queued and put on EventBridge; the webhook gets them signed, and the one delivery it
     refused again, under the same id."""
     def invoke(payload, name):
-        path = ROOT / "target" / f"events-{name}.json"
-        path.write_text(json.dumps(payload))
-        run = subprocess.run(
-            ["cargo", "lambda", "invoke", "events", "--invoke-address", "127.0.0.1",
-             "--invoke-port", str(port), "--data-file", str(path)],
-            cwd=ROOT, env=watch_env, capture_output=True, text=True, timeout=900)
-        check(f"events takes the {name} batch", run.returncode == 0, run.stderr[-2000:])
-        return json.loads(run.stdout)
+        return invoke_function(port, watch_env, "events", payload, name)
 
     ddb = otp_aws.client("dynamodb", ENDPOINT)
     first = stream_event(ENDPOINT, table)

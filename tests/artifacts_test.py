@@ -4,7 +4,7 @@ routes (otp-core's `sending` feature), so neither Twilio's request code, SES's c
 message texts of any language nor the phone metadata's regular-expression engine is in it;
 send-code has them all. The AWS-LC library those builds link was compiled without CPU-jitter
 entropy (.cargo/config.toml). fraud-guard and events, which read the table's stream, link neither
-delivery code nor the send routes. The binary budgets hold (send-code 8 MB, events 7 MB,
+delivery code nor the send routes. The binary budgets hold (send-code 8.5 MB, events 7 MB,
 verify-code and fraud-guard 6 MB), and the sizes are printed for the record."""
 import pathlib
 import unittest
@@ -19,7 +19,7 @@ SES = b"SendEmail"
 TEXTS = "Geben Sie diesen Code ein".encode()
 REGEX = b"regex-automata"
 # Megabytes, as AWS counts a deployment package (decimal).
-BUDGETS = {"SendCodeFunction": 8_000_000, "VerifyCodeFunction": 6_000_000,
+BUDGETS = {"SendCodeFunction": 8_500_000, "VerifyCodeFunction": 6_000_000,
            "FraudGuardFunction": 6_000_000, "EventsFunction": 7_000_000}
 
 
@@ -73,7 +73,7 @@ class Artifacts(unittest.TestCase):
     def test_sizes_within_budget(self):
         for function, budget in BUDGETS.items():
             size = len(bootstrap(function))
-            print(f"\n{function}: {size:,} bytes ({size / 1e6:.2f} MB, budget {budget / 1e6:.0f} MB)", end="")
+            print(f"\n{function}: {size:,} bytes ({size / 1e6:.2f} MB, budget {budget / 1e6:.1f} MB)", end="")
             self.assertGreater(size, 1_000_000)
             self.assertLessEqual(size, budget, f"{function} is over its budget")
 

@@ -167,16 +167,20 @@ impl Counting {
                         part.would_block += usize::from(held_before);
                         Counts {
                             sent: 1,
-                            verified: 0,
+                            ..Counts::default()
                         }
                     }
                     TickKind::Verified => Counts {
-                        sent: 0,
                         verified: 1,
+                        ..Counts::default()
                     },
                     TickKind::Withdrawn => Counts {
                         sent: -1,
-                        verified: 0,
+                        ..Counts::default()
+                    },
+                    TickKind::Undelivered => Counts {
+                        undelivered: 1,
+                        ..Counts::default()
                     },
                 };
                 part.tally.add(tick.sent_at, counts);
@@ -190,7 +194,7 @@ impl Counting {
                         bucket,
                         Counts {
                             sent: -sends,
-                            verified: 0,
+                            ..Counts::default()
                         },
                     );
                 }

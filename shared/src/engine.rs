@@ -546,6 +546,7 @@ impl Engine {
         let counted = client.is_some();
         let (sent_block, checked) = self.fraud_block(&destination, trusted);
         let verification = Verification {
+            block: sent_block.clone(),
             id: VerificationId::generate(),
             space: key.space,
             // The public routes' user id is the address: only its masked form is kept.

@@ -8,7 +8,9 @@ use super::{child_span, log_store_error, Engine};
 use crate::domain::Space;
 use crate::meter;
 use crate::store::{status_of, StoreError};
-use crate::verification::{Cancel, Receipt, ReceiptOutcome, Status, Verification, VerificationId};
+use crate::verification::{
+    Cancel, DeliveryStatus, Receipt, ReceiptOutcome, Status, Verification, VerificationId,
+};
 
 /// A verification as `GET /verifications/{id}` shows it.
 #[derive(Debug, Clone)]
@@ -91,8 +93,28 @@ impl Engine {
         let outcome = self
             .timed("receipt", self.parts.store.record_delivery(id, receipt))
             .await?;
-        if let ReceiptOutcome::Applied { calling_code } = outcome {
-            meter::delivery_receipt(provider, receipt.status, calling_code);
+        if let ReceiptOutcome::Applied {
+            calling_code,
+            block,
+            sent_at,
+        } = &outcome
+        {
+            meter::delivery_receipt(provider, receipt.status, *calling_code);
+            // An undelivered code counts against its range (in AWS the stream counts it).
+            let undelivered = matches!(
+                receipt.status,
+                DeliveryStatus::Undelivered | DeliveryStatus::Failed
+            );
+            if let (true, Some(block)) = (undelivered, block) {
+                let tick = crate::fraud::Tick {
+                    kind: crate::fraud::TickKind::Undelivered,
+                    block: Some(block.clone()),
+                    country: *calling_code,
+                    sent_at: *sent_at,
+                    event: None,
+                };
+                self.parts.fraud.count(Some(tick), receipt.at).await;
+            }
         }
         tracing::info!(
             %id, provider, status = receipt.status.as_str(),

@@ -172,6 +172,7 @@ mod tests {
             channel: Channel::Sms,
             sent_to: "+1******2671".into(),
             calling_code: Some(1),
+            block: None,
             created_at: 1_800_000_000,
             expires_at: 1_800_000_300,
             max_attempts: 3,

@@ -36,6 +36,8 @@ pub mod startup;
 pub mod store;
 #[cfg(feature = "stream")]
 pub mod stream;
+#[cfg(any(feature = "stream", feature = "events"))]
+pub mod table_function;
 pub mod telemetry;
 pub mod templates;
 #[cfg(feature = "testing")]

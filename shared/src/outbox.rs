@@ -22,7 +22,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
 use crate::events::{events_of, Event};
-use crate::settings::{MetricsSettings, Policy, Runtime, Secret, Settings, StoreSettings};
+use crate::settings::{Policy, Secret};
 use crate::store::{record_endings, verification_change, DynamoStore, Ending};
 use crate::telemetry::error_chain;
 use crate::webhooks::{Webhooks, RETRY_DELAYS};
@@ -244,7 +244,7 @@ impl Outbox {
                 Error::from(error_chain(&e))
             })?;
         let name = match outcome {
-            ReceiptOutcome::Applied { calling_code } => {
+            ReceiptOutcome::Applied { calling_code, .. } => {
                 crate::meter::delivery_receipt(provider, receipt.status, calling_code);
                 "applied"
             }
@@ -278,18 +278,8 @@ impl Outbox {
 
 /// The whole `main` of the function.
 pub async fn run() -> Result<(), Error> {
-    crate::telemetry::init_lambda_tracing();
-    crate::tls::prefer_single_ca_bundle();
-    let settings = Settings::from_env(Runtime::Lambda).map_err(|e| {
-        tracing::error!(error = %e, "function init failed");
-        Error::from(e.to_string())
-    })?;
-    let StoreSettings::DynamoDb { table } = &settings.store else {
-        return Err("the events function reads the DynamoDB table (OTP_TABLE_NAME)".into());
-    };
-    if let MetricsSettings::Emf { namespace } = &settings.metrics {
-        crate::meter::install_emf(namespace)?;
-    }
+    let (settings, table) = crate::table_function::init("events")?;
+    let table = &table;
     let config = crate::aws::load().await;
     let webhooks = match &settings.webhook {
         None => None,

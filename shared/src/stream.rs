@@ -19,7 +19,6 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use crate::clock::{Clock, SystemClock};
 use crate::counting::Counting;
 use crate::fraud::Tick;
-use crate::settings::{MetricsSettings, Runtime, Settings, StoreSettings};
 use crate::store::{stream_ticks, DynamoStore};
 use crate::telemetry::error_chain;
 
@@ -78,20 +77,8 @@ pub async fn handle(counting: &Counting, clock: &dyn Clock, event: Event) -> Dyn
 
 /// The whole `main` of the function.
 pub async fn run() -> Result<(), Error> {
-    crate::telemetry::init_lambda_tracing();
-    crate::tls::prefer_single_ca_bundle();
-    let settings = Settings::from_env(Runtime::Lambda).map_err(|e| {
-        tracing::error!(error = %e, "function init failed");
-        Error::from(e.to_string())
-    })?;
-    let StoreSettings::DynamoDb { table } = &settings.store else {
-        return Err(
-            "the fraud-guard function counts into the DynamoDB table (OTP_TABLE_NAME)".into(),
-        );
-    };
-    if let MetricsSettings::Emf { namespace } = &settings.metrics {
-        crate::meter::install_emf(namespace)?;
-    }
+    let (settings, table) = crate::table_function::init("fraud-guard")?;
+    let table = &table;
     let client = aws_sdk_dynamodb::Client::new(&crate::aws::load().await);
     let ledger = Arc::new(DynamoStore::for_counting(client, table.clone()));
     let counting = Counting::new(ledger, settings.fraud.clone());
@@ -127,6 +114,39 @@ mod tests {
                 event: Some("sample-stream-record-1".into()),
             }]
         );
+    }
+
+    #[test]
+    fn an_undelivered_receipt_of_an_sms_code_is_a_tick_of_its_block() {
+        // The events function's sample: a verification's item as a send writes it.
+        let mut event: Event =
+            serde_json::from_str(include_str!("../../events/events-stream.json")).unwrap();
+        let mut record = event.records[0].clone();
+        let text = |s: &str| serde_dynamo::AttributeValue::S(s.into());
+        let mut before = record.change.new_image.clone();
+        before.insert("sent_blk".into(), text("sample-block-pseudonym"));
+        before.insert("sent_hint".into(), text("+1 41…"));
+        let mut after = before.clone();
+        after.insert("dlv".into(), text("undelivered"));
+        after.insert(
+            "dlv_rank".into(),
+            serde_dynamo::AttributeValue::N("2".into()),
+        );
+        after.insert(
+            "dlv_at".into(),
+            serde_dynamo::AttributeValue::N("1800000005".into()),
+        );
+        record.event_name = "MODIFY".into();
+        (record.change.old_image, record.change.new_image) = (before.clone(), after);
+        event.records = vec![record.clone()];
+        let ticks = batch_ticks(&event.records);
+        assert_eq!(ticks.len(), 1);
+        assert_eq!(ticks[0].kind, TickKind::Undelivered);
+        assert_eq!(ticks[0].sent_at, 1_800_000_000);
+        // The send itself, and a receipt that changes nothing, are no ticks of the guard's.
+        record.change.new_image = before;
+        event.records = vec![record];
+        assert_eq!(batch_ticks(&event.records), []);
     }
 
     #[test]

@@ -187,6 +187,9 @@ pub struct Verification {
     /// The destination masked, as the record has it.
     pub sent_to: String,
     pub calling_code: Option<u16>,
+    /// The 1,000-number block of a phone number (a pseudonym), for the fraud guard's counting of
+    /// undelivered codes; `None` for email.
+    pub block: Option<crate::fraud::Block>,
     pub created_at: u64,
     /// When the code expires.
     pub expires_at: u64,
@@ -219,11 +222,14 @@ pub enum Cancel {
 }
 
 /// What a receipt did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptOutcome {
-    /// Recorded; the verification's calling code, for the metric.
+    /// Recorded. What the metric and the fraud guard need of the verification: its calling
+    /// code, its block and when it was sent.
     Applied {
         calling_code: Option<u16>,
+        block: Option<crate::fraud::Block>,
+        sent_at: u64,
     },
     /// The verification already has this answer or a final one (a late or replayed receipt).
     Stale,

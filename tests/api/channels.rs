@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use wiremock::MockServer;
 
 use crate::helpers::{every_setup, Setup, TestApp, PHONE};
-use crate::twilio_fake::{self, Outcome, ACCOUNT_SID, AUTH_TOKEN, FROM};
+use crate::twilio_fake::{self, field, Outcome};
 
 const WHATSAPP_FROM: &str = "+14155550100";
 const VOICE_FROM: &str = "+14155550101";
@@ -14,25 +14,7 @@ const TEMPLATE_PT_BR: &str = "HX00000000000000000000000000000002";
 
 /// Twilio with SMS, and WhatsApp and voice only if `extra` configures them.
 async fn app(twilio: &MockServer, extra: &[(&str, &str)]) -> TestApp {
-    let mut env: Vec<(String, String)> = [
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
-        ("TWILIO_PHONE_NUMBER", FROM),
-    ]
-    .iter()
-    .chain(extra)
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    env.push(("TWILIO_API_BASE_URL".to_owned(), twilio.uri()));
-    let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let settings =
-        otp_core::settings::Settings::from_lookup(otp_core::settings::Runtime::Local, &lookup)
-            .expect("settings");
-    let twilio_settings = settings.delivery.sms;
-    TestApp::builder()
-        .settings(move |s| s.delivery.sms = twilio_settings)
-        .spawn(Setup::Tcp)
-        .await
+    twilio_fake::app_with_twilio(TestApp::builder(), twilio, extra, Setup::Tcp).await
 }
 
 fn all_channels() -> Vec<(&'static str, &'static str)> {
@@ -54,12 +36,6 @@ async fn last_form(twilio: &MockServer) -> (String, Vec<(String, String)>) {
     let requests = twilio.received_requests().await.unwrap();
     let last = requests.last().expect("a request reached Twilio");
     (last.url.path().to_owned(), twilio_fake::form(last))
-}
-
-fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 #[tokio::test]

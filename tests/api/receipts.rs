@@ -9,11 +9,12 @@ use serde_json::{json, Value};
 use wiremock::MockServer;
 
 use crate::helpers::{Reply, Setup, TestApp, PHONE};
-use crate::twilio_fake::{self, Outcome, ACCOUNT_SID, AUTH_TOKEN, FROM};
+use crate::twilio_fake::{self, field, Outcome, ACCOUNT_SID, AUTH_TOKEN};
 
 const BASE: &str = "https://otp.example.com";
 
-/// A service that sends through the Twilio fake, with `extra` settings.
+/// A service that sends through the Twilio fake (and calls: `TWILIO_VOICE_FROM`), with `extra`
+/// settings.
 async fn app(twilio: &MockServer, extra: &[(&str, &str)]) -> TestApp {
     app_from(TestApp::builder(), twilio, extra, Setup::Tcp).await
 }
@@ -24,25 +25,9 @@ async fn app_from(
     extra: &[(&str, &str)],
     setup: Setup,
 ) -> TestApp {
-    let mut env: Vec<(String, String)> = [
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
-        ("TWILIO_PHONE_NUMBER", FROM),
-        ("TWILIO_VOICE_FROM", "+14155550101"),
-    ]
-    .iter()
-    .chain(extra)
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    env.push(("TWILIO_API_BASE_URL".to_owned(), twilio.uri()));
-    let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let settings =
-        otp_core::settings::Settings::from_lookup(otp_core::settings::Runtime::Local, &lookup)
-            .expect("settings");
-    builder
-        .settings(move |s| s.delivery = settings.delivery)
-        .spawn(setup)
-        .await
+    let mut settings = vec![("TWILIO_VOICE_FROM", "+14155550101")];
+    settings.extend_from_slice(extra);
+    twilio_fake::app_with_twilio(builder, twilio, &settings, setup).await
 }
 
 /// What Twilio's helper library signs `params` at `url` to, with `token`.
@@ -118,12 +103,6 @@ async fn send(app: &TestApp, method: &str) -> (String, Value) {
 async fn last_form(twilio: &MockServer) -> Vec<(String, String)> {
     let requests = twilio.received_requests().await.unwrap();
     twilio_fake::form(requests.last().expect("a request reached Twilio"))
-}
-
-fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 #[tokio::test]
@@ -361,4 +340,36 @@ async fn in_a_function_the_receipts_come_to_the_api_s_own_url() {
         .replace("/prod/", "/dev/");
     let (status, _) = invoke(&app, &elsewhere).await;
     assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn undelivered_codes_pause_their_number_range() {
+    // GIVEN the fraud guard (in process, as the local server counts) and Twilio receipts
+    let twilio = MockServer::start().await;
+    twilio_fake::mount(&twilio, Outcome::Created, 3).await;
+    let app = app(&twilio, &[("OTP_PUBLIC_BASE_URL", BASE)]).await;
+    // WHEN three codes to one 1,000-number block come back undelivered (30005: unknown number)
+    for n in 0..3 {
+        let reply = app
+            .post(
+                "/send-code",
+                json!({"user_id": format!("walker-{n}"), "method": "sms",
+                       "phone": format!("+1415555{:04}", 2600 + n)}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+        let id = reply.json["verification_id"].as_str().unwrap().to_owned();
+        let params = [("MessageStatus", "undelivered"), ("ErrorCode", "30005")];
+        assert_eq!(receipt(&app, &id, &params).await.json["applied"], true);
+    }
+    // THEN the next send to that block is refused, before anything reaches Twilio
+    let refused = app
+        .post(
+            "/send-code",
+            json!({"user_id": "walker-9", "method": "sms", "phone": "+14155552699"}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.json);
+    assert_eq!(refused.error(), "fraud_suspected");
+    assert_eq!(twilio.received_requests().await.unwrap().len(), 3);
 }

@@ -118,6 +118,7 @@ impl Subject {
             channel: Channel::Sms,
             sent_to: phone.masked(),
             calling_code: Some(1),
+            block: None,
             created_at: at,
             expires_at: at + TTL,
             max_attempts: MAX,
@@ -904,7 +905,9 @@ async fn receipts_move_the_delivery_forward_only(s: Subject) {
     assert_eq!(
         s.store.record_delivery(&id, &sent).await.unwrap(),
         ReceiptOutcome::Applied {
-            calling_code: Some(1)
+            calling_code: Some(1),
+            block: None,
+            sent_at: NOW,
         }
     );
     assert_eq!(

@@ -224,3 +224,38 @@ pub async fn last_code(server: &MockServer) -> String {
         .unwrap_or_else(|| panic!("no code in {body:?}"))
         .to_owned()
 }
+
+/// The value of `name` in a form.
+pub fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A service built by `builder` whose phone channels go through the Twilio fake, with `extra`
+/// settings (read as the environment would give them).
+pub async fn app_with_twilio(
+    builder: crate::helpers::TestAppBuilder,
+    twilio: &MockServer,
+    extra: &[(&str, &str)],
+    setup: crate::helpers::Setup,
+) -> crate::helpers::TestApp {
+    let mut env: Vec<(String, String)> = [
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("TWILIO_PHONE_NUMBER", FROM),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    env.push(("TWILIO_API_BASE_URL".to_owned(), twilio.uri()));
+    let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let settings =
+        otp_core::settings::Settings::from_lookup(otp_core::settings::Runtime::Local, &lookup)
+            .expect("settings");
+    builder
+        .settings(move |s| s.delivery = settings.delivery)
+        .spawn(setup)
+        .await
+}

@@ -217,6 +217,8 @@ pub enum TickKind {
     Verified,
     /// Removed after a failed delivery: never sent, so not counted.
     Withdrawn,
+    /// The carrier reported it undelivered (a delivery receipt).
+    Undelivered,
 }
 
 /// One countable event about a code sent to a phone number.

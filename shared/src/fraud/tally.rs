@@ -29,15 +29,23 @@ pub struct Rule {
     pub min_sample: i64,
     /// Verified share, in percent, below which the breaker opens.
     pub floor_percent: i64,
+    /// Undelivered receipts within the window (at least `.0`, and at least `.1` percent of the
+    /// sends) that open the breaker: numbers that do not take SMS, as pumped ranges often are.
+    pub undelivered: Option<(i64, i64)>,
 }
 
 /// A 1,000-number block. A real app sends a block a few codes a day; 20 in ten minutes is a
 /// script walking the block. 8 mature sends with under 30 % verified catch a slower walk. Real
 /// users verify 70 to 90 % of codes, so neither fires on them.
+///
+/// Carriers report a real user's number undelivered rarely (a phone off for days); three
+/// undelivered codes in a block within half an hour, half of its sends or more, is a range of
+/// numbers that do not exist or do not take SMS.
 pub const BLOCK_RULE: Rule = Rule {
     velocity: Some((600, 20)),
     min_sample: 8,
     floor_percent: 30,
+    undelivered: Some((3, 50)),
 };
 
 /// A whole country calling code, for sweeps spread over many blocks (one number each). A
@@ -49,6 +57,7 @@ pub const COUNTRY_RULE: Rule = Rule {
     velocity: None,
     min_sample: 40,
     floor_percent: 20,
+    undelivered: None,
 };
 
 /// Sends and verifications of one bucket.
@@ -58,6 +67,13 @@ pub struct Counts {
     pub sent: i64,
     #[serde(rename = "v")]
     pub verified: i64,
+    /// Codes whose delivery receipt said undelivered or failed.
+    #[serde(rename = "u", default, skip_serializing_if = "is_zero")]
+    pub undelivered: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// Why a breaker opened.
@@ -68,6 +84,8 @@ pub enum Reason {
     Velocity,
     /// Enough mature sends, too few verified.
     Conversion,
+    /// Too many sends the carriers reported undelivered.
+    Undelivered,
 }
 
 impl Reason {
@@ -75,6 +93,7 @@ impl Reason {
         match self {
             Reason::Velocity => "velocity",
             Reason::Conversion => "conversion",
+            Reason::Undelivered => "undelivered",
         }
     }
 }
@@ -113,6 +132,7 @@ impl Tally {
         let entry = self.buckets.entry(bucket_of(sent_at)).or_default();
         entry.sent += counts.sent;
         entry.verified += counts.verified;
+        entry.undelivered += counts.undelivered;
     }
 
     /// Drops the buckets that left the window.
@@ -133,6 +153,7 @@ impl Tally {
             |sum, (_, c)| Counts {
                 sent: sum.sent + c.sent,
                 verified: sum.verified + c.verified,
+                undelivered: sum.undelivered + c.undelivered,
             },
         )
     }
@@ -147,6 +168,12 @@ impl Tally {
             }
         }
         let oldest = now.saturating_sub(WINDOW_SECS);
+        if let Some((least, percent)) = rule.undelivered {
+            let window = self.sum(|start| start + BUCKET_SECS > oldest);
+            if window.undelivered >= least && window.undelivered * 100 >= percent * window.sent {
+                return Some(trip(Reason::Undelivered, window));
+            }
+        }
         let mature = self
             .sum(|start| start + BUCKET_SECS > oldest && start + BUCKET_SECS + GRACE_SECS <= now);
         (mature.sent >= rule.min_sample && low(mature)).then(|| trip(Reason::Conversion, mature))
@@ -177,7 +204,39 @@ mod tests {
     const T0: u64 = 1_800_000_000;
 
     fn sends(tally: &mut Tally, at: u64, sent: i64, verified: i64) {
-        tally.add(at, Counts { sent, verified });
+        tally.add(
+            at,
+            Counts {
+                sent,
+                verified,
+                undelivered: 0,
+            },
+        );
+    }
+
+    #[test]
+    fn undelivered_codes_open_a_block_before_conversion_can_tell() {
+        let mut tally = Tally::default();
+        sends(&mut tally, T0, 4, 0);
+        let undelivered = |n| Counts {
+            undelivered: n,
+            ..Counts::default()
+        };
+        tally.add(T0, undelivered(2));
+        assert_eq!(tally.judge(&BLOCK_RULE, T0 + 5), None, "two are not enough");
+        tally.add(T0, undelivered(1));
+        let trip = tally.judge(&BLOCK_RULE, T0 + 5).expect("three of four");
+        assert_eq!(trip.reason, Reason::Undelivered);
+        // A busy block whose few bounces are a small share stays closed.
+        let mut busy = Tally::default();
+        sends(&mut busy, T0, 10, 9);
+        busy.add(T0, undelivered(3));
+        assert_eq!(busy.judge(&BLOCK_RULE, T0 + 5), None);
+        assert_eq!(
+            tally.judge(&COUNTRY_RULE, T0 + 5),
+            None,
+            "countries: not by receipts"
+        );
     }
 
     #[test]

@@ -96,19 +96,10 @@ fn verification_operation<O: Outcomes>(
         .unwrap_or_default()
         .into_iter()
         .chain(O::outcomes());
-    let parameter = ParameterBuilder::new()
-        .name("verification_id")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some("The `verification_id` of a `/send-code` answer"))
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(64))
-                .pattern(Some("^[A-Za-z0-9_-]+$")),
-        ))
-        .build();
+    let parameter = verification_id(
+        ParameterIn::Path,
+        "The `verification_id` of a `/send-code` answer",
+    );
     let operation = OperationBuilder::new()
         .securities(security(guarded))
         .tag(doc.tag)
@@ -142,19 +133,10 @@ fn twilio_status(paths: PathsBuilder, schemas: &mut Schemas) -> PathsBuilder {
         .property("ErrorCode", text("With undelivered or failed: 30003, 30005, ..."))
         .required("MessageStatus")
         .build();
-    let verification = ParameterBuilder::new()
-        .name("verification_id")
-        .parameter_in(ParameterIn::Query)
-        .required(Required::True)
-        .description(Some("Set by the service in the message's `StatusCallback`"))
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(64))
-                .pattern(Some("^[A-Za-z0-9_-]+$")),
-        ))
-        .build();
+    let verification = verification_id(
+        ParameterIn::Query,
+        "Set by the service in the message's `StatusCallback`",
+    );
     let signature = ParameterBuilder::new()
         .name("X-Twilio-Signature")
         .parameter_in(ParameterIn::Header)
@@ -191,6 +173,26 @@ fn twilio_status(paths: PathsBuilder, schemas: &mut Schemas) -> PathsBuilder {
         ))
         .build();
     paths.path(PATH, PathItem::new(HttpMethod::Post, operation))
+}
+
+/// The `verification_id` parameter, in the path or the query.
+fn verification_id(
+    location: ParameterIn,
+    description: &'static str,
+) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name("verification_id")
+        .parameter_in(location)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64))
+                .pattern(Some("^[A-Za-z0-9_-]+$")),
+        ))
+        .build()
 }
 
 fn security(guarded: bool) -> Option<Vec<SecurityRequirement>> {

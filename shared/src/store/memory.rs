@@ -418,7 +418,8 @@ impl OtpStore for MemoryStore {
         let Some(verification) = state.verifications.get_mut(id) else {
             return Ok(ReceiptOutcome::Unknown);
         };
-        let calling_code = verification.calling_code;
+        let (calling_code, block) = (verification.calling_code, verification.block.clone());
+        let sent_at = verification.created_at;
         let before = verification.clone();
         let delivery = &mut verification.delivery;
         let received = delivery.updated_at.is_some();
@@ -435,7 +436,11 @@ impl OtpStore for MemoryStore {
                 .or(delivery.provider_message_id.take()),
         };
         self.changed(Some(before), verification);
-        Ok(ReceiptOutcome::Applied { calling_code })
+        Ok(ReceiptOutcome::Applied {
+            calling_code,
+            block,
+            sent_at,
+        })
     }
 }
 

@@ -431,6 +431,9 @@ pub fn stream_ticks(
     if pk.is_none_or(|pk| pk.starts_with("limit:") || pk.starts_with("fraud:")) {
         return Ok(Vec::new());
     }
+    if pk.is_some_and(|pk| pk.starts_with("ver:")) {
+        return undelivered_tick(old, new, event);
+    }
     let old = old.map(|item| record(item, "")).transpose()?.flatten();
     let new = new.map(|item| record(item, "")).transpose()?.flatten();
     let (old, new) = (old.as_ref().map(sent_view), new.as_ref().map(sent_view));
@@ -439,6 +442,31 @@ pub fn stream_ticks(
         tick.event = Some(event.to_owned());
     }
     Ok(ticks)
+}
+
+/// A verification item's change is a tick when a delivery receipt first says its SMS-class
+/// code was undelivered (or failed): counted against the code's block, in its send's bucket.
+fn undelivered_tick(
+    old: Option<&Item>,
+    new: Option<&Item>,
+    event: &str,
+) -> Result<Vec<Tick>, StoreError> {
+    use crate::verification::DeliveryStatus::{Failed, Undelivered};
+    let Some((old, new)) = super::verification_change(old, new)? else {
+        return Ok(Vec::new());
+    };
+    let failed = |status| matches!(status, Undelivered | Failed);
+    let newly = failed(new.delivery.status) && !old.is_some_and(|o| failed(o.delivery.status));
+    Ok(match (newly, new.block) {
+        (true, Some(block)) => vec![Tick {
+            kind: fraud::TickKind::Undelivered,
+            block: Some(block),
+            country: new.calling_code,
+            sent_at: new.created_at,
+            event: Some(event.to_owned()),
+        }],
+        _ => Vec::new(),
+    })
 }
 
 fn sent_view(record: &crate::store::OtpRecord) -> fraud::Sent<'_> {

@@ -1,11 +1,12 @@
 //! Verification items: `ver:<id>`, one per accepted send, put in the send's own transaction.
 //!
 //! `space` (S), `user` (S, the caller's user id: the lookup answers with it), `purpose` (S),
-//! `channel` (S), `sent_to` (S, masked), `sent_cc` (N, 0 for email), `created_at` (N),
+//! `channel` (S), `sent_to` (S, masked), `sent_cc` (N, 0 for email), `sent_blk` and `sent_hint`
+//! (S, a phone code's block and its hint, for the fraud guard), `created_at` (N),
 //! `code_expires_at` (N), `max_att` (N), `dlv` (S, the delivery status), `dlv_rank` (N, receipts
 //! only move it up), `dlv_err` (S), `dlv_at` (N), `msg_id` (S), `st` and `st_at` (S and N: how it
-//! ended, once written down), `locked_at` (N), `expires_at` (N, the TTL: a week after the code's expiry). The
-//! record names its verification in `vid`.
+//! ended, once written down), `locked_at` (N), `expires_at` (N, the TTL: a week after the code's
+//! expiry). The record names its verification in `vid`.
 
 use std::collections::HashMap;
 
@@ -57,7 +58,7 @@ pub(super) fn verification_put(
     verification: &Verification,
 ) -> Result<TransactWriteItem, StoreError> {
     let v = verification;
-    let item = HashMap::from([
+    let mut item = HashMap::from([
         (PK.to_owned(), verification_pk(&v.id)),
         ("space".to_owned(), text(space_name(v.space))),
         ("user".to_owned(), text(&v.user_id)),
@@ -75,6 +76,10 @@ pub(super) fn verification_put(
         ("dlv_rank".to_owned(), number(0)),
         ("expires_at".to_owned(), number(v.keep_until())),
     ]);
+    if let Some(block) = &v.block {
+        item.insert("sent_blk".to_owned(), text(&block.id));
+        item.insert("sent_hint".to_owned(), text(&block.hint));
+    }
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -126,6 +131,10 @@ pub(super) fn verification(id: &VerificationId, item: &Item) -> Result<Verificat
         channel: Channel::parse(&string(item, "channel")?).ok_or_else(|| corrupt("channel"))?,
         sent_to: string(item, "sent_to")?,
         calling_code,
+        block: match (optional(item, "sent_blk"), optional(item, "sent_hint")) {
+            (Some(id), Some(hint)) => Some(crate::fraud::Block { id, hint }),
+            _ => None,
+        },
         created_at: item.number("created_at")?,
         expires_at: item.number("code_expires_at")?,
         max_attempts: u32::try_from(item.number("max_att")?)
@@ -274,11 +283,15 @@ impl DynamoStore {
         let result = update.send().await;
         match result {
             Ok(output) => {
-                let calling_code = match output.attributes().and_then(|a| a.get("sent_cc")) {
-                    Some(AttributeValue::N(n)) => n.parse::<u16>().ok().filter(|&c| c != 0),
-                    _ => None,
-                };
-                Ok(ReceiptOutcome::Applied { calling_code })
+                let after = output
+                    .attributes()
+                    .ok_or_else(|| StoreError::Corrupt("a receipt returned no item".to_owned()))?;
+                let verification = verification(id, after)?;
+                Ok(ReceiptOutcome::Applied {
+                    calling_code: verification.calling_code,
+                    block: verification.block,
+                    sent_at: verification.created_at,
+                })
             }
             Err(error) => match error.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {

@@ -85,7 +85,11 @@ pub enum SendError {
     /// The provider may have sent the code (a timeout or 5xx after the request went out). The
     /// code stays valid and the send counts, so the user waits out the cooldown.
     #[error("delivery may or may not have happened")]
-    DeliveryUncertain { retry_after: u64 },
+    DeliveryUncertain {
+        retry_after: u64,
+        /// The verification of the code that may have arrived: its receipts and its cancel.
+        verification_id: VerificationId,
+    },
     #[error("no sender is configured for {}", .0.as_str())]
     ChannelUnavailable(Channel),
     #[error(transparent)]
@@ -730,6 +734,7 @@ impl Engine {
                 );
                 Err(SendError::DeliveryUncertain {
                     retry_after: policy.cooldown_secs.max(1),
+                    verification_id: new_code.verification.id.clone(),
                 })
             }
             Err(error) => {

@@ -276,7 +276,13 @@ async fn an_uncertain_delivery_keeps_the_cooldown_and_the_code_verifies() {
         .fail_with(|| DeliveryError::Uncertain("timeout".into()));
     let error = f.engine.send(sms("u")).await.unwrap_err();
     assert!(
-        matches!(error, SendError::DeliveryUncertain { retry_after: 30 }),
+        matches!(
+            error,
+            SendError::DeliveryUncertain {
+                retry_after: 30,
+                ..
+            }
+        ),
         "{error:?}"
     );
     // The recording sender saw the message: that is the SMS that may have arrived.

@@ -199,6 +199,12 @@ async fn twilio_uncertain(outcome: Outcome) {
         reply.json
     );
     assert_eq!(reply.headers["retry-after"], "30");
+    // AND it names the verification of the code that may arrive: pending
+    let id = reply.json["verification_id"]
+        .as_str()
+        .expect("a verification id");
+    let lookup = app.get(&format!("/verifications/{id}")).await;
+    assert_eq!(lookup.json["status"], "pending", "{}", lookup.json);
     twilio.verify().await;
     let code = twilio_fake::last_code(&twilio).await;
     // AND a resend waits out the cooldown, another user's send to the number hits the limit,

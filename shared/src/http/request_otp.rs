@@ -165,6 +165,7 @@ pub async fn handle(
             email: Some(email.clone()),
             limit: None,
             retry_after: None,
+            verification_id: None,
         })
     };
     let gate = engine.gate();

@@ -36,6 +36,10 @@ pub struct SendFailure {
     pub limit: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// With `delivery_uncertain` on `/send-code`: the verification of the code that may have
+    /// arrived (its delivery receipts tell; it can be canceled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_id: Option<String>,
 }
 
 impl ReplyBody for SendFailure {
@@ -80,6 +84,7 @@ crate::outcomes! {
 impl<T: ReplyBody> SendReply<T> {
     /// The answer to a failed send.
     pub fn failed(error: SendError, subject: Subject) -> Self {
+        let backend = matches!(subject, Subject::UserId(_));
         let (user_id, email) = match subject {
             Subject::UserId(id) => (Some(id), None),
             Subject::Email(email) => (None, Some(email)),
@@ -91,6 +96,7 @@ impl<T: ReplyBody> SendReply<T> {
             email,
             limit: None,
             retry_after,
+            verification_id: None,
         };
         let channel_unavailable = |channel: crate::domain::Channel| {
             format!(
@@ -136,14 +142,21 @@ impl<T: ReplyBody> SendReply<T> {
             SendError::NumberRefused { detail } => {
                 Self::InvalidDestination(body("invalid_destination", detail, None))
             }
-            SendError::DeliveryUncertain { retry_after } => Self::DeliveryUncertain(body(
-                "delivery_uncertain",
-                format!(
-                    "We could not confirm that the code was sent. If it arrives, it works; if \
-                     not, request a new one in {retry_after} seconds."
-                ),
-                Some(retry_after),
-            )),
+            SendError::DeliveryUncertain {
+                retry_after,
+                verification_id,
+            } => Self::DeliveryUncertain(SendFailure {
+                // The public route's answers never name a verification.
+                verification_id: backend.then(|| verification_id.as_str().to_owned()),
+                ..body(
+                    "delivery_uncertain",
+                    format!(
+                        "We could not confirm that the code was sent. If it arrives, it works; \
+                         if not, request a new one in {retry_after} seconds."
+                    ),
+                    Some(retry_after),
+                )
+            }),
             SendError::ChannelUnavailable(channel)
             | SendError::Delivery(DeliveryError::Unavailable { channel, .. }) => Self::Unavailable(
                 body("channel_unavailable", channel_unavailable(channel), None),

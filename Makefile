@@ -3,7 +3,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: run test lint unit docs-examples browser browser-deps deploy-checks template-checks sam-build artifacts bench clean dynamodb-local openapi metrics settings-docs deploy-docs lambda-watch
+node-deps-marker := docs/examples/node_modules/.package-lock.json
+
+.PHONY: node-deps run test lint unit docs-examples browser browser-deps deploy-checks template-checks sam-build artifacts bench clean dynamodb-local openapi metrics settings-docs deploy-docs lambda-watch
 
 # The local AWS and Twilio stand-ins of `make dynamodb-local`, and where `make lambda-watch`
 # finds them: their ports are set here and nowhere else.
@@ -17,7 +19,7 @@ run:
 # background from the moment the tests' own build is done, beside the suites that mostly wait on
 # moto, servers and a browser; its log is target/sam-build.log. It is stopped, by its process
 # group, if the make is interrupted.
-test: lint $(VENV)/.installed browser-deps
+test: lint $(VENV)/.installed browser-deps node-deps
 	$(CARGO) test --workspace --all-features --no-run --quiet
 	@mkdir -p target; status=0; \
 	setsid -w $(MAKE) --no-print-directory sam-build > target/sam-build.log 2>&1 & build=$$!; \
@@ -45,10 +47,11 @@ $(VENV)/.dev-installed: requirements-dev.txt
 
 # One moto for everything: cargo's tests, schemathesis on both stores, then the Lambda binaries
 # under cargo lambda watch.
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed node-deps
 	PROPTEST_CASES=5000 .venv/bin/python scripts/with_moto.py bash -c '$(CARGO) test --workspace --all-features \
 	  && scripts/schemathesis.sh memory dynamodb && $(VENV)/bin/python scripts/lambda_e2e.py'
-	$(VENV)/bin/python -m unittest -v tests/moto_contention_test.py tests/webhooks_test.py
+	$(VENV)/bin/python -m unittest -v tests/moto_contention_test.py tests/webhooks_test.py \
+	  tests/send_hook_test.py
 
 # The shell examples of README.md and docs/api.md, run in order against the server binary.
 # The server binary is the one the tests build (see scripts/schemathesis.sh).
@@ -64,6 +67,11 @@ browser-deps:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    chromium chromium-driver; fi
+
+# The send hook's Node receiver example's one dependency, from the npm registry (its lock file).
+node-deps: $(node-deps-marker)
+$(node-deps-marker): docs/examples/package.json docs/examples/package-lock.json
+	npm ci --prefix docs/examples --no-audit --no-fund --loglevel=error
 
 browser: $(VENV)/.installed browser-deps
 	$(CARGO) test --quiet --workspace --all-features --no-run

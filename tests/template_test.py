@@ -183,15 +183,16 @@ class TemplateTest(unittest.TestCase):
         actions = sorted(a for s in found for a in listed(s["Action"]))
         # One transaction per send (conditional updates, the verification's put; one update to
         # withdraw an undelivered code); reads of a verification to cancel it; one GetItem on the
-        # user directory when there is one; the hash key, the API keys, the CAPTCHA secret and
-        # the Twilio token to read; SES to send as one identity; AWS End User Messaging to send
-        # from one origination identity.
+        # user directory when there is one; the hash key, the API keys, the CAPTCHA secret, the
+        # Twilio token and the send hook's secret to read; SES to send as one identity; AWS End
+        # User Messaging to send from one origination identity.
         self.assertEqual(actions, ["dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
                                    "dynamodb:GetItem", "dynamodb:GetItem", "dynamodb:PutItem",
                                    "dynamodb:UpdateItem",
                                    "secretsmanager:BatchGetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
                                    "secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue",
+                                   "secretsmanager:GetSecretValue",
                                    "ses:SendEmail", "sms-voice:SendTextMessage"])
         for statement in found:
             if {"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} & set(listed(statement["Action"])):

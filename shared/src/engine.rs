@@ -699,6 +699,7 @@ impl Engine {
         let message = Message {
             status_callback: receipts.twilio_callback(origin.as_ref(), &new_code.verification.id),
             verification_id: new_code.verification.id.clone(),
+            purpose: purpose.to_owned(),
             destination,
             code,
             ttl_secs: self.parts.policy.ttl_secs,

@@ -31,6 +31,8 @@ pub mod receipts;
 pub mod secrets;
 pub mod sender;
 pub mod settings;
+#[cfg(any(feature = "webhooks", feature = "send-hook"))]
+pub mod signed;
 pub mod sms;
 pub mod startup;
 pub mod store;

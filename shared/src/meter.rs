@@ -135,7 +135,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
         unit: "Count",
         dimensions: &["Provider", "Status", "CallingCode"],
         about: "delivery receipts that moved a verification's delivery on, by provider (twilio, \
-                ses, aws_sms), status (sent, delivered, undelivered, failed) and the number's \
+                ses, aws-sms), status (sent, delivered, undelivered, failed) and the number's \
                 country calling code (`-` for email): the delivery rate is delivered over the \
                 final three",
     },

@@ -130,7 +130,7 @@ pub fn from_eventbridge(
                 provider_message_id: detail["messageId"].as_str().map(str::to_owned),
                 at: at(detail["eventTimestamp"].as_u64()).max(event_time(event)),
             };
-            Some((id, receipt, "aws_sms"))
+            Some((id, receipt, "aws-sms"))
         }
         _ => None,
     }
@@ -283,7 +283,7 @@ mod eventbridge_tests {
             from_eventbridge(&sample("events-sms-voice-delivered.json")).unwrap();
         assert_eq!(
             (id.as_str(), provider),
-            ("VEsample000000000000000a", "aws_sms")
+            ("VEsample000000000000000a", "aws-sms")
         );
         assert_eq!(receipt.status, DeliveryStatus::Delivered);
         assert_eq!(

@@ -18,6 +18,7 @@ mod autofill;
 mod channels;
 mod events;
 mod fraud;
+mod hook;
 mod limits;
 mod public;
 pub mod reference;
@@ -33,6 +34,10 @@ pub use events::{
     WEBHOOK_SECRET, WEBHOOK_SECRET_ARN, WEBHOOK_URL,
 };
 pub use fraud::{FRAUD_GUARD, FRAUD_GUARD_HOLD_SECONDS, FRAUD_GUARD_SAFE_LIST};
+pub use hook::{
+    SendHookSettings, SEND_HOOK_CHANNELS, SEND_HOOK_SECRET, SEND_HOOK_SECRET_ARN,
+    SEND_HOOK_TIMEOUT_MS, SEND_HOOK_URL,
+};
 pub use limits::{
     SendLimits, CLIENT_IP_PER_HOUR, DESTINATION_PER_10_MINUTES, DESTINATION_PER_DAY,
     SMS_ALLOWED_COUNTRIES, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, SMS_NUMBER_TYPES, USER_PER_HOUR,
@@ -283,6 +288,8 @@ pub struct DeliverySettings {
     pub phone_problem: Option<String>,
     /// The URL the internet reaches this API at (no trailing `/`), for delivery receipts.
     pub public_base_url: Option<String>,
+    /// The team's own sender, for the channels it takes.
+    pub send_hook: Option<SendHookSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -396,6 +403,7 @@ impl Settings {
                     email: ses(&env)?,
                     phone_problem,
                     public_base_url: public_base_url(&env)?,
+                    send_hook: hook::send_hook(&env)?,
                 }
             },
             metrics: metrics(runtime, &env)?,
@@ -438,6 +446,11 @@ impl Settings {
                 .sms
                 .as_ref()
                 .is_some_and(|t| matches!(t.auth_token, Secret::Arn(_)))
+            || self
+                .delivery
+                .send_hook
+                .as_ref()
+                .is_some_and(|h| matches!(h.secret, Secret::Arn(_)))
     }
 }
 

@@ -316,6 +316,9 @@ fn secret_ids(settings: &Settings, routes: Routes) -> Vec<String> {
         if let Some(CaptchaSecret::Arn(arn)) = settings.public.captcha.as_ref().map(|c| &c.secret) {
             ids.push(arn.clone());
         }
+        if let Some(Secret::Arn(arn)) = settings.delivery.send_hook.as_ref().map(|h| &h.secret) {
+            ids.push(arn.clone());
+        }
     }
     ids.sort();
     ids.dedup();

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::events::{events_of, Event};
@@ -46,10 +45,7 @@ pub enum AttemptError {
 impl Webhooks {
     /// The webhook of `url`, signing with `secret` (`whsec_...`, read already).
     pub fn new(url: &str, secret: &secrecy::SecretString) -> Result<Self, String> {
-        crate::settings::check_webhook_secret(secret.expose_secret())
-            .map_err(|reason| format!("the webhook secret {reason}"))?;
-        let signer = standardwebhooks::Webhook::new(secret.expose_secret())
-            .map_err(|e| format!("the webhook secret: {e}"))?;
+        let signer = crate::signed::signer(secret, "the webhook secret")?;
         let client = crate::tls::https_client(Duration::from_secs(2), Duration::from_secs(10))
             .map_err(|e| format!("cannot build the webhook client: {}", error_chain(&e)))?;
         Ok(Self {
@@ -66,25 +62,7 @@ impl Webhooks {
 
     /// One attempt at delivering the event `id` whose body is `body`.
     pub async fn attempt_raw(&self, id: &str, body: String) -> Result<(), AttemptError> {
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let timestamp = i64::try_from(timestamp).unwrap_or(i64::MAX);
-        let signature = self
-            .signer
-            .sign(id, timestamp, body.as_bytes())
-            .expect("an event body is UTF-8");
-        let response = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header(standardwebhooks::HEADER_WEBHOOK_ID, id)
-            .header(
-                standardwebhooks::HEADER_WEBHOOK_TIMESTAMP,
-                timestamp.to_string(),
-            )
-            .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature)
-            .body(body)
+        let response = crate::signed::post(&self.client, &self.url, &self.signer, id, body)
             .send()
             .await
             .map_err(|e| AttemptError::Unreachable(e.without_url()))?;

@@ -4,6 +4,8 @@
 #[cfg(feature = "aws-sms")]
 mod aws_sms;
 mod console;
+#[cfg(feature = "send-hook")]
+mod hook;
 #[cfg(feature = "ses")]
 mod ses;
 #[cfg(feature = "twilio")]
@@ -12,6 +14,8 @@ mod twilio;
 #[cfg(feature = "aws-sms")]
 pub use aws_sms::AwsSmsSender;
 pub use console::ConsoleSender;
+#[cfg(feature = "send-hook")]
+pub use hook::HookSender;
 #[cfg(feature = "ses")]
 pub use ses::SesSender;
 #[cfg(feature = "twilio")]
@@ -36,6 +40,8 @@ pub struct Message {
     pub autofill: templates::SmsAutofill,
     /// The language of the words around the code.
     pub locale: Locale,
+    /// The purpose the code is for (the send hook passes it on).
+    pub purpose: String,
     /// Where the provider should post this message's delivery receipts (Twilio's
     /// `StatusCallback`), when the service takes them.
     pub status_callback: Option<String>,

@@ -8,11 +8,11 @@ use super::limits::{
     DESTINATION_PER_DAY, SMS_COUNTRY_PER_DAY, SMS_DAILY_BUDGET, USER_PER_HOUR,
 };
 use super::public::{CAPTCHA_TIMEOUT_MS, TOKEN_TTL_SECONDS};
-use super::FRAUD_GUARD_HOLD_SECONDS;
 use super::{
     Setting, CODE_LENGTH, LOCKOUT_CEILING, LOCKOUT_FAILURES, LOCKOUT_WINDOW_SECONDS, MAX_ATTEMPTS,
     RESEND_COOLDOWN_SECONDS, TTL_SECONDS, TWILIO_TIMEOUT_MS,
 };
+use super::{FRAUD_GUARD_HOLD_SECONDS, SEND_HOOK_TIMEOUT_MS};
 
 /// What a variable accepts and its default.
 pub enum Accepts {
@@ -76,6 +76,7 @@ const LIMITS: &str = "Send limits";
 const FRAUD: &str = "Fraud guard";
 const PHONE: &str = "SMS, WhatsApp and calls";
 const EMAIL: &str = "Email";
+const HOOK: &str = "Send hook";
 const OPERATIONS: &str = "Operations";
 
 /// Every variable, in the order of the reference.
@@ -483,6 +484,47 @@ pub const VARIABLES: &[Variable] = &[
         "EventBusName",
         "An EventBridge bus that also gets every event (source `otp-service`, detail-type the \
          event's type); the events function puts them there.",
+    ),
+    text(
+        HOOK,
+        super::SEND_HOOK_URL,
+        "none",
+        "`https://...` (`http://` only to localhost)",
+        "SendHookUrl",
+        "Your own sender: the channels of `OTP_SEND_HOOK_CHANNELS` are delivered by one signed \
+         POST here (Standard Webhooks) instead of Twilio, SES or AWS. It receives every code in \
+         clear: a URL that is not `https://` (or loopback) stops the start.",
+    ),
+    text(
+        HOOK,
+        super::SEND_HOOK_SECRET,
+        "",
+        "`whsec_` and the base64 of 24 to 64 random bytes",
+        "",
+        "The Standard Webhooks secret that signs the hook's requests, for local runs.",
+    ),
+    text(
+        HOOK,
+        super::SEND_HOOK_SECRET_ARN,
+        "",
+        "a Secrets Manager ARN",
+        "SendHookSecretArn",
+        "Instead of `OTP_SEND_HOOK_SECRET`: a secret holding it.",
+    ),
+    number(
+        HOOK,
+        &SEND_HOOK_TIMEOUT_MS,
+        "SendHookTimeoutMs",
+        "How long the hook may take to answer, in milliseconds; later is `502 \
+         delivery_uncertain` (the code stays valid).",
+    ),
+    text(
+        HOOK,
+        super::SEND_HOOK_CHANNELS,
+        "every channel",
+        "channels separated by commas: `sms`, `whatsapp`, `voice`, `email`",
+        "SendHookChannels",
+        "The channels the hook delivers; the others keep their provider.",
     ),
     text(
         PHONE,

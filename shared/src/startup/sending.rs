@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{Aws, InitError};
 use crate::captcha::CaptchaCheck;
 use crate::directory::{DynamoDirectory, ListDirectory, UserDirectory};
+use crate::domain::Channel;
 use crate::engine::PublicGate;
 use crate::sender::{ConsoleSender, Sender, Senders};
 use crate::settings::{DirectorySettings, Runtime, Settings};
@@ -71,6 +72,7 @@ pub(super) async fn senders(
         Runtime::Lambda => None,
     };
     let sms_override = sms.clone();
+    let overridden = sms.is_some();
     let mut phone_problem = settings.delivery.phone_problem.clone();
     // A function whose phone provider cannot be set up (its secret unreadable) still serves
     // email; the local server stops, as for any other setting.
@@ -116,6 +118,24 @@ pub(super) async fn senders(
         _ if phone_problem.is_some() => (None, None),
         _ => (fallback(), fallback()),
     };
+    // The send hook takes its channels from whoever had them (a test's recording sender
+    // excepted: it stands for every provider).
+    let (mut sms, mut whatsapp, mut voice, mut email) = (sms, whatsapp, voice, email);
+    if let (Some(hook), false) = (&settings.delivery.send_hook, overridden) {
+        let sender = send_hook(hook, aws).await?;
+        for channel in &hook.channels {
+            let slot = match channel {
+                Channel::Sms => &mut sms,
+                Channel::Whatsapp => &mut whatsapp,
+                Channel::Voice => &mut voice,
+                Channel::Email => &mut email,
+            };
+            *slot = Some(sender.clone());
+        }
+        if hook.channels.iter().any(|c| *c != Channel::Email) {
+            phone_problem = None;
+        }
+    }
     if let Some(problem) = &phone_problem {
         tracing::error!(
             "SMS, WhatsApp and calls are off: {problem}. Email and the other routes keep \
@@ -132,6 +152,35 @@ pub(super) async fn senders(
             public_base_url: settings.delivery.public_base_url.clone(),
             twilio_token,
         },
+    })
+}
+
+#[cfg(feature = "send-hook")]
+async fn send_hook(
+    settings: &crate::settings::SendHookSettings,
+    aws: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    use crate::settings::Secret;
+    let secret = match &settings.secret {
+        Secret::Value(secret) => secret.clone(),
+        Secret::Arn(arn) => aws
+            .read_secret(arn)
+            .await?
+            .field(arn, &["secret", "value"])?,
+    };
+    let hook = crate::sender::HookSender::new(&settings.url, &secret, settings.timeout)
+        .map_err(InitError::Events)?;
+    Ok(Arc::new(hook))
+}
+
+#[cfg(not(feature = "send-hook"))]
+async fn send_hook(
+    _: &crate::settings::SendHookSettings,
+    _: &Aws,
+) -> Result<Arc<dyn Sender>, InitError> {
+    Err(InitError::NotBuiltIn {
+        channel: "the send hook's",
+        provider: "send hook",
     })
 }
 

@@ -131,6 +131,12 @@ class SendHookTest(unittest.TestCase):
                               data["expires_in"]), ("sms", PHONE, "login", "de", 300))
             self.assertIn(data["code"], data["text"])
             self.assertNotIn("email", data)
+            # The message id the hook answered is kept on the verification.
+            request = urllib.request.Request(service.url + "/verifications/" + sent["verification_id"])
+            with urllib.request.urlopen(request, timeout=30) as response:
+                delivery = json.load(response)["delivery"]
+            self.assertEqual(delivery.get("provider_message_id"), "local-" + sent["verification_id"],
+                             delivery)
             status, verified = call(service.url, "/verify-code", {"user_id": "hook-sms",
                                                                   "passcode": data["code"],
                                                                   "purpose": "login"})

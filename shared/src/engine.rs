@@ -715,12 +715,24 @@ impl Engine {
             .await;
         meter::provider_call(provider, delivery_result(&delivered), started.elapsed());
         match delivered {
-            Ok(()) => {
+            Ok(accepted) => {
                 let verification_id = new_code.verification.id.clone();
                 tracing::info!(
                     %caller, %user, purpose, channel = channel.as_str(), %to,
                     verification = %verification_id, "code sent"
                 );
+                if let Some(message_id) = accepted.message_id {
+                    // Only a provider that names its message here (the send hook) costs this
+                    // second write; it never fails the send.
+                    let _ = self
+                        .timed(
+                            "message_id",
+                            self.parts
+                                .store
+                                .keep_message_id(&verification_id, &message_id),
+                        )
+                        .await;
+                }
                 Ok(Sent {
                     channel,
                     expires_in: self.parts.policy.ttl_secs,
@@ -938,9 +950,9 @@ fn fraud_tick(kind: fraud::TickKind, record: &OtpRecord) -> Option<Tick> {
 }
 
 /// A delivery call's result as the `Result` dimension names it.
-fn delivery_result(result: &Result<(), DeliveryError>) -> &'static str {
+fn delivery_result(result: &Result<crate::sender::Accepted, DeliveryError>) -> &'static str {
     match result {
-        Ok(()) => "ok",
+        Ok(_) => "ok",
         Err(DeliveryError::Unavailable { .. }) => "unavailable",
         Err(DeliveryError::InvalidDestination { .. }) => "refused_destination",
         Err(DeliveryError::Failed(_)) => "failed",

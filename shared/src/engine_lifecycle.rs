@@ -125,7 +125,7 @@ impl Engine {
     }
 
     /// A store call, timed and counted like the send's and the verify's.
-    async fn timed<T>(
+    pub(super) async fn timed<T>(
         &self,
         operation: &'static str,
         call: impl std::future::Future<Output = Result<T, StoreError>>,

@@ -378,6 +378,14 @@ impl OtpStore for DeleteFails {
     ) -> Result<ReceiptOutcome, StoreError> {
         self.0.record_delivery(id, receipt).await
     }
+
+    async fn keep_message_id(
+        &self,
+        id: &VerificationId,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        self.0.keep_message_id(id, message_id).await
+    }
 }
 
 #[tokio::test]

@@ -101,7 +101,7 @@ pub const CATALOGUE: &[MetricSpec] = &[
         unit: "Count",
         dimensions: &["Operation", "Result"],
         about: "store requests (DynamoDB or memory) by operation (send, verify, withdraw, \
-                lookup, cancel, receipt) and result (ok, error)",
+                lookup, cancel, receipt, message_id) and result (ok, error)",
     },
     MetricSpec {
         name: STORE_LATENCY,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::clock::Clock;
 use crate::domain::Destination;
-use crate::sender::{DeliveryError, Message, Sender};
+use crate::sender::{Accepted, DeliveryError, Message, Sender};
 
 type MakeError = fn() -> DeliveryError;
 
@@ -64,7 +64,7 @@ impl RecordingSender {
 
 #[async_trait]
 impl Sender for RecordingSender {
-    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &Message) -> Result<Accepted, DeliveryError> {
         let failure = (*self.failure.lock().unwrap()).map(|make| make());
         // An uncertain failure is a message that went out and whose answer was lost: it is
         // recorded, as a phone would have received it.
@@ -83,7 +83,7 @@ impl Sender for RecordingSender {
             code: message.code.expose().to_owned(),
             text,
         });
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(Accepted::default()), Err)
     }
 
     fn describe(&self) -> String {

@@ -181,7 +181,8 @@ async fn signed_receipts_move_the_delivery_forward_and_replays_change_nothing() 
     assert_eq!(
         delivery,
         json!({"status": "undelivered", "error_code": "30003",
-               "updated_at": "2027-01-15T08:00:02Z"})
+               "updated_at": "2027-01-15T08:00:02Z",
+               "provider_message_id": "SM00000000000000000000000000000001"})
     );
     // AND a replay of either receipt, or a late "delivered", is answered but changes nothing
     for params in [

@@ -35,6 +35,10 @@ pub struct DeliveryBody {
     /// When the latest delivery receipt came (RFC 3339); absent before any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The provider's id of the message (Twilio's `SM…` from its receipts, the send hook's
+    /// `message_id`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +84,7 @@ impl From<VerificationView> for VerificationBody {
                 status: v.delivery.status.as_str(),
                 error_code: v.delivery.error_code,
                 updated_at: v.delivery.updated_at.map(rfc3339),
+                provider_message_id: v.delivery.provider_message_id,
             },
             attempts_remaining: view.attempts_remaining,
             expires_in: view.expires_in,

@@ -10,7 +10,7 @@ use aws_sdk_pinpointsmsvoicev2::types::{
     ConflictExceptionReason, MessageType, ValidationExceptionReason,
 };
 
-use super::{DeliveryError, Message, Sender};
+use super::{Accepted, DeliveryError, Message, Sender};
 use crate::domain::{Channel, Destination};
 use crate::settings::AwsSmsSettings;
 
@@ -35,7 +35,7 @@ impl AwsSmsSender {
 
 #[async_trait]
 impl Sender for AwsSmsSender {
-    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &Message) -> Result<Accepted, DeliveryError> {
         let Destination::Sms(phone) = &message.destination else {
             return Err(DeliveryError::Unavailable {
                 channel: message.destination.channel(),
@@ -63,7 +63,7 @@ impl Sender for AwsSmsSender {
             .time_to_live(message.ttl_secs.clamp(5, 259_200) as i32)
             .send()
             .await;
-        result.map(|_| ()).map_err(map_error)
+        result.map(|_| Accepted::default()).map_err(map_error)
     }
 
     fn provider(&self) -> &'static str {

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{DeliveryError, Message, Sender};
+use super::{Accepted, DeliveryError, Message, Sender};
 use crate::domain::Destination;
 
 /// Local development delivery: one stdout line per message, code included. The one place a code
@@ -40,7 +40,7 @@ impl ConsoleSender {
 
 #[async_trait]
 impl Sender for ConsoleSender {
-    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &Message) -> Result<Accepted, DeliveryError> {
         use std::io::Write as _;
         // One write of the whole line (with its newline) under the stdout lock, so concurrent
         // sends never interleave and a reader can rely on exactly one line per message.
@@ -50,6 +50,7 @@ impl Sender for ConsoleSender {
         stdout
             .write_all(line.as_bytes())
             .and_then(|()| stdout.flush())
+            .map(|()| Accepted::default())
             .map_err(|e| DeliveryError::Failed(Box::new(e)))
     }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{DeliveryError, Message, Sender};
+use super::{Accepted, DeliveryError, Message, Sender};
 use crate::domain::{Channel, Destination};
 
 pub struct HookSender {
@@ -51,7 +51,7 @@ struct Payload<'a> {
 
 /// What a hook may answer with a 2xx.
 #[derive(Deserialize)]
-struct Accepted {
+struct HookAnswer {
     message_id: Option<String>,
 }
 
@@ -114,7 +114,7 @@ fn now() -> u64 {
 
 #[async_trait]
 impl Sender for HookSender {
-    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &Message) -> Result<Accepted, DeliveryError> {
         let channel = message.destination.channel();
         let body = Self::body(message, now());
         // One delivery, one id: the hook can recognise a request it saw (it is never retried).
@@ -134,14 +134,14 @@ impl Sender for HookSender {
         let status = response.status();
         if status.is_success() {
             let bytes = response.bytes().await.unwrap_or_default();
-            let accepted: Option<Accepted> = serde_json::from_slice(&bytes).ok();
+            let accepted: Option<HookAnswer> = serde_json::from_slice(&bytes).ok();
             let message_id = accepted.and_then(|a| a.message_id);
             tracing::info!(
                 channel = channel.as_str(),
                 message_id = message_id.as_deref().unwrap_or("-"),
                 "send hook took the message"
             );
-            return Ok(());
+            return Ok(Accepted { message_id });
         }
         tracing::warn!(
             channel = channel.as_str(),

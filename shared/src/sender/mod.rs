@@ -112,9 +112,17 @@ pub enum DeliveryError {
     Uncertain(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// What a provider said when it took a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// The provider's id of the message, when the service keeps it: the send hook's
+    /// `message_id` (Twilio's comes with its receipts).
+    pub message_id: Option<String>,
+}
+
 #[async_trait]
 pub trait Sender: Send + Sync {
-    async fn send(&self, message: &Message) -> Result<(), DeliveryError>;
+    async fn send(&self, message: &Message) -> Result<Accepted, DeliveryError>;
 
     /// For the start-up line that says who serves each channel; never a secret.
     fn describe(&self) -> String;

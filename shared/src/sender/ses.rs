@@ -8,7 +8,7 @@ use aws_sdk_sesv2::types::{
     Body, Content, Destination as SesDestination, EmailContent, MessageTag,
 };
 
-use super::{DeliveryError, Message, Sender};
+use super::{Accepted, DeliveryError, Message, Sender};
 use crate::domain::{Channel, Destination};
 use crate::settings::SesSettings;
 
@@ -43,7 +43,7 @@ fn content(text: String) -> Result<Content, DeliveryError> {
 
 #[async_trait]
 impl Sender for SesSender {
-    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &Message) -> Result<Accepted, DeliveryError> {
         let Destination::Email(email) = &message.destination else {
             return Err(DeliveryError::Unavailable {
                 channel: Channel::Email,
@@ -80,7 +80,7 @@ impl Sender for SesSender {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Accepted::default()),
             Err(error) => Err(map_error(error)),
         }
     }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{DeliveryError, Message, Sender};
+use super::{Accepted, DeliveryError, Message, Sender};
 use crate::domain::{Channel, Destination};
 use crate::settings::{PhoneChannels, TwilioFrom, TwilioSettings};
 
@@ -207,7 +207,7 @@ impl TwilioSender {
 
 #[async_trait]
 impl Sender for TwilioSender {
-    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &Message) -> Result<Accepted, DeliveryError> {
         let mut owned = Vec::new();
         let (channel, url, form) = self.request(message, &mut owned)?;
         // reqwest's errors carry the URL (account SID, no secret) and the cause; never the body.
@@ -225,7 +225,7 @@ impl Sender for TwilioSender {
             })?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(Accepted::default());
         }
         let bytes = response.bytes().await.unwrap_or_default();
         let error: Option<TwilioError> = serde_json::from_slice(&bytes).ok();

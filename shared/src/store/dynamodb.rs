@@ -904,6 +904,14 @@ impl OtpStore for DynamoStore {
     ) -> Result<ReceiptOutcome, StoreError> {
         self.write_receipt(id, receipt).await
     }
+
+    async fn keep_message_id(
+        &self,
+        id: &VerificationId,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        self.write_message_id(id, message_id).await
+    }
 }
 
 mod fraud;

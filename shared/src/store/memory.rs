@@ -409,6 +409,20 @@ impl OtpStore for MemoryStore {
         }
     }
 
+    async fn keep_message_id(
+        &self,
+        id: &VerificationId,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some(verification) = state.verifications.get_mut(id) {
+            let before = verification.clone();
+            verification.delivery.provider_message_id = Some(message_id.to_owned());
+            self.changed(Some(before), verification);
+        }
+        Ok(())
+    }
+
     async fn record_delivery(
         &self,
         id: &VerificationId,

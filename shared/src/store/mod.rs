@@ -391,6 +391,14 @@ pub trait OtpStore: Send + Sync {
         id: &VerificationId,
         receipt: &Receipt,
     ) -> Result<ReceiptOutcome, StoreError>;
+
+    /// Keeps the provider's id of the verification's message (what the send hook answered).
+    /// One write.
+    async fn keep_message_id(
+        &self,
+        id: &VerificationId,
+        message_id: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// The fraud guard's part of a store: its tallies and breakers (see [`crate::fraud`]).

@@ -254,6 +254,30 @@ impl DynamoStore {
         })
     }
 
+    pub(super) async fn write_message_id(
+        &self,
+        id: &VerificationId,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, verification_pk(id))
+            .update_expression("SET msg_id = :msg")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":msg", text(message_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(unavailable(error)),
+            },
+        }
+    }
+
     pub(super) async fn write_receipt(
         &self,
         id: &VerificationId,

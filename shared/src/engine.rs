@@ -48,6 +48,22 @@ pub struct SendRequest {
     pub origin: Option<PublicOrigin>,
 }
 
+impl SendRequest {
+    /// A send of `key`'s code to `destination`, with nothing else known: no client address, no
+    /// caller name, English, not trusted, not through API Gateway.
+    pub fn new(key: RecordKey, destination: Destination) -> Self {
+        Self {
+            key,
+            destination,
+            client: None,
+            caller: None,
+            locale: Locale::default(),
+            trusted: false,
+            origin: None,
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct Sent {
     pub channel: Channel,

@@ -68,15 +68,10 @@ fn key(user: &str) -> RecordKey {
 }
 
 fn sms(user: &str) -> SendRequest {
-    SendRequest {
-        key: key(user),
-        destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
-        client: None,
-        caller: None,
-        locale: Default::default(),
-        trusted: false,
-        origin: None,
-    }
+    SendRequest::new(
+        key(user),
+        Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+    )
 }
 
 fn guess(user: &str, passcode: &Passcode) -> VerifyRequest {
@@ -167,15 +162,10 @@ async fn expiry_beats_exhaustion_in_the_reported_reason() {
 async fn unavailable_channel_writes_nothing() {
     let store = Arc::new(MemoryStore::new());
     let f = fixture_with(store.clone(), store, false);
-    let request = SendRequest {
-        key: key("u"),
-        destination: Destination::Email(Email::parse("a@example.com").unwrap()),
-        client: None,
-        caller: None,
-        locale: Default::default(),
-        trusted: false,
-        origin: None,
-    };
+    let request = SendRequest::new(
+        key("u"),
+        Destination::Email(Email::parse("a@example.com").unwrap()),
+    );
     let error = f.engine.send(request).await.unwrap_err();
     assert!(matches!(
         error,

@@ -667,36 +667,44 @@ fn twilio(env: &Env<'_>) -> Result<Option<TwilioSettings>, ConfigError> {
     }))
 }
 
+/// The URL of `var`: `https://`, or `http://` to this machine (local runs), with a host.
+/// `example` shows the shape; `why` (if any) follows the refusal.
+pub(crate) fn https_url(
+    var: &'static str,
+    url: &str,
+    example: &str,
+    why: &str,
+) -> Result<axum::http::Uri, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { var, reason };
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|_| invalid(format!("must be a URL, e.g. {example}")))?;
+    let host = uri.host().unwrap_or_default();
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(uri),
+        Some("http") if local => Ok(uri),
+        _ => Err(invalid(format!(
+            "must start with https:// (http:// only to localhost), e.g. {example}{why}"
+        ))),
+    }
+}
+
 /// `OTP_PUBLIC_BASE_URL`: an `https://` URL (or `http://` on this machine, for local runs),
 /// without query or fragment; a trailing `/` is dropped.
 fn public_base_url(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
     let Some(raw) = env.get(PUBLIC_BASE_URL) else {
         return Ok(None);
     };
-    let invalid = |reason: &str| ConfigError::Invalid {
-        var: PUBLIC_BASE_URL,
-        reason: reason.to_owned(),
-    };
     let url = raw.trim_end_matches('/');
-    let uri: axum::http::Uri = url
-        .parse()
-        .map_err(|_| invalid("must be a URL, e.g. https://otp.example.com"))?;
-    let host = uri.host().unwrap_or_default();
-    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    match uri.scheme_str() {
-        Some("https") => {}
-        Some("http") if local => {}
-        _ => {
-            return Err(invalid(
-                "must start with https:// (http:// only for localhost), e.g. \
-                 https://otp.example.com",
-            ))
-        }
-    }
-    if host.is_empty() || uri.query().is_some() || url.contains('#') {
-        return Err(invalid(
-            "must be a scheme, a host and at most a path, e.g. https://otp.example.com/prod",
-        ));
+    let uri = https_url(PUBLIC_BASE_URL, url, "https://otp.example.com", "")?;
+    if uri.query().is_some() || url.contains('#') {
+        return Err(ConfigError::Invalid {
+            var: PUBLIC_BASE_URL,
+            reason: "must be a scheme, a host and at most a path, e.g. \
+                     https://otp.example.com/prod"
+                .to_owned(),
+        });
     }
     Ok(Some(url.to_owned()))
 }

@@ -111,13 +111,9 @@ impl World {
     ) -> Result<(), SendError> {
         self.engine
             .send(SendRequest {
-                key: key(user),
-                destination: Destination::Sms(phone.clone()),
                 client: Some(client),
-                caller: None,
-                locale: Default::default(),
                 trusted,
-                origin: None,
+                ..SendRequest::new(key(user), Destination::Sms(phone.clone()))
             })
             .await
             .map(drop)
@@ -489,15 +485,10 @@ async fn on_dynamodb_a_phone_send_checks_the_breakers_inside_its_one_request() {
         let engine = &engine;
         async move {
             engine
-                .send(SendRequest {
-                    key: key(user),
-                    destination: Destination::Sms(PhoneE164::parse(phone).unwrap()),
-                    client: None,
-                    caller: None,
-                    locale: Default::default(),
-                    trusted: false,
-                    origin: None,
-                })
+                .send(SendRequest::new(
+                    key(user),
+                    Destination::Sms(PhoneE164::parse(phone).unwrap()),
+                ))
                 .await
         }
     };

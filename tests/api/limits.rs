@@ -410,17 +410,15 @@ async fn every_send_with_limits_is_one_dynamodb_request() {
         autofill: Default::default(),
     });
     let send = |user: &str, phone: &str, ip: &str| SendRequest {
-        key: RecordKey::new(
-            Space::Backend,
-            Purpose::default(),
-            UserId::parse(user).unwrap(),
-        ),
-        destination: Destination::Sms(otp_core::domain::PhoneE164::parse(phone).unwrap()),
         client: ClientIp::parse(ip),
-        caller: None,
-        locale: Default::default(),
-        trusted: false,
-        origin: None,
+        ..SendRequest::new(
+            RecordKey::new(
+                Space::Backend,
+                Purpose::default(),
+                UserId::parse(user).unwrap(),
+            ),
+            Destination::Sms(otp_core::domain::PhoneE164::parse(phone).unwrap()),
+        )
     };
     // The outcome of a send, as this test names it.
     let outcome = |result: Result<_, SendError>| match result {
@@ -500,14 +498,11 @@ async fn a_send_cancelled_by_a_transaction_conflict_is_tried_again_and_charged_o
             UserId::parse(user).unwrap(),
         )
     };
-    let send = |user: &str| SendRequest {
-        key: key(user),
-        destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
-        client: None,
-        caller: None,
-        locale: Default::default(),
-        trusted: false,
-        origin: None,
+    let send = |user: &str| {
+        SendRequest::new(
+            key(user),
+            Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+        )
     };
     // GIVEN two conflicts in a row, WHEN a send is made, THEN the third attempt applies it
     conflicts.conflict_next(2);

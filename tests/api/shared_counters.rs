@@ -30,19 +30,14 @@ fn uk_mobile(n: u32) -> PhoneE164 {
 
 async fn send(engine: &Engine, n: u32) -> Result<(), SendError> {
     engine
-        .send(SendRequest {
-            key: RecordKey::new(
+        .send(SendRequest::new(
+            RecordKey::new(
                 Space::Backend,
                 Purpose::default(),
                 UserId::parse(&format!("burst-{n}")).unwrap(),
             ),
-            destination: Destination::Sms(uk_mobile(n)),
-            client: None,
-            caller: None,
-            locale: Default::default(),
-            trusted: false,
-            origin: None,
-        })
+            Destination::Sms(uk_mobile(n)),
+        ))
         .await
         .map(drop)
 }

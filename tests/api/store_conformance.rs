@@ -985,19 +985,14 @@ async fn the_table_holds_no_user_id_address_or_code() {
     let table = store.table().to_owned();
     let engine = engine_on(Arc::new(store), hasher).0;
     let email = otp_core::domain::Email::parse("carol@example.com").unwrap();
-    let request = SendRequest {
-        key: RecordKey::new(
+    let request = SendRequest::new(
+        RecordKey::new(
             Space::Public,
             Purpose::default(),
             UserId::from_email(&email),
         ),
-        destination: Destination::Email(email),
-        client: None,
-        caller: None,
-        locale: Default::default(),
-        trusted: false,
-        origin: None,
-    };
+        Destination::Email(email),
+    );
     engine.send(request).await.unwrap();
     let client = moto_peer::client().await;
     let items = client.scan().table_name(&table).send().await.unwrap();
@@ -1057,15 +1052,10 @@ async fn verify(engine: &Engine, key: &RecordKey, code: &str) -> VerifyOutcome {
 }
 
 fn sms_request(user: &str) -> SendRequest {
-    SendRequest {
-        key: key("default", user),
-        destination: Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
-        client: None,
-        caller: None,
-        locale: Default::default(),
-        trusted: false,
-        origin: None,
-    }
+    SendRequest::new(
+        key("default", user),
+        Destination::Sms(PhoneE164::parse(PHONE).unwrap()),
+    )
 }
 
 fn passcode(code: &str) -> Passcode {

@@ -69,19 +69,18 @@ impl Contract for RequestOtpRequest {
         let locale = field!(check, body.locale, optional, Locale::parse);
         check.finish(|| {
             let email = email?;
+            // Email only: no origin (no provider of ours posts receipts for it), no client
+            // here (the handler adds the source address), never trusted.
             let send = SendRequest {
-                key: RecordKey::new(
-                    Space::Public,
-                    Purpose::default(),
-                    UserId::from_email(&email),
-                ),
-                destination: Destination::Email(email.clone()),
-                client: None,
-                caller: None,
                 locale: locale.unwrap_or_default(),
-                trusted: false,
-                // Email only: no provider of ours posts receipts for it.
-                origin: None,
+                ..SendRequest::new(
+                    RecordKey::new(
+                        Space::Public,
+                        Purpose::default(),
+                        UserId::from_email(&email),
+                    ),
+                    Destination::Email(email.clone()),
+                )
             };
             Some(EmailSend {
                 email,

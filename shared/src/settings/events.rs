@@ -51,19 +51,7 @@ pub fn webhook(env: &Env<'_>) -> Result<Option<WebhookSettings>, ConfigError> {
         }
         (Some(url), Some(secret)) => (url, secret),
     };
-    let uri: axum::http::Uri = url.parse().map_err(|_| ConfigError::Invalid {
-        var: WEBHOOK_URL,
-        reason: "must be a URL, e.g. https://example.com/otp-events".to_owned(),
-    })?;
-    let host = uri.host().unwrap_or_default();
-    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    let https = uri.scheme_str() == Some("https") || (uri.scheme_str() == Some("http") && local);
-    if !https || host.is_empty() {
-        return Err(ConfigError::Invalid {
-            var: WEBHOOK_URL,
-            reason: "must start with https:// (http:// only for localhost)".to_owned(),
-        });
-    }
+    super::https_url(WEBHOOK_URL, &url, "https://example.com/otp-events", "")?;
     if let Secret::Value(value) = &secret {
         use secrecy::ExposeSecret;
         check_secret(value.expose_secret()).map_err(|reason| ConfigError::Invalid {

@@ -40,21 +40,12 @@ pub fn send_hook(env: &Env<'_>) -> Result<Option<SendHookSettings>, ConfigError>
     let Some(url) = env.get(SEND_HOOK_URL) else {
         return Ok(None);
     };
-    let uri: axum::http::Uri = url.parse().map_err(|_| ConfigError::Invalid {
-        var: SEND_HOOK_URL,
-        reason: "must be a URL, e.g. https://sms.example.com/otp".to_owned(),
-    })?;
-    let host = uri.host().unwrap_or_default();
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    let https = uri.scheme_str() == Some("https");
-    if host.is_empty() || !(https || (uri.scheme_str() == Some("http") && loopback)) {
-        return Err(ConfigError::Invalid {
-            var: SEND_HOOK_URL,
-            reason: "must start with https:// (http:// only to localhost): the hook receives \
-                     every code in clear"
-                .to_owned(),
-        });
-    }
+    super::https_url(
+        SEND_HOOK_URL,
+        &url,
+        "https://sms.example.com/otp",
+        ": the hook receives every code in clear",
+    )?;
     let secret = match (env.get(SEND_HOOK_SECRET), env.get(SEND_HOOK_SECRET_ARN)) {
         (Some(value), _) => {
             super::check_webhook_secret(&value).map_err(|reason| ConfigError::Invalid {

@@ -199,3 +199,28 @@ every_setup! {
         assert_eq!(canceled.status, 200, "{}", canceled.json);
     }
 }
+
+every_setup! {
+    async fn a_cancel_racing_the_right_code_never_lets_both_win(setup: Setup) {
+        // GIVEN pending codes, each canceled while its right code is entered at the same time
+        let app = TestApp::spawn(setup).await;
+        for n in 0..10 {
+            let user = format!("racer-{n}");
+            // A number each: one number takes only five codes in ten minutes.
+            let phone = format!("+1415555{:04}", 2600 + n);
+            let sent = app
+                .post("/send-code", json!({"user_id": user, "method": "sms", "phone": phone}))
+                .await;
+            let id = id_of(&sent);
+            let code = app.sms.last_code_to(&phone).expect("a code was sent");
+            let (verified, canceled) =
+                tokio::join!(app.verify(&user, &code), cancel(&app, &id));
+            // THEN exactly one of them wins, and the lookup says which
+            let won = (verified.status == 200, canceled.status == 200);
+            assert!(won == (true, false) || won == (false, true), "{won:?} {}", canceled.json);
+            let status = lookup(&app, &id).await.json["status"].clone();
+            let expected = if won.0 { "approved" } else { "canceled" };
+            assert_eq!(status, expected);
+        }
+    }
+}

@@ -713,7 +713,10 @@ impl Engine {
 
         let receipts = &self.parts.senders.receipts;
         let message = Message {
-            status_callback: receipts.twilio_callback(origin.as_ref(), &new_code.verification.id),
+            // Twilio takes SMS and WhatsApp messages only: email and calls ask for none.
+            status_callback: matches!(channel, Channel::Sms | Channel::Whatsapp)
+                .then(|| receipts.twilio_callback(origin.as_ref(), &new_code.verification.id))
+                .flatten(),
             verification_id: new_code.verification.id.clone(),
             purpose: purpose.to_owned(),
             destination,

@@ -130,11 +130,22 @@ impl MemoryStore {
         receiver
     }
 
-    /// Hands a change to the watcher, if there is one and something changed.
-    fn changed(&self, old: Option<Verification>, new: &Verification) {
+    /// Hands a new verification to the watcher, if there is one.
+    fn made(&self, new: &Verification) {
         if let Some(watcher) = self.changes.get() {
-            if old.as_ref() != Some(new) {
-                let _ = watcher.send((old, new.clone()));
+            let _ = watcher.send((None, new.clone()));
+        }
+    }
+
+    /// Changes `verification` with `change`, and hands the change to the watcher if there is
+    /// one and something changed (only then is the verification copied).
+    fn change(&self, verification: &mut Verification, change: impl FnOnce(&mut Verification)) {
+        let watcher = self.changes.get();
+        let before = watcher.map(|_| verification.clone());
+        change(verification);
+        if let (Some(watcher), Some(before)) = (watcher, before) {
+            if before != *verification {
+                let _ = watcher.send((Some(before), verification.clone()));
             }
         }
     }
@@ -221,13 +232,13 @@ impl OtpStore for MemoryStore {
         });
         if let Some((id, how)) = replaced {
             if let Some(verification) = verifications.get_mut(&id) {
-                let before = verification.clone();
-                verification.ended.get_or_insert((how, now));
-                self.changed(Some(before), verification);
+                self.change(verification, |v| {
+                    v.ended.get_or_insert((how, now));
+                });
             }
         }
         verifications.insert(code.verification.id.clone(), code.verification.clone());
-        self.changed(None, &code.verification);
+        self.made(&code.verification);
         slot.code = Some(OtpRecord {
             lockout: None,
             ..code.record.clone()
@@ -347,16 +358,16 @@ impl OtpStore for MemoryStore {
             .as_ref()
             .and_then(|id| state.verifications.get_mut(id));
         if let Some(verification) = verification {
-            let before = verification.clone();
-            if verification.ended.is_none() {
-                let ended = super::ended_by(&after, verification.max_attempts, now)
-                    .filter(|s| *s != Status::Expired);
-                verification.ended = ended.map(|status| (status, now));
-            }
-            if after.locked_for(now, policy).is_some() {
-                verification.locked_at.get_or_insert(now);
-            }
-            self.changed(Some(before), verification);
+            self.change(verification, |v| {
+                if v.ended.is_none() {
+                    let ended = super::ended_by(&after, v.max_attempts, now)
+                        .filter(|s| *s != Status::Expired);
+                    v.ended = ended.map(|status| (status, now));
+                }
+                if after.locked_for(now, policy).is_some() {
+                    v.locked_at.get_or_insert(now);
+                }
+            });
         }
         Ok(GuessOutcome::Recorded(after))
     }
@@ -400,9 +411,7 @@ impl OtpStore for MemoryStore {
                 if let Some(slot) = slot {
                     slot.code = None;
                 }
-                let before = stored.clone();
-                stored.ended = Some((Status::Canceled, now));
-                self.changed(Some(before), stored);
+                self.change(stored, |v| v.ended = Some((Status::Canceled, now)));
                 Ok(Cancel::Canceled)
             }
             Some(other) => Ok(Cancel::Ended(other)),
@@ -416,9 +425,9 @@ impl OtpStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         if let Some(verification) = state.verifications.get_mut(id) {
-            let before = verification.clone();
-            verification.delivery.provider_message_id = Some(message_id.to_owned());
-            self.changed(Some(before), verification);
+            self.change(verification, |v| {
+                v.delivery.provider_message_id = Some(message_id.to_owned());
+            });
         }
         Ok(())
     }
@@ -434,22 +443,23 @@ impl OtpStore for MemoryStore {
         };
         let (calling_code, block) = (verification.calling_code, verification.block.clone());
         let sent_at = verification.created_at;
-        let before = verification.clone();
-        let delivery = &mut verification.delivery;
+        let delivery = &verification.delivery;
         let received = delivery.updated_at.is_some();
         if received && delivery.status.rank() >= receipt.status.rank() {
             return Ok(ReceiptOutcome::Stale);
         }
-        *delivery = Delivery {
-            status: receipt.status,
-            error_code: receipt.error_code.clone(),
-            updated_at: Some(receipt.at),
-            provider_message_id: receipt
+        self.change(verification, |v| {
+            let message = receipt
                 .provider_message_id
                 .clone()
-                .or(delivery.provider_message_id.take()),
-        };
-        self.changed(Some(before), verification);
+                .or(v.delivery.provider_message_id.take());
+            v.delivery = Delivery {
+                status: receipt.status,
+                error_code: receipt.error_code.clone(),
+                updated_at: Some(receipt.at),
+                provider_message_id: message,
+            };
+        });
         Ok(ReceiptOutcome::Applied {
             calling_code,
             block,

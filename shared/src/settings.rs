@@ -335,6 +335,15 @@ impl Env<'_> {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
+
+    /// A secret given as its value (`value_var`, for local runs) or as the ARN of the Secrets
+    /// Manager secret holding it (`arn_var`); the value wins when both are set.
+    pub(crate) fn secret(&self, value_var: &str, arn_var: &str) -> Option<Secret> {
+        match (self.get(value_var), self.get(arn_var)) {
+            (Some(value), _) => Some(Secret::Value(SecretString::from(value))),
+            (None, arn) => arn.map(Secret::Arn),
+        }
+    }
 }
 
 impl Settings {
@@ -437,7 +446,7 @@ impl Settings {
                 .public
                 .captcha
                 .as_ref()
-                .is_some_and(|c| matches!(c.secret, CaptchaSecret::Arn(_)))
+                .is_some_and(|c| matches!(c.secret, Secret::Arn(_)))
             || matches!(self.store, StoreSettings::DynamoDb { .. })
             || self.delivery.email.is_some()
             || self.delivery.aws_sms.is_some()
@@ -615,19 +624,12 @@ fn twilio(env: &Env<'_>) -> Result<Option<TwilioSettings>, ConfigError> {
         channels::phone_channels(env, false)?;
         return Ok(None);
     };
-    let auth_token = match (
-        env.get(TWILIO_AUTH_TOKEN),
-        env.get(TWILIO_AUTH_TOKEN_SECRET_ARN),
-    ) {
-        (Some(token), _) => Secret::Value(SecretString::from(token)),
-        (None, Some(arn)) => Secret::Arn(arn),
-        (None, None) => {
-            return Err(ConfigError::Missing {
-                var: TWILIO_AUTH_TOKEN_SECRET_ARN,
-                hint: "TWILIO_ACCOUNT_SID is set, so the auth token is needed: the ARN of a \
-                       Secrets Manager secret holding it (or TWILIO_AUTH_TOKEN for local runs)",
-            })
-        }
+    let Some(auth_token) = env.secret(TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_SECRET_ARN) else {
+        return Err(ConfigError::Missing {
+            var: TWILIO_AUTH_TOKEN_SECRET_ARN,
+            hint: "TWILIO_ACCOUNT_SID is set, so the auth token is needed: the ARN of a Secrets \
+                   Manager secret holding it (or TWILIO_AUTH_TOKEN for local runs)",
+        });
     };
     let from = match (
         env.get(TWILIO_MESSAGING_SERVICE_SID),

@@ -96,6 +96,20 @@ impl Aws {
         }
     }
 
+    /// A secret given as its value, or read (with the rest of this unit's secrets) from Secrets
+    /// Manager and taken from the first of `fields` its JSON has (or its text).
+    #[cfg(feature = "sending")]
+    async fn secret(
+        &self,
+        secret: &crate::settings::Secret,
+        fields: &[&str],
+    ) -> Result<secrecy::SecretString, SecretError> {
+        match secret {
+            crate::settings::Secret::Value(value) => Ok(value.clone()),
+            crate::settings::Secret::Arn(arn) => self.read_secret(arn).await?.field(arn, fields),
+        }
+    }
+
     /// One DynamoDB client for the store and the user directory: one connection pool, so the
     /// directory's read and the send's write share a connection.
     async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
@@ -295,7 +309,7 @@ pub async fn fraud_admin(
 /// HMAC key ring, the API keys, and, where the routes use them, the token seed (verify), the
 /// Twilio token and the CAPTCHA secret (send).
 fn secret_ids(settings: &Settings, routes: Routes) -> Vec<String> {
-    use crate::settings::{CaptchaSecret, Secret, TokenKeys};
+    use crate::settings::{Secret, TokenKeys};
     let mut ids = Vec::new();
     if let KeySource::Secret { arn, .. } = &settings.keys {
         ids.push(arn.clone());
@@ -313,7 +327,7 @@ fn secret_ids(settings: &Settings, routes: Routes) -> Vec<String> {
         if let Some(Secret::Arn(arn)) = settings.delivery.sms.as_ref().map(|t| &t.auth_token) {
             ids.push(arn.clone());
         }
-        if let Some(CaptchaSecret::Arn(arn)) = settings.public.captcha.as_ref().map(|c| &c.secret) {
+        if let Some(Secret::Arn(arn)) = settings.public.captcha.as_ref().map(|c| &c.secret) {
             ids.push(arn.clone());
         }
         if let Some(Secret::Arn(arn)) = settings.delivery.send_hook.as_ref().map(|h| &h.secret) {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use otp_core::settings::{CaptchaProvider, CaptchaSecret, CaptchaSettings};
+use otp_core::settings::{CaptchaProvider, CaptchaSettings, Secret};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -53,7 +53,7 @@ async fn app_with_captcha(setup: Setup, verify_url: String, secret: &str) -> Tes
         .settings(move |s| {
             s.public.captcha = Some(CaptchaSettings {
                 provider: CaptchaProvider::Turnstile,
-                secret: CaptchaSecret::Value(secret.into()),
+                secret: Secret::Value(secret.into()),
                 verify_url,
                 timeout: Duration::from_millis(1000),
             })
@@ -163,7 +163,7 @@ async fn the_secret_key_is_read_from_secrets_manager() {
         .settings(move |s| {
             s.public.captcha = Some(CaptchaSettings {
                 provider: CaptchaProvider::HCaptcha,
-                secret: CaptchaSecret::Arn(arn),
+                secret: Secret::Arn(arn),
                 verify_url: url,
                 timeout: Duration::from_millis(1000),
             })

@@ -1,7 +1,5 @@
 //! Where events go (`OTP_WEBHOOK_URL`, `OTP_WEBHOOK_SECRET`; see `crate::webhooks`).
 
-use secrecy::SecretString;
-
 use super::{ConfigError, Env, Secret};
 
 pub const WEBHOOK_URL: &str = "OTP_WEBHOOK_URL";
@@ -29,11 +27,7 @@ impl std::fmt::Debug for WebhookSettings {
 
 /// Both or neither; the URL `https://` (or `http://` on this machine).
 pub fn webhook(env: &Env<'_>) -> Result<Option<WebhookSettings>, ConfigError> {
-    let secret = match (env.get(WEBHOOK_SECRET), env.get(WEBHOOK_SECRET_ARN)) {
-        (Some(value), _) => Some(Secret::Value(SecretString::from(value))),
-        (None, Some(arn)) => Some(Secret::Arn(arn)),
-        (None, None) => None,
-    };
+    let secret = env.secret(WEBHOOK_SECRET, WEBHOOK_SECRET_ARN);
     let (url, secret) = match (env.get(WEBHOOK_URL), secret) {
         (None, None) => return Ok(None),
         (Some(_), None) => {

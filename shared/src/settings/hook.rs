@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
-
 use super::{ConfigError, Env, Secret, Setting};
 use crate::domain::Channel;
 
@@ -46,23 +44,22 @@ pub fn send_hook(env: &Env<'_>) -> Result<Option<SendHookSettings>, ConfigError>
         "https://sms.example.com/otp",
         ": the hook receives every code in clear",
     )?;
-    let secret = match (env.get(SEND_HOOK_SECRET), env.get(SEND_HOOK_SECRET_ARN)) {
-        (Some(value), _) => {
-            super::check_webhook_secret(&value).map_err(|reason| ConfigError::Invalid {
+    let Some(secret) = env.secret(SEND_HOOK_SECRET, SEND_HOOK_SECRET_ARN) else {
+        return Err(ConfigError::Missing {
+            var: SEND_HOOK_SECRET,
+            hint: "OTP_SEND_HOOK_URL is set, so its requests are signed: whsec_ and the base64 \
+                   of 24 to 64 random bytes (or OTP_SEND_HOOK_SECRET_ARN)",
+        });
+    };
+    if let Secret::Value(value) = &secret {
+        use secrecy::ExposeSecret;
+        super::check_webhook_secret(value.expose_secret()).map_err(|reason| {
+            ConfigError::Invalid {
                 var: SEND_HOOK_SECRET,
                 reason,
-            })?;
-            Secret::Value(SecretString::from(value))
-        }
-        (None, Some(arn)) => Secret::Arn(arn),
-        (None, None) => {
-            return Err(ConfigError::Missing {
-                var: SEND_HOOK_SECRET,
-                hint: "OTP_SEND_HOOK_URL is set, so its requests are signed: whsec_ and the \
-                       base64 of 24 to 64 random bytes (or OTP_SEND_HOOK_SECRET_ARN)",
-            })
-        }
-    };
+            }
+        })?;
+    }
     let channels = match env.get(SEND_HOOK_CHANNELS) {
         None => Channel::ALL.to_vec(),
         Some(raw) => raw

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{ConfigError, Env, Setting};
+use super::{ConfigError, Env, Secret, Setting};
 use crate::domain::{Email, UserId};
 use crate::token::TokenPolicy;
 
@@ -96,16 +96,11 @@ impl CaptchaProvider {
 }
 
 #[derive(Debug, Clone)]
-pub enum CaptchaSecret {
-    Value(SecretString),
-    /// A Secrets Manager secret, read once at init (text, or JSON with `secret`).
-    Arn(String),
-}
-
-#[derive(Debug, Clone)]
 pub struct CaptchaSettings {
     pub provider: CaptchaProvider,
-    pub secret: CaptchaSecret,
+    /// The provider's secret key, or the Secrets Manager secret holding it (text, or JSON with
+    /// `secret`).
+    pub secret: Secret,
     pub verify_url: String,
     pub timeout: Duration,
 }
@@ -236,16 +231,12 @@ fn captcha(env: &Env<'_>) -> Result<Option<CaptchaSettings>, ConfigError> {
             })
         }
     };
-    let secret = match (env.get(CAPTCHA_SECRET), env.get(CAPTCHA_SECRET_ARN)) {
-        (Some(secret), _) => CaptchaSecret::Value(SecretString::from(secret)),
-        (None, Some(arn)) => CaptchaSecret::Arn(arn),
-        (None, None) => {
-            return Err(ConfigError::Missing {
-                var: CAPTCHA_SECRET_ARN,
-                hint: "OTP_CAPTCHA_PROVIDER is set, so the provider's secret key is needed: a \
-                       Secrets Manager secret holding it (or OTP_CAPTCHA_SECRET for local runs)",
-            })
-        }
+    let Some(secret) = env.secret(CAPTCHA_SECRET, CAPTCHA_SECRET_ARN) else {
+        return Err(ConfigError::Missing {
+            var: CAPTCHA_SECRET_ARN,
+            hint: "OTP_CAPTCHA_PROVIDER is set, so the provider's secret key is needed: a Secrets \
+                   Manager secret holding it (or OTP_CAPTCHA_SECRET for local runs)",
+        });
     };
     let verify_url = env
         .get(CAPTCHA_VERIFY_URL)

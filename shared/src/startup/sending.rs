@@ -39,14 +39,9 @@ async fn captcha_check(
     settings: &crate::settings::CaptchaSettings,
     aws: &Aws,
 ) -> Result<Arc<dyn CaptchaCheck>, InitError> {
-    use crate::settings::CaptchaSecret;
-    let secret = match &settings.secret {
-        CaptchaSecret::Value(secret) => secret.clone(),
-        CaptchaSecret::Arn(arn) => aws
-            .read_secret(arn)
-            .await?
-            .field(arn, &["secret", "secret_key", "value"])?,
-    };
+    let secret = aws
+        .secret(&settings.secret, &["secret", "secret_key", "value"])
+        .await?;
     Ok(Arc::new(crate::captcha::SiteVerify::new(settings, secret)))
 }
 
@@ -160,14 +155,7 @@ async fn send_hook(
     settings: &crate::settings::SendHookSettings,
     aws: &Aws,
 ) -> Result<Arc<dyn Sender>, InitError> {
-    use crate::settings::Secret;
-    let secret = match &settings.secret {
-        Secret::Value(secret) => secret.clone(),
-        Secret::Arn(arn) => aws
-            .read_secret(arn)
-            .await?
-            .field(arn, &["secret", "value"])?,
-    };
+    let secret = aws.secret(&settings.secret, &["secret", "value"]).await?;
     let hook = crate::sender::HookSender::new(&settings.url, &secret, settings.timeout)
         .map_err(InitError::Events)?;
     Ok(Arc::new(hook))
@@ -189,14 +177,9 @@ async fn twilio_sender(
     settings: &crate::settings::TwilioSettings,
     aws: &Aws,
 ) -> Result<(Arc<dyn Sender>, secrecy::SecretString), InitError> {
-    use crate::settings::Secret;
-    let token = match &settings.auth_token {
-        Secret::Value(token) => token.clone(),
-        Secret::Arn(arn) => aws
-            .read_secret(arn)
-            .await?
-            .field(arn, &["auth_token", "token", "value"])?,
-    };
+    let token = aws
+        .secret(&settings.auth_token, &["auth_token", "token", "value"])
+        .await?;
     // The token also checks the signatures of Twilio's delivery receipts.
     let sender = crate::sender::TwilioSender::new(settings, token.clone());
     Ok((Arc::new(sender), token))

@@ -174,21 +174,20 @@ class SendHookTest(unittest.TestCase):
         def send(user):
             return call(service.url, "/send-code", {"user_id": user, "method": "sms", "phone": PHONE})
 
+        def answered(answer, user, error):
+            """Sends with the hook answering `answer`; the send's error as asserted, then the
+            status of verifying the code the hook received."""
+            receiver.answer = answer
+            status, body = send(user)
+            self.assertEqual((status, body["error"]), error, body)
+            code = receiver.received[-1][1]["data"]["code"]
+            return call(service.url, "/verify-code", {"user_id": user, "passcode": code})[0]
+
         try:
             # 422: the destination is refused; the code is withdrawn (nothing to verify).
-            receiver.answer = 422
-            status, body = send("hook-422")
-            self.assertEqual((status, body["error"]), (422, "invalid_destination"), body)
-            code = receiver.received[-1][1]["data"]["code"]
-            status, _ = call(service.url, "/verify-code", {"user_id": "hook-422", "passcode": code})
-            self.assertEqual(status, 404)
+            self.assertEqual(answered(422, "hook-422", (422, "invalid_destination")), 404)
             # 500: uncertain; the code stays valid.
-            receiver.answer = 500
-            status, body = send("hook-500")
-            self.assertEqual((status, body["error"]), (502, "delivery_uncertain"), body)
-            code = receiver.received[-1][1]["data"]["code"]
-            status, _ = call(service.url, "/verify-code", {"user_id": "hook-500", "passcode": code})
-            self.assertEqual(status, 200)
+            self.assertEqual(answered(500, "hook-500", (502, "delivery_uncertain")), 200)
             # A hook that answers after the timeout: uncertain too.
             receiver.answer = "hang"
             status, body = send("hook-hang")

@@ -48,7 +48,9 @@ class Process:
             raise AssertionError(f"{command[0]} did not start: {first!r} {self.process.stderr.read()}")
         self.url = first.split()[-1]
         self.lines = []
-        threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout),
+                                       daemon=True)
+        self.reader.start()
 
     def json_lines(self):
         found = []
@@ -62,6 +64,7 @@ class Process:
     def stop(self):
         self.process.terminate()
         self.process.wait(20)
+        self.reader.join(5)  # it reads up to the end of the output before the pipe is closed
         self.process.stdout.close()
         self.process.stderr.close()
 

@@ -2,6 +2,8 @@
 `/runtime/invocation/next`, posts each response), with a list of API Gateway events served one
 after the other to the same process. Used by `make bench` (bench/lambda_init.py, one event per
 cold start) and by `make test` (scripts/lambda_e2e.py)."""
+import os
+import struct
 import subprocess
 import threading
 import time
@@ -67,8 +69,11 @@ class QuietServer(ThreadingHTTPServer):
 class Invocation:
     """`binary` started against a Runtime API that serves `events` (bytes) in order. `wait()`
     returns once every event is answered; the process is killed on `close()` (or leaving a
-    `with` block). Timings are `time.perf_counter()` values: `started` (exec), `state["poll"]`
-    (first poll), `state["response_at"]` (first response)."""
+    `with` block). Timings are `time.perf_counter()` values: `started` (the child's exec, as it
+    reports it when there is a `preexec_fn`; else the fork), `state["poll"]` (first poll),
+    `state["response_at"]` (first response); `forked` (before the fork) and
+    `cpu_before_exec_ms` (the child's CPU time before its exec) give what the harness's fork and
+    `preexec_fn` cost."""
 
     def __init__(self, binary, events, env, output=subprocess.DEVNULL, preexec_fn=None):
         self.server = QuietServer(("127.0.0.1", 0), RuntimeApi)
@@ -78,14 +83,38 @@ class Invocation:
         self.server.state = self.state
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         run_env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{self.server.server_address[1]}")
-        self.started = time.perf_counter()
         # Functions log to stdout, as on Lambda. After the last response, the function's next
         # poll gets a bare 503 and lambda_runtime panics on the missing request id: expected,
         # it is killed.
         # A path, or a whole command line (the bench's Python peer).
         argv = [str(a) for a in binary] if isinstance(binary, (list, tuple)) else [str(binary)]
-        self.process = subprocess.Popen(argv, env=run_env, stdout=output,
-                                        stderr=output, preexec_fn=preexec_fn)
+        self.forked = self.started = time.perf_counter()
+        self.cpu_before_exec_ms = 0.0
+        if preexec_fn is None:
+            self.process = subprocess.Popen(argv, env=run_env, stdout=output, stderr=output)
+            return
+        # With a `preexec_fn` (the bench's move into a cgroup), the child reports the time and
+        # its own CPU time just before it execs: the fork and that move are the harness's work,
+        # not the function's. perf_counter is CLOCK_MONOTONIC, one clock for both processes.
+        report, reported = os.pipe()
+
+        def before_exec():
+            preexec_fn()
+            with open("/proc/self/schedstat") as schedstat:
+                cpu_ns = int(schedstat.read().split()[0])
+            os.write(reported, struct.pack("dq", time.perf_counter(), cpu_ns))
+
+        try:
+            self.process = subprocess.Popen(argv, env=run_env, stdout=output, stderr=output,
+                                            preexec_fn=before_exec)
+        except BaseException:
+            os.close(report)
+            raise
+        finally:
+            os.close(reported)
+        with os.fdopen(report, "rb") as pipe:
+            self.started, cpu_ns = struct.unpack("dq", pipe.read(16))
+        self.cpu_before_exec_ms = cpu_ns / 1e6
 
     def wait(self, timeout=60):
         """The responses (bytes), in order; raises if they are not all there in `timeout` s."""

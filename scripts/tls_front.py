@@ -1,7 +1,8 @@
 """A TLS front for a local plain-HTTP peer (moto), so that a function's AWS calls go over real
-TLS, as on Lambda (`make bench` measures the handshake, `make test` checks it works). It makes its own CA and a certificate for 127.0.0.1/localhost, and a
-CA bundle that is the system's bundle plus that CA (the same size and parse cost as the real
-roots)."""
+TLS, as on Lambda (`make bench` measures the handshake, `make test` checks it works). It makes its
+own root CA, an intermediate and a certificate for 127.0.0.1/localhost, in the shape of AWS's
+endpoint certificates, and a CA bundle that is the system's bundle plus that root (the same size
+and parse cost as the real roots)."""
 import datetime
 import ipaddress
 import pathlib
@@ -12,7 +13,7 @@ import threading
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 SYSTEM_BUNDLES = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"]
@@ -22,30 +23,44 @@ def _name(common_name):
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def _certificate(subject, key, issuer, issuer_key, ca, names=()):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=1))
+               .not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+    else:
+        builder = (builder
+                   .add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
+                   .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                                  critical=False))
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
 def make_certificates(directory):
-    """Writes ca.pem, server.pem, server.key and bundle.pem (system roots + ca) to `directory`."""
+    """Writes ca.pem, server.pem (the server's certificate, then the intermediate's), server.key
+    and bundle.pem (system roots + ca) to `directory`. The chain has the shape AWS's regional
+    endpoints present (e.g. DynamoDB's and Secrets Manager's): RSA 2048 throughout, a root in the
+    trust store, an intermediate sent by the server, then the server's own certificate. So a
+    client checks what it checks there: two certificate signatures and the handshake's RSA-PSS
+    signature."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("otp test CA")).issuer_name(_name("otp test CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca.subject)
-              .public_key(key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-              .add_extension(x509.SubjectAlternativeName([
-                  x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-              .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-              .sign(ca_key, hashes.SHA256()))
+    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3)]
+    ca_key, intermediate_key, key = keys
+    ca = _certificate("otp test root CA", ca_key, "otp test root CA", ca_key, ca=True)
+    intermediate = _certificate("otp test RSA 2048 M01", intermediate_key, "otp test root CA",
+                                ca_key, ca=True)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    server = _certificate("localhost", key, "otp test RSA 2048 M01", intermediate_key, ca=False,
+                          names=names)
     pem = serialization.Encoding.PEM
     (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (directory / "server.pem").write_bytes(server.public_bytes(pem))
+    (directory / "server.pem").write_bytes(server.public_bytes(pem) + intermediate.public_bytes(pem))
     (directory / "server.key").write_bytes(key.private_bytes(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     system = next((pathlib.Path(p) for p in SYSTEM_BUNDLES if pathlib.Path(p).is_file()), None)

@@ -10,7 +10,8 @@ function:
   own host in AWS: no connection serves two services;
 - init: exec to the first poll of the Runtime API (`GET .../next`); first response: exec to the
   POST of the first invocation's response (a real API Gateway event); CPU: the process's CPU time
-  from exec to that POST (all threads, from /proc/PID/task/*/schedstat); medians of RUNS starts.
+  from exec to that POST (all threads, from /proc/PID/task/*/schedstat); medians of RUNS starts,
+  taken in rounds of one start per row, so drift in the host's speed hits every row alike.
   The clock starts at the exec, as the child reports it: the harness's fork and cgroup move before
   it (column "fork", a few ms, up to ~10 when the cgroup move waits) are not the function's;
 - peak RSS (VmHWM) after that first invocation; binary size (stripped release);
@@ -104,7 +105,7 @@ def start_once(binary, event, env, share):
             rss = peak_rss_kib(invocation.process.pid)
             state, started = invocation.state, invocation.started
             return ((state["poll"] - started) * 1000, (state["response_at"] - started) * 1000,
-                    cpu, rss, response.get("statusCode"), (started - invocation.forked) * 1000)
+                    cpu, rss, (started - invocation.forked) * 1000, response.get("statusCode"))
     finally:
         if log:
             output.close()
@@ -189,33 +190,33 @@ def main():
         hello_cpu = None
         firsts_by_row = {}
         try:
-            for name, binary, event_file, expected, extra in subjects:
-                event = event_file.read_bytes()
-                inits, firsts, cpus, rsss, forks = [], [], [], [], []
-                for _ in range(RUNS):
+            # Round by round, every row once per round: a host whose speed drifts during the run
+            # slows every row alike, so rows compare fairly (above all a build and its compare).
+            samples = {name: [] for name, *_ in subjects}
+            events = {name: event_file.read_bytes() for name, _, event_file, _, _ in subjects}
+            for _ in range(RUNS):
+                for name, binary, _, expected, extra in subjects:
                     run += 1
                     # A fresh user and address per run, so send-code never meets its own cooldown
                     # or the per-address send limit.
-                    body = event.replace(b"user-123", f"user-bench-{run}".encode())
+                    body = events[name].replace(b"user-123", f"user-bench-{run}".encode())
                     body = body.replace(b"user@example.com", f"user-bench-{run}@example.com".encode())
                     body = body.replace(b"+14155552671", f"+1415555{run % 10000:04d}".encode())
                     run_env = dict(env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory), **extra)
                     run_env = {k: v for k, v in run_env.items() if v is not None}
-                    init, first, cpu, rss, status, fork = start_once(binary, body, run_env, share)
+                    *sample, status = start_once(binary, body, run_env, share)
                     if status != expected:
                         raise RuntimeError(f"{name}: status {status}, expected {expected}")
-                    inits.append(init)
-                    firsts.append(first)
-                    cpus.append(cpu)
-                    rsss.append(rss)
-                    forks.append(fork)
+                    samples[name].append(sample)
+            for name, binary, *_ in subjects:
+                inits, firsts, cpus, rsss, forks = zip(*samples[name])
                 cpu = statistics.median(cpus)
                 hello_cpu = hello_cpu or cpu
                 first = statistics.median(firsts)
                 firsts_by_row[name] = first
                 size = f"{binary.stat().st_size / 1e6:6.2f}MB" if isinstance(binary, pathlib.Path) else "       -"
                 print(f"{name:32} {memory:5} {size} "
-                      f"{statistics.median(inits):7.1f}ms {statistics.median(firsts):13.1f}ms "
+                      f"{statistics.median(inits):7.1f}ms {first:13.1f}ms "
                       f"{cpu:6.1f}ms {cpu / hello_cpu:7.1f}x {max(rsss) / 1024:7.1f}MB "
                       f"{statistics.median(forks):5.1f}ms", flush=True)
             peer = firsts_by_row.get("python+boto3 verify peer")

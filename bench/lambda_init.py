@@ -13,7 +13,7 @@ function:
   from exec to that POST (all threads, from /proc/PID/task/*/schedstat); medians of RUNS starts,
   taken in rounds of one start per row, so drift in the host's speed hits every row alike.
   The clock starts at the exec, as the child reports it: the harness's fork and cgroup move before
-  it (column "fork", a few ms, up to ~10 when the cgroup move waits) are not the function's;
+  it (column "fork", about 20 ms on this host) are not the function's;
 - peak RSS (VmHWM) after that first invocation; binary size (stripped release);
 - send-code twice: an email (SES over the TLS front) and an SMS (to a local Twilio fake).
 
@@ -116,7 +116,8 @@ def main():
     otp_aws.create_table(ENDPOINT, table)
     otp_aws.verify_identity(ENDPOINT, "bench.example.com")
     bundle = tls_front.make_certificates(ROOT / "target" / "bench-tls")
-    fronts = {service: tls_front.TlsFront(ROOT / "target" / "bench-tls", int(ENDPOINT.rsplit(":", 1)[1]))
+    moto_port = int(ENDPOINT.rsplit(":", 1)[1])
+    fronts = {service: tls_front.TlsFront(ROOT / "target" / "bench-tls", moto_port)
               for service in ("DYNAMODB", "SECRETS_MANAGER", "SESV2")}
     env = {
         "PATH": os.environ["PATH"],

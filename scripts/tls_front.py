@@ -50,8 +50,8 @@ def make_certificates(directory):
     signature."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3)]
-    ca_key, intermediate_key, key = keys
+    ca_key, intermediate_key, key = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                                     for _ in range(3))
     ca = _certificate("otp test root CA", ca_key, "otp test root CA", ca_key, ca=True)
     intermediate = _certificate("otp test RSA 2048 M01", intermediate_key, "otp test root CA",
                                 ca_key, ca=True)

@@ -4,10 +4,12 @@ function:
 
 - each binary runs in a cgroup whose CPU quota is Lambda's share for a memory size (one vCPU at
   1,769 MB, proportionally less below, in 20 ms periods), for each size in LAMBDA_BENCH_MEMORY;
-- its first DynamoDB call goes over real TLS, to a local TLS front for moto whose CA is appended
-  to the system's CA bundle (SSL_CERT_FILE), so the roots parsed are as many as on Lambda; each
-  service (DynamoDB, Secrets Manager, SES) has its own front, on its own port, as each has its
-  own host in AWS: no connection serves two services;
+- its first DynamoDB call goes over real TLS, to a local TLS front for moto whose CA is added to
+  the roots the functions trust by default, Amazon Trust Services' five (a file named by
+  OTP_AWS_TRUST_ROOTS), and to the system's CA bundle (SSL_CERT_FILE, for the Python peer and
+  Twilio's client), so the roots parsed are as many as on Lambda; each service (DynamoDB, Secrets
+  Manager, SES) has its own front, on its own port, as each has its own host in AWS: no
+  connection serves two services;
 - init: exec to the first poll of the Runtime API (`GET .../next`); first response: exec to the
   POST of the first invocation's response (a real API Gateway event); CPU: the process's CPU time
   from exec to that POST (all threads, from /proc/PID/task/*/schedstat); medians of RUNS starts,
@@ -126,6 +128,7 @@ def main():
         "AWS_LAMBDA_LOG_GROUP_NAME": "bench", "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "SSL_CERT_FILE": str(bundle),
+        "OTP_AWS_TRUST_ROOTS": str(bundle.parent / "amazon-roots.pem"),
         **{f"AWS_ENDPOINT_URL_{service}": f"https://127.0.0.1:{front.port}" for service, front in fronts.items()},
         "OTP_TABLE_NAME": table, "OTP_HASH_KEY": "ab" * 32, "OTP_TOKEN_SIGNING_KEY": "cd" * 32,
         # The development key the sample events carry (lambda.env).
@@ -172,12 +175,16 @@ def main():
          events / "verify-code.json", 404, deployed),
     ]
     # Before/after in one run: LAMBDA_BENCH_COMPARE="verify-code=/tmp/old-verify,send-code=/tmp/old-send"
-    # adds those binaries, each with the events of its namesake's rows, as "<row> (compare)".
+    # adds those binaries, each with the events of its namesake's rows, as "<row> (compare)";
+    # LAMBDA_BENCH_COMPARE_UNSET="OTP_A,OTP_B" leaves out settings the older build does not know
+    # (it would refuse to start on an unknown OTP_ variable).
+    unset = {name: None for name in os.environ.get("LAMBDA_BENCH_COMPARE_UNSET", "").split(",") if name}
     for entry in filter(None, os.environ.get("LAMBDA_BENCH_COMPARE", "").split(",")):
         name, path = entry.split("=", 1)
         for row, binary, event_file, expected, extra in list(subjects):
             if isinstance(binary, pathlib.Path) and binary.name == name:
-                subjects.append((f"{row} (compare)", pathlib.Path(path), event_file, expected, extra))
+                subjects.append((f"{row} (compare)", pathlib.Path(path), event_file, expected,
+                                 {**extra, **unset}))
     # LAMBDA_BENCH_ROWS="verify-code as deployed,python": only the rows whose names contain one of
     # these (hello-world's is always run: the ratios need it).
     wanted = [w for w in os.environ.get("LAMBDA_BENCH_ROWS", "").split(",") if w]

@@ -656,7 +656,8 @@ def check_root_certificates(table, binaries=None):
     bundle = next((b for b in BUNDLES if os.path.isfile(b)), None)
     check("this system has a CA bundle", bundle, BUNDLES)
     twilio = twilio_fake.TwilioFake()
-    # As on Lambda: no SSL_CERT_FILE or SSL_CERT_DIR, so the function picks the bundle itself.
+    # As on Lambda: no SSL_CERT_FILE or SSL_CERT_DIR, so the function picks the bundle itself
+    # (for Twilio's client: the AWS clients trust Amazon's built-in roots and read no file).
     env = function_env(table, OTP_HASH_KEY=os.urandom(32).hex(),
                        OTP_TOKEN_SIGNING_KEY=os.urandom(32).hex(),
                        EMAIL_FROM="no-reply@lambda-e2e.example.com", **twilio.settings())
@@ -669,8 +670,8 @@ def check_root_certificates(table, binaries=None):
         with open(bundle, "rb"):
             pass
         check("the watch sees a read of the bundle", opens.take(os.getpid()) == [bundle], bundle)
-        for name, sent, expected in [("send-code", [email, sms], [200, 200]),
-                                     ("verify-code", [verify], [404])]:
+        for name, sent, expected, files in [("send-code", [email, sms], [200, 200], [bundle]),
+                                            ("verify-code", [verify], [404], [])]:
             log = ROOT / "target" / f"lambda-roots-{name}.log"
             with open(log, "wb") as output, \
                     lambda_runtime.Invocation(binaries[name], sent, env, output) as invocation:
@@ -678,27 +679,43 @@ def check_root_certificates(table, binaries=None):
                 pid = invocation.process.pid
             check(f"{name} answers {expected}", answers == expected, (answers, log.read_text()[-2000:]))
             opened = opens.take(pid)
-            check(f"{name} reads the CA bundle once and nothing else of the certificate directories",
-                  opened == [bundle], opened)
+            check(f"{name} reads {'the CA bundle once' if files else 'no certificate file'} and "
+                  "nothing else of the certificate directories", opened == files, opened)
         check("the SMS reached the Twilio fake", len(twilio.messages) == 1, twilio.messages)
     finally:
         opens.close()
         twilio.close()
-    # The same binaries with DynamoDB and SES over real TLS (a front for moto, its CA added to
-    # the system's roots): the roots the functions load are the ones their AWS client trusts.
+    # The same binaries with DynamoDB and SES over real TLS (a front for moto, its own CA).
     directory = ROOT / "target" / "lambda-e2e-tls"
     env = dict(env, SSL_CERT_FILE=str(tls_front.make_certificates(directory)))
     front = tls_front.TlsFront(directory, int(ENDPOINT.rsplit(":", 1)[1]))
     env["AWS_ENDPOINT_URL"] = f"https://127.0.0.1:{front.port}"
     email = email.replace(b"user-roots", b"user-roots-tls")
     try:
-        for name, sent, expected in [("send-code", [email], [200]), ("verify-code", [verify], [404])]:
-            log = ROOT / "target" / f"lambda-tls-{name}.log"
-            with open(log, "wb") as output, \
-                    lambda_runtime.Invocation(binaries[name], sent, env, output) as invocation:
-                answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
-            check(f"{name} reaches DynamoDB{' and SES' if name == 'send-code' else ''} over TLS",
-                  answers == expected, (answers, log.read_text()[-2000:]))
+        # By default the AWS clients trust Amazon's roots only: the front's CA is in the system's
+        # bundle (SSL_CERT_FILE), which they do not read, so its certificate is refused.
+        log = ROOT / "target" / "lambda-tls-refused.log"
+        with open(log, "wb") as output, \
+                lambda_runtime.Invocation(binaries["verify-code"], [verify], env, output) as invocation:
+            answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+        text = log.read_text()
+        check("with Amazon's roots (the default) the AWS client refuses another CA's certificate",
+              answers == [503] and "UnknownIssuer" in text, (answers, text[-2000:]))
+        # Told to trust the system's bundle, or exactly a file's roots (Amazon's five and the
+        # front's CA), they reach DynamoDB and SES over TLS.
+        for roots in ["system", str(directory / "amazon-roots.pem")]:
+            env["OTP_AWS_TRUST_ROOTS"] = roots
+            # Another user each time (a send starts the destination's resend cooldown).
+            sent_email = email.replace(b"user-roots-tls", f"user-roots-tls-{roots[-3:]}".encode())
+            for name, sent, expected in [("send-code", [sent_email], [200]),
+                                         ("verify-code", [verify], [404])]:
+                log = ROOT / "target" / f"lambda-tls-{name}.log"
+                with open(log, "wb") as output, \
+                        lambda_runtime.Invocation(binaries[name], sent, env, output) as invocation:
+                    answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+                check(f"{name} trusting {pathlib.Path(roots).name} reaches DynamoDB"
+                      f"{' and SES' if name == 'send-code' else ''} over TLS",
+                      answers == expected, (answers, log.read_text()[-2000:]))
         check_secrets_in_one_request(env, front, email, verify)
     finally:
         front.close()

@@ -1,8 +1,9 @@
 """A TLS front for a local plain-HTTP peer (moto), so that a function's AWS calls go over real
 TLS, as on Lambda (`make bench` measures the handshake, `make test` checks it works). It makes its
 own root CA, an intermediate and a certificate for 127.0.0.1/localhost, in the shape of AWS's
-endpoint certificates, and a CA bundle that is the system's bundle plus that root (the same size
-and parse cost as the real roots)."""
+endpoint certificates, and two sets of roots with that root added: the system's bundle (the
+functions with OTP_AWS_TRUST_ROOTS=system, and the Python peer) and Amazon Trust Services' five
+roots (what the functions trust by default; the same size and parse cost as on Lambda)."""
 import datetime
 import ipaddress
 import pathlib
@@ -17,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 SYSTEM_BUNDLES = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"]
+# The functions' built-in roots (shared/src/tls.rs).
+AMAZON_ROOTS = pathlib.Path(__file__).resolve().parent.parent / "shared" / "certs" / "amazon-trust-services.pem"
 
 
 def _name(common_name):
@@ -42,8 +45,9 @@ def _certificate(subject, key, issuer, issuer_key, ca, names=()):
 
 
 def make_certificates(directory):
-    """Writes ca.pem, server.pem (the server's certificate, then the intermediate's), server.key
-    and bundle.pem (system roots + ca) to `directory`. The chain has the shape AWS's regional
+    """Writes ca.pem, server.pem (the server's certificate, then the intermediate's), server.key,
+    bundle.pem (system roots + ca) and amazon-roots.pem (Amazon's five roots + ca, for
+    OTP_AWS_TRUST_ROOTS) to `directory`; returns bundle.pem's path. The chain has the shape AWS's regional
     endpoints present (e.g. DynamoDB's and Secrets Manager's): RSA 2048 throughout, a root in the
     trust store, an intermediate sent by the server, then the server's own certificate. So a
     client checks what it checks there: two certificate signatures and the handshake's RSA-PSS
@@ -67,6 +71,7 @@ def make_certificates(directory):
     if system is None:
         raise SystemExit("tls_front: no system CA bundle found (install ca-certificates)")
     (directory / "bundle.pem").write_bytes(system.read_bytes() + ca.public_bytes(pem))
+    (directory / "amazon-roots.pem").write_bytes(AMAZON_ROOTS.read_bytes() + ca.public_bytes(pem))
     return directory / "bundle.pem"
 
 

@@ -280,7 +280,7 @@ impl Outbox {
 pub async fn run() -> Result<(), Error> {
     let (settings, table) = crate::table_function::init("events")?;
     let table = &table;
-    let config = crate::aws::load().await;
+    let config = crate::aws::load(&settings.aws_roots).await;
     let webhooks = match &settings.webhook {
         None => None,
         Some(webhook) => {

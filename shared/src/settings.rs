@@ -111,6 +111,7 @@ pub const PUBLIC_BASE_URL: &str = "OTP_PUBLIC_BASE_URL";
 pub const EMAIL_FROM: &str = "EMAIL_FROM";
 pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
 pub const METRICS: &str = "OTP_METRICS";
+pub const AWS_TRUST_ROOTS: &str = "OTP_AWS_TRUST_ROOTS";
 pub const METRICS_NAMESPACE: &str = "OTP_METRICS_NAMESPACE";
 /// The namespace when `OTP_METRICS_NAMESPACE` is not set.
 pub const DEFAULT_METRICS_NAMESPACE: &str = "OtpService";
@@ -305,6 +306,8 @@ pub struct Settings {
     pub store: StoreSettings,
     pub delivery: DeliverySettings,
     pub metrics: MetricsSettings,
+    /// The roots the AWS clients trust.
+    pub aws_roots: crate::tls::AwsRoots,
     /// The verification token's keys and claims.
     pub token: TokenSettings,
     /// The browser flow: user directory, CAPTCHA, CORS.
@@ -416,6 +419,7 @@ impl Settings {
                 }
             },
             metrics: metrics(runtime, &env)?,
+            aws_roots: aws_roots(runtime, &env)?,
             token: public::token(&env)?,
             public: public::public(&env)?,
             autofill: autofill::autofill(&env)?,
@@ -518,6 +522,40 @@ fn caller_auth(runtime: Runtime, env: &Env<'_>) -> Result<CallerAuth, ConfigErro
         other => Err(ConfigError::Invalid {
             var: CALLER_AUTH,
             reason: format!("must be api_key, iam or none, got {other:?}"),
+        }),
+    }
+}
+
+/// `OTP_AWS_TRUST_ROOTS`: `amazon`, `system` or the absolute path of a PEM file (read and
+/// checked now, so that a bad one stops the start). A function trusts Amazon's roots by
+/// default, except in the China regions, whose endpoints are run apart from Amazon Trust
+/// Services; a local run trusts the system's (a developer's proxy or emulator).
+fn aws_roots(runtime: Runtime, env: &Env<'_>) -> Result<crate::tls::AwsRoots, ConfigError> {
+    use crate::tls::AwsRoots;
+    let Some(value) = env.get(AWS_TRUST_ROOTS) else {
+        let china = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|var| env.get(var))
+            .is_some_and(|region| region.starts_with("cn-"));
+        return Ok(match runtime {
+            Runtime::Lambda if !china => AwsRoots::Amazon,
+            _ => AwsRoots::System,
+        });
+    };
+    match value.as_str() {
+        "amazon" => Ok(AwsRoots::Amazon),
+        "system" => Ok(AwsRoots::System),
+        path if path.starts_with('/') => {
+            AwsRoots::from_file(path).map_err(|problem| ConfigError::Invalid {
+                var: AWS_TRUST_ROOTS,
+                reason: format!("names {path:?}, which {problem}"),
+            })
+        }
+        other => Err(ConfigError::Invalid {
+            var: AWS_TRUST_ROOTS,
+            reason: format!(
+                "must be amazon, system or the absolute path of a PEM file, got {other:?}"
+            ),
         }),
     }
 }
@@ -964,6 +1002,93 @@ mod tests {
             assert!(local(&[("OTP_METRICS", "emf"), ("OTP_METRICS_NAMESPACE", bad)]).is_err());
         }
         assert!(local(&[("OTP_METRICS", "prometheus")]).is_err());
+    }
+
+    #[test]
+    fn aws_roots_are_amazons_in_a_function_and_the_systems_locally_or_in_china() {
+        use crate::tls::AwsRoots;
+        let roots = |runtime, vars: &[(&str, &str)]| settings(runtime, vars).map(|s| s.aws_roots);
+        let lambda = |vars: &[(&str, &str)]| {
+            let mut all = vec![
+                ("OTP_HASH_KEY", "ab".repeat(32)),
+                ("OTP_TABLE_NAME", "t".into()),
+                ("OTP_CALLER_AUTH", "iam".into()),
+            ];
+            all.extend(vars.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            let all: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            roots(Runtime::Lambda, &all)
+        };
+        // GIVEN no OTP_AWS_TRUST_ROOTS: a function trusts Amazon's roots, unless its region is
+        // in China; a local run the system's
+        assert_eq!(
+            lambda(&[("AWS_REGION", "eu-west-1")]).unwrap(),
+            AwsRoots::Amazon
+        );
+        assert_eq!(lambda(&[]).unwrap(), AwsRoots::Amazon);
+        assert_eq!(
+            lambda(&[("AWS_REGION", "cn-north-1")]).unwrap(),
+            AwsRoots::System
+        );
+        assert_eq!(
+            lambda(&[("AWS_DEFAULT_REGION", "cn-northwest-1")]).unwrap(),
+            AwsRoots::System
+        );
+        assert_eq!(roots(Runtime::Local, &[]).unwrap(), AwsRoots::System);
+        // GIVEN a value: it decides, in China and locally too
+        let set = |value| [("OTP_AWS_TRUST_ROOTS", value), ("AWS_REGION", "cn-north-1")];
+        assert_eq!(lambda(&set("system")).unwrap(), AwsRoots::System);
+        assert_eq!(lambda(&set(" amazon ")).unwrap(), AwsRoots::Amazon);
+        assert_eq!(
+            roots(Runtime::Local, &set("amazon")).unwrap(),
+            AwsRoots::Amazon
+        );
+        // A file is read now: its certificates are what the clients get
+        let dir = std::env::temp_dir().join(format!("otp-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("roots.pem");
+        std::fs::write(&file, crate::tls::AMAZON_ROOTS_PEM).unwrap();
+        let path = file.to_str().unwrap();
+        match lambda(&[("OTP_AWS_TRUST_ROOTS", path)]).unwrap() {
+            AwsRoots::File { path: named, pem } => {
+                assert_eq!(
+                    (named.as_str(), &*pem),
+                    (path, crate::tls::AMAZON_ROOTS_PEM)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // WHEN the value is none of these, or the file is missing, empty or holds something
+        // that cannot be a root THEN the start stops, naming the setting and the problem
+        std::fs::write(dir.join("empty.pem"), "# nothing here\n").unwrap();
+        let junk = "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.join("junk.pem"), junk).unwrap();
+        std::fs::write(dir.join("broken.pem"), "-----BEGIN CERTIFICATE-----\n!!\n").unwrap();
+        let in_dir = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let problems = [
+            (
+                "Amazon".to_owned(),
+                "must be amazon, system or the absolute path of a PEM file",
+            ),
+            (
+                "roots.pem".to_owned(),
+                "must be amazon, system or the absolute path of a PEM file",
+            ),
+            ("/nonexistent/roots.pem".to_owned(), "which cannot be read"),
+            (in_dir("empty.pem"), "which holds no certificate"),
+            (
+                in_dir("junk.pem"),
+                "holds 1 of 1 certificates that cannot be trust anchors",
+            ),
+            (in_dir("broken.pem"), "which is not a PEM bundle"),
+        ];
+        for (value, problem) in problems {
+            let error = lambda(&[("OTP_AWS_TRUST_ROOTS", &value)])
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("OTP_AWS_TRUST_ROOTS "), "{error}");
+            assert!(error.contains(problem), "{value}: {error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

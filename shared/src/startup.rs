@@ -58,7 +58,6 @@ pub struct Overrides {
 /// loads it, and no part has to know whether another one did. The secrets this unit needs are
 /// known from the settings before any is read: the first part to ask reads them all in one
 /// request (see [`secrets::read_all`]), and the others find theirs there.
-#[derive(Default)]
 struct Aws {
     config: OnceCell<SdkConfig>,
     secrets: OnceCell<aws_sdk_secretsmanager::Client>,
@@ -66,18 +65,26 @@ struct Aws {
     /// The ids of the secrets this unit reads, and what reading them gave.
     wanted: Vec<String>,
     read: OnceCell<HashMap<String, Result<SecretValue, SecretError>>>,
+    /// The roots its TLS trusts.
+    roots: crate::tls::AwsRoots,
 }
 
 impl Aws {
-    fn new(wanted: Vec<String>) -> Self {
+    fn new(wanted: Vec<String>, roots: crate::tls::AwsRoots) -> Self {
         Self {
+            config: OnceCell::new(),
+            secrets: OnceCell::new(),
+            dynamodb: OnceCell::new(),
             wanted,
-            ..Self::default()
+            read: OnceCell::new(),
+            roots,
         }
     }
 
     async fn config(&self) -> &SdkConfig {
-        self.config.get_or_init(crate::aws::load).await
+        self.config
+            .get_or_init(|| crate::aws::load(&self.roots))
+            .await
     }
 
     async fn read_secret(&self, arn: &str) -> Result<secrets::SecretValue, SecretError> {
@@ -130,7 +137,7 @@ pub async fn build_with(
     overrides: Overrides,
 ) -> Result<Engine, InitError> {
     install_metrics(&settings.metrics)?;
-    let aws = Aws::new(secret_ids(&settings, routes));
+    let aws = Aws::new(secret_ids(&settings, routes), settings.aws_roots.clone());
     // A unit that serves no send route links and builds no delivery code. The key, the API
     // keys, the senders, the token key and the CAPTCHA may each read a secret: all reads go out
     // together.
@@ -296,7 +303,7 @@ pub async fn fraud_admin(
         KeySource::Secret { arn, .. } => vec![arn.clone()],
         _ => Vec::new(),
     };
-    let aws = Aws::new(wanted);
+    let aws = Aws::new(wanted, settings.aws_roots.clone());
     let hasher = match &settings.keys {
         KeySource::Random => None,
         keys => Some(CodeHasher::new(&key_ring_from(keys, &aws).await?)),

@@ -79,7 +79,7 @@ pub async fn handle(counting: &Counting, clock: &dyn Clock, event: Event) -> Dyn
 pub async fn run() -> Result<(), Error> {
     let (settings, table) = crate::table_function::init("fraud-guard")?;
     let table = &table;
-    let client = aws_sdk_dynamodb::Client::new(&crate::aws::load().await);
+    let client = aws_sdk_dynamodb::Client::new(&crate::aws::load(&settings.aws_roots).await);
     let ledger = Arc::new(DynamoStore::for_counting(client, table.clone()));
     let counting = Counting::new(ledger, settings.fraud.clone());
     tracing::info!(table = %table, mode = settings.fraud.mode.as_str(), "function ready");

@@ -1,11 +1,12 @@
-//! Root certificates: read from the system once per process and shared by the TLS clients of a
-//! build that has two (the AWS SDK's, and Twilio's `reqwest` client). Left to themselves, each
-//! loads the system's roots on its own: the SDK when its first connector is set up, reqwest's
-//! platform verifier when Twilio's client is built, so a cold start that sent an SMS read and
-//! parsed the bundle twice. A build without Twilio (verify-code) leaves the SDK to load them.
+//! Root certificates. The AWS clients trust what [`AwsRoots`] says: by default in a function the
+//! five roots of Amazon Trust Services, built in, which every AWS endpoint chains to (a handful
+//! of certificates to decode instead of the system's ~150, and no other CA can stand in for
+//! Secrets Manager or DynamoDB). The other TLS clients (Twilio, CAPTCHA, the send hook, webhooks)
+//! trust the system's roots, read once per process and shared: left to themselves, each would
+//! load and parse the bundle on its own.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use rustls_pki_types::pem::PemObject;
@@ -41,6 +42,85 @@ pub fn prefer_single_ca_bundle() {
     );
     if let Some(path) = choice {
         std::env::set_var("SSL_CERT_FILE", path);
+    }
+}
+
+/// The five roots of Amazon Trust Services (see the file's header).
+pub const AMAZON_ROOTS_PEM: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// The roots the AWS clients trust (`OTP_AWS_TRUST_ROOTS`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum AwsRoots {
+    /// [`AMAZON_ROOTS_PEM`]: a function's default outside the China regions.
+    Amazon,
+    /// The system's roots, as the other clients (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
+    System,
+    /// Exactly the certificates of a PEM file (an emulator or a proxy behind TLS, a bundle from
+    /// a layer), read and checked at start-up.
+    File { path: String, pem: Arc<[u8]> },
+}
+
+impl std::fmt::Debug for AwsRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Amazon => f.write_str("Amazon"),
+            Self::System => f.write_str("System"),
+            Self::File { path, .. } => f.debug_struct("File").field("path", path).finish(),
+        }
+    }
+}
+
+impl AwsRoots {
+    /// The certificates of the PEM file at `path`, every one of them usable as a trust anchor:
+    /// the SDK would panic on one that is not, and a file that trusts nothing would fail every
+    /// request instead of the start.
+    pub fn from_file(path: &str) -> Result<Self, String> {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("is not a PEM bundle ({e:?})"))?;
+        let given = certificates.len();
+        let (roots, rejected) = Roots::usable(certificates);
+        if given == 0 {
+            return Err("holds no certificate".to_owned());
+        }
+        if rejected > 0 {
+            return Err(format!(
+                "holds {rejected} of {given} certificates that cannot be trust anchors"
+            ));
+        }
+        debug_assert_eq!(roots.len(), given);
+        Ok(Self::File {
+            path: path.to_owned(),
+            pem: pem.into(),
+        })
+    }
+
+    /// The setting's value, as `OTP_AWS_TRUST_ROOTS` takes it.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Amazon => "amazon",
+            Self::System => "system",
+            Self::File { path, .. } => path,
+        }
+    }
+
+    /// The AWS SDK's HTTP client for these roots; `None`: leave the SDK to its own (it then
+    /// loads the system's roots itself, once, which is cheaper than our reading them and
+    /// handing them over as PEM).
+    pub fn aws_http_client(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+        match self {
+            Self::Amazon => Some(aws_http_client(Some(AMAZON_ROOTS_PEM.into()))),
+            Self::File { pem, .. } => Some(aws_http_client(Some(pem.clone()))),
+            // With an outbound HTTP client in the build (Twilio, CAPTCHA), both clients share
+            // the roots read once by [`roots`], read here, at init.
+            #[cfg(feature = "http-client")]
+            Self::System => Some(aws_http_client(roots().map(|r| r.pem().into()))),
+            #[cfg(not(feature = "http-client"))]
+            Self::System => None,
+        }
     }
 }
 
@@ -155,23 +235,24 @@ impl Roots {
 }
 
 /// The AWS SDK's HTTP client: the SDK's default (hyper 1, rustls with AWS-LC, proxy settings
-/// from the environment), trusting [`roots`] instead of loading the system's roots itself.
-/// One client for every service client, so one connector (per timeout setting) and one parse
-/// of the roots.
-pub fn aws_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// from the environment), trusting exactly the roots of `pem` (`None`: the system's, as the SDK
+/// loads them). One client for every service client, so one connector (per timeout setting)
+/// and one parse of the roots.
+fn aws_http_client(
+    pem: Option<Arc<[u8]>>,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
 
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let trust = match (settings, settings.and_then(|_| roots())) {
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let trust = match (settings, &pem) {
             // Without settings the SDK is only checking a new service client
             // (`validate_base_client_config`): it drops this connector at once, having built it
-            // to load the system's roots early. Ours are loaded once for the process; trusting
-            // them here would parse them again for every client made (3-4 per cold start, ~2 ms
-            // of CPU each on a small Lambda). Requests always come with settings.
+            // to load the roots early. Ours are loaded once for the process; trusting them here
+            // would parse them again for every client made. Requests always come with settings.
             (None, _) => TrustStore::empty(),
-            (Some(_), Some(roots)) => TrustStore::empty().with_pem_certificate(roots.pem()),
+            (Some(_), Some(pem)) => TrustStore::empty().with_pem_certificate(pem.to_vec()),
             (Some(_), None) => TrustStore::default(),
         };
         let context = TlsContext::builder()
@@ -281,6 +362,60 @@ mod tests {
         }
         assert_eq!(store.len(), roots.len());
         assert!(pem.split(|b| *b == b'\n').all(|line| line.len() <= 64));
+    }
+
+    #[test]
+    fn the_built_in_roots_are_the_five_amazon_trust_services_publishes() {
+        use sha2::Digest as _;
+        // The SHA-256 of each root's SubjectPublicKeyInfo, as listed at
+        // https://www.amazontrust.com/repository/ (Amazon Root CA 1 to 4, Starfield Services G2).
+        let published = [
+            "fbe3018031f9586bcbf41727e417b7d1c45c2f47f93be372a17b96b50757d5a2",
+            "7f4296fc5b6a4e3b35d3c369623e364ab1af381d8fa7121533c9d6c633ea2461",
+            "36abc32656acfc645c61b71613c4bf21c787f5cabbee48348d58597803d7abc9",
+            "f7ecded5c66047d28ed6466b543c40e0743abe81d109254dcf845d4c2c7853c5",
+            "2b071c59a0a0ae76b0eadb2bad23bad4580b69c3601b630c2eaf0613afa83f92",
+        ];
+        // As the SDK decodes them (it `expect`s every one to be a usable root).
+        let certificates = CertificateDer::pem_slice_iter(AMAZON_ROOTS_PEM)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let hashes: Vec<String> = certificates
+            .iter()
+            .map(|der| {
+                let anchor = webpki::anchor_from_trusted_cert(der).expect("a usable root");
+                // webpki keeps the SPKI's contents; the published hash covers its SEQUENCE too.
+                let body = anchor.subject_public_key_info.as_ref();
+                let mut spki = vec![0x30];
+                match body.len() {
+                    n if n < 0x80 => spki.push(n as u8),
+                    n if n < 0x100 => spki.extend([0x81, n as u8]),
+                    n => spki.extend([0x82, (n >> 8) as u8, n as u8]),
+                }
+                spki.extend_from_slice(body);
+                hex::encode(sha2::Sha256::digest(&spki))
+            })
+            .collect();
+        assert_eq!(hashes, published);
+        // The file, as `OTP_AWS_TRUST_ROOTS` would name it, is accepted whole.
+        let path = std::env::temp_dir().join(format!("otp-amazon-{}.pem", std::process::id()));
+        std::fs::write(&path, AMAZON_ROOTS_PEM).unwrap();
+        let roots = AwsRoots::from_file(path.to_str().unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(roots, Ok(AwsRoots::File { pem, .. }) if &*pem == AMAZON_ROOTS_PEM));
+    }
+
+    #[test]
+    fn each_choice_of_roots_gives_the_sdk_its_own_client_but_the_bare_system_choice() {
+        assert!(AwsRoots::Amazon.aws_http_client().is_some());
+        assert_eq!(AwsRoots::Amazon.name(), "amazon");
+        assert_eq!(AwsRoots::System.name(), "system");
+        // With an outbound HTTP client in the build, the system's roots are read once and
+        // shared; without one, the SDK loads them itself.
+        assert_eq!(
+            AwsRoots::System.aws_http_client().is_some(),
+            cfg!(feature = "http-client")
+        );
     }
 
     fn system_bundle() -> Vec<u8> {

@@ -142,7 +142,7 @@ async fn the_secret_key_is_read_from_secrets_manager() {
     // GIVEN the provider's secret key in Secrets Manager, as the template passes it (JSON with
     // "secret", as the console's key/value form stores it)
     crate::moto_peer::require_moto();
-    let sdk = otp_core::aws::load().await;
+    let sdk = otp_core::aws::load(&otp_core::tls::AwsRoots::System).await;
     let arn = aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name(format!("otp-captcha-{}", std::process::id()))

@@ -300,7 +300,7 @@ async fn twilio_configuration_is_checked_at_init() {
 
 async fn aws() -> aws_config::SdkConfig {
     crate::moto_peer::require_moto();
-    otp_core::aws::load().await
+    otp_core::aws::load(&otp_core::tls::AwsRoots::System).await
 }
 
 async fn verified_identity(sdk: &aws_config::SdkConfig, identity: &str) {

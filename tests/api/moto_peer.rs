@@ -29,7 +29,7 @@ pub fn require_moto() -> String {
 /// The client exactly as the service builds it (endpoint from `AWS_ENDPOINT_URL`).
 pub async fn client() -> Client {
     require_moto();
-    Client::new(&otp_core::aws::load().await)
+    Client::new(&otp_core::aws::load(&otp_core::tls::AwsRoots::System).await)
 }
 
 /// The OTP table as `template.yaml` declares it, which `scripts/with_moto.py` reads and passes

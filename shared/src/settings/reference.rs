@@ -650,6 +650,20 @@ pub const VARIABLES: &[Variable] = &[
     ),
     text(
         OPERATIONS,
+        super::AWS_TRUST_ROOTS,
+        "function: amazon (China regions, `cn-*`: system); local: system",
+        "`amazon`, `system`, or the absolute path of a PEM file",
+        "AwsTrustRoots",
+        "The root certificates the AWS clients (DynamoDB, Secrets Manager, SES, End User \
+         Messaging) trust. `amazon`: the five roots of Amazon Trust Services, built in, which \
+         every AWS endpoint chains to (no other CA can stand in for AWS, and the cold start \
+         parses 5 roots instead of the system's ~150). `system`: the system's bundle \
+         (`SSL_CERT_FILE` honoured), e.g. behind a proxy that inspects TLS. A path: exactly the \
+         certificates of that file (an emulator behind TLS; in Lambda, a file from a layer). \
+         Twilio, CAPTCHA, send hook and webhooks always use the system's roots.",
+    ),
+    text(
+        OPERATIONS,
         LOG_FILTER,
         "info (a function: Lambda's log level)",
         "a level (error, warn, info, debug, trace), then `target=level` directives",

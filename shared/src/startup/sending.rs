@@ -42,6 +42,8 @@ async fn captcha_check(
     let secret = aws
         .secret(&settings.secret, &["secret", "secret_key", "value"])
         .await?;
+    // As Twilio's: the client comes with the first check, the system's roots now.
+    crate::tls::roots();
     Ok(Arc::new(crate::captcha::SiteVerify::new(settings, secret)))
 }
 
@@ -182,6 +184,9 @@ async fn twilio_sender(
         .await?;
     // The token also checks the signatures of Twilio's delivery receipts.
     let sender = crate::sender::TwilioSender::new(settings, token.clone());
+    // Its HTTP client is built on the first message, trusting the system's roots: read them
+    // now, at init (off the request's path when Lambda initialises ahead of the first event).
+    crate::tls::roots();
     Ok((Arc::new(sender), token))
 }
 

@@ -212,6 +212,7 @@ pub async fn build_with(
         policy = ?settings.policy,
         limits = ?settings.limits,
         fraud_guard = settings.fraud.mode.as_str(),
+        aws_trust_roots = settings.aws_roots.name(),
         "engine ready"
     );
     if matches!(engine.callers(), Callers::Open) {

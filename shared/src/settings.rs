@@ -528,8 +528,9 @@ fn caller_auth(runtime: Runtime, env: &Env<'_>) -> Result<CallerAuth, ConfigErro
 
 /// `OTP_AWS_TRUST_ROOTS`: `amazon`, `system` or the absolute path of a PEM file (read and
 /// checked now, so that a bad one stops the start). A function trusts Amazon's roots by
-/// default, except in the China regions, whose endpoints are run apart from Amazon Trust
-/// Services; a local run trusts the system's (a developer's proxy or emulator).
+/// default, except in the China regions (a separate partition, run by local operators, whose
+/// endpoints' certificate authority this project has not checked); a local run trusts the
+/// system's (a developer's proxy or emulator).
 fn aws_roots(runtime: Runtime, env: &Env<'_>) -> Result<crate::tls::AwsRoots, ConfigError> {
     use crate::tls::AwsRoots;
     let Some(value) = env.get(AWS_TRUST_ROOTS) else {

@@ -76,24 +76,20 @@ impl AwsRoots {
     /// request instead of the start.
     pub fn from_file(path: &str) -> Result<Self, String> {
         let pem = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
-        let certificates = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("is not a PEM bundle ({e:?})"))?;
-        let given = certificates.len();
-        let (roots, rejected) = Roots::usable(certificates);
-        if given == 0 {
-            return Err("holds no certificate".to_owned());
-        }
+        let (roots, rejected) = Roots::from_bundle(pem).ok_or("is not a PEM bundle")?;
         if rejected > 0 {
+            let given = roots.len() + rejected;
             return Err(format!(
                 "holds {rejected} of {given} certificates that cannot be trust anchors"
             ));
         }
-        debug_assert_eq!(roots.len(), given);
-        Ok(Self::File {
-            path: path.to_owned(),
-            pem: pem.into(),
-        })
+        match roots.bundle {
+            Some(pem) if !roots.certificates.is_empty() => Ok(Self::File {
+                path: path.to_owned(),
+                pem: pem.into(),
+            }),
+            _ => Err("holds no certificate".to_owned()),
+        }
     }
 
     /// The setting's value, as `OTP_AWS_TRUST_ROOTS` takes it.

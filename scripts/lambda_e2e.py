@@ -648,6 +648,14 @@ def http_get(url, key=DEV_KEY):
         return error.code, json.loads(error.read())
 
 
+def statuses(binary, events, env, log_name):
+    """`binary` run as Lambda runs it on `events`: the status codes it answers, and its log."""
+    log = ROOT / "target" / f"{log_name}.log"
+    with open(log, "wb") as output, lambda_runtime.Invocation(binary, events, env, output) as invocation:
+        answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+    return answers, log.read_text()
+
+
 def check_root_certificates(table, binaries=None):
     binaries = binaries or {name: ROOT / "target" / "debug" / name
                             for name in ("send-code", "verify-code")}
@@ -694,11 +702,7 @@ def check_root_certificates(table, binaries=None):
     try:
         # By default the AWS clients trust Amazon's roots only: the front's CA is in the system's
         # bundle (SSL_CERT_FILE), which they do not read, so its certificate is refused.
-        log = ROOT / "target" / "lambda-tls-refused.log"
-        with open(log, "wb") as output, \
-                lambda_runtime.Invocation(binaries["verify-code"], [verify], env, output) as invocation:
-            answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
-        text = log.read_text()
+        answers, text = statuses(binaries["verify-code"], [verify], env, "lambda-tls-refused")
         check("with Amazon's roots (the default) the AWS client refuses another CA's certificate",
               answers == [503] and "UnknownIssuer" in text, (answers, text[-2000:]))
         # Told to trust the system's bundle, or exactly a file's roots (Amazon's five and the
@@ -709,13 +713,10 @@ def check_root_certificates(table, binaries=None):
             sent_email = email.replace(b"user-roots-tls", f"user-roots-tls-{roots[-3:]}".encode())
             for name, sent, expected in [("send-code", [sent_email], [200]),
                                          ("verify-code", [verify], [404])]:
-                log = ROOT / "target" / f"lambda-tls-{name}.log"
-                with open(log, "wb") as output, \
-                        lambda_runtime.Invocation(binaries[name], sent, env, output) as invocation:
-                    answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+                answers, text = statuses(binaries[name], sent, env, f"lambda-tls-{name}")
                 check(f"{name} trusting {pathlib.Path(roots).name} reaches DynamoDB"
                       f"{' and SES' if name == 'send-code' else ''} over TLS",
-                      answers == expected, (answers, log.read_text()[-2000:]))
+                      answers == expected, (answers, text[-2000:]))
         check_secrets_in_one_request(env, front, email, verify)
     finally:
         front.close()
@@ -744,13 +745,10 @@ def check_secrets_in_one_request(env, front, email, verify):
     email = email.replace(b"user-roots-tls", b"user-deployed")
     for name, sent, expected in [("send-code", [email], [200]), ("verify-code", [verify], [404])]:
         binary = ROOT / "target" / "debug" / name
-        log = ROOT / "target" / f"lambda-deployed-{name}.log"
         before = len(front.connections)
-        with open(log, "wb") as output, \
-                lambda_runtime.Invocation(binary, sent, deployed, output) as invocation:
-            answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
+        answers, text = statuses(binary, sent, deployed, f"lambda-deployed-{name}")
         check(f"{name} as deployed (secrets from Secrets Manager) answers {expected}",
-              answers == expected, (answers, log.read_text()[-2000:]))
+              answers == expected, (answers, text[-2000:]))
         connections = front.connections[before:]
         reads = [op for connection in connections for op in connection if op.startswith("secretsmanager.")]
         check(f"{name} reads its secrets in one BatchGetSecretValue",

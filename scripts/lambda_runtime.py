@@ -14,6 +14,9 @@ class RuntimeApi(BaseHTTPRequestHandler):
     """Each /next gets the next event; once they are all answered, /next waits for the end."""
 
     protocol_version = "HTTP/1.1"
+    # Lambda's Runtime API does not hold back the body of a /next answer until the headers are
+    # ACKed; http.server writes the two apart, so Nagle would.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass

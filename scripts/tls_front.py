@@ -119,8 +119,14 @@ class TlsFront:
 
     def _handle(self, client):
         try:
+            # No Nagle on either side: moto writes an answer's head and body apart, and each
+            # becomes its own TLS record here; with Nagle the second waited for the client's
+            # delayed ACK, ~10 ms added to every request, which no AWS endpoint adds (measured:
+            # a GetItem through the front took 12 ms, against 1.5 ms straight to moto; 1.8 ms now).
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             tls = self.context.wrap_socket(client, server_side=True)
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             client.close()
             return

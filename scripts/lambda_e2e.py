@@ -414,10 +414,8 @@ def check_send_hook(table, hash_key):
         # A number outside the block the fraud guard's check walked (and paused).
         event = (ROOT / "events" / "send-code-sms.json").read_text() \
             .replace("user-123", "hook-user").replace("+14155552671", "+14155550142")
-        log = ROOT / "target" / "lambda-send-hook.log"
-        with open(log, "wb") as output, lambda_runtime.Invocation(
-                ROOT / "target" / "debug" / "send-code", [event.encode()], env, output) as invocation:
-            answer = json.loads(invocation.wait(120)[0])
+        (answer,), _, _ = run_function(ROOT / "target" / "debug" / "send-code", [event.encode()], env,
+                                       "lambda-send-hook")
         check("send-code sends an SMS through the hook", answer["statusCode"] == 200, answer)
         sent_id = json.loads(answer["body"])["verification_id"]
         deadline = time.time() + 10
@@ -456,10 +454,8 @@ def check_fraud_guard(port, watch_env, table, hash_key):
     def sends(numbers):
         events = [template.replace("+14155552671", f"+14155552{n:03d}")
                   .replace("user-123", f"walker-{n}").encode() for n in numbers]
-        log = ROOT / "target" / "lambda-fraud-send-code.log"
-        with open(log, "wb") as output, lambda_runtime.Invocation(
-                ROOT / "target" / "debug" / "send-code", events, env, output) as invocation:
-            return [json.loads(r) for r in invocation.wait(120)]
+        return run_function(ROOT / "target" / "debug" / "send-code", events, env,
+                            "lambda-fraud-send-code")[0]
 
     def count(batch, name):
         return invoke_function(port, watch_env, "fraud-guard", {"Records": batch}, name)
@@ -648,12 +644,19 @@ def http_get(url, key=DEV_KEY):
         return error.code, json.loads(error.read())
 
 
-def statuses(binary, events, env, log_name):
-    """`binary` run as Lambda runs it on `events`: the status codes it answers, and its log."""
+def run_function(binary, events, env, log_name):
+    """`binary` run as Lambda runs it on `events` (bytes): its answers (the API Gateway responses
+    it posted), its log (kept at target/<log_name>.log) and its process id."""
     log = ROOT / "target" / f"{log_name}.log"
     with open(log, "wb") as output, lambda_runtime.Invocation(binary, events, env, output) as invocation:
-        answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
-    return answers, log.read_text()
+        answers = [json.loads(r) for r in invocation.wait(120)]
+    return answers, log.read_text(), invocation.process.pid
+
+
+def statuses(binary, events, env, log_name):
+    """`binary` run as Lambda runs it on `events`: the status codes it answers, and its log."""
+    answers, text, _ = run_function(binary, events, env, log_name)
+    return [answer["statusCode"] for answer in answers], text
 
 
 def check_root_certificates(table, binaries=None):
@@ -680,12 +683,9 @@ def check_root_certificates(table, binaries=None):
         check("the watch sees a read of the bundle", opens.take(os.getpid()) == [bundle], bundle)
         for name, sent, expected, files in [("send-code", [email, sms], [200, 200], [bundle]),
                                             ("verify-code", [verify], [404], [])]:
-            log = ROOT / "target" / f"lambda-roots-{name}.log"
-            with open(log, "wb") as output, \
-                    lambda_runtime.Invocation(binaries[name], sent, env, output) as invocation:
-                answers = [json.loads(r)["statusCode"] for r in invocation.wait(120)]
-                pid = invocation.process.pid
-            check(f"{name} answers {expected}", answers == expected, (answers, log.read_text()[-2000:]))
+            answers, text, pid = run_function(binaries[name], sent, env, f"lambda-roots-{name}")
+            answers = [answer["statusCode"] for answer in answers]
+            check(f"{name} answers {expected}", answers == expected, (answers, text[-2000:]))
             opened = opens.take(pid)
             check(f"{name} reads {'the CA bundle once' if files else 'no certificate file'} and "
                   "nothing else of the certificate directories", opened == files, opened)
